@@ -1,0 +1,77 @@
+"""The ``attrbench`` command line.
+
+Each subcommand lives in its own module under ``attrbench/commands/`` and provides
+``add_arguments(parser)`` and ``main(args) -> int``; the module docstring's first line is its
+help. Command modules import heavy libraries (torch, pandas, captum) inside ``main`` only, so
+``attrbench --help`` and listing commands stay fast.
+
+User errors (unknown names, bad data, bad checkpoints) print one line ``attrbench: error: ...``
+and exit 2; set ATTRBENCH_TRACEBACK=1 to see the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+__all__ = ["COMMANDS", "main"]
+
+#: subcommand -> module (the single list of commands).
+COMMANDS: dict[str, str] = {
+    "run": "attrbench.commands.run",
+    "list": "attrbench.commands.list_",
+    "methods": "attrbench.commands.methods",
+    "data": "attrbench.commands.data",
+    "train": "attrbench.commands.train",
+    "report": "attrbench.commands.report",
+    "export": "attrbench.commands.export",
+    "baseline": "attrbench.commands.baseline",
+    "check": "attrbench.commands.check",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attrbench",
+        description="Benchmark image attribution methods against ground truth (BagNet patch logits), "
+        "faithfulness curves, object masks and sanity checks.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # command not built in this installation
+                continue
+            raise
+        doc = (module.__doc__ or "").strip().splitlines()
+        help_text = doc[0] if doc else name
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from attrbench.errors import USER_ERRORS
+
+    try:
+        return int(args._module.main(args) or 0)
+    except USER_ERRORS as exc:
+        if os.environ.get("ATTRBENCH_TRACEBACK"):
+            raise
+        print(f"attrbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("attrbench: interrupted; finished records are kept (use --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Metric-learning track: embedding networks, embedding targets, Grad-CAM with weight transfer."""
