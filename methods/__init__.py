@@ -6,6 +6,30 @@ from attrbench.api import AttributionMethod
 from attrbench.registry import Registry
 
 METHODS: dict[str, str] = {
+    "saliency": "attrbench.methods.saliency:Saliency",
+    "inputxgradient": "attrbench.methods.inputxgradient:InputXGradient",
+    "ig": "attrbench.methods.ig:IntegratedGradients",
+    "deeplift": "attrbench.methods.deeplift:DeepLift",
+    "deepliftshap": "attrbench.methods.deepliftshap:DeepLiftShap",
+    "gradientshap": "attrbench.methods.gradientshap:GradientShap",
+    "smoothgrad": "attrbench.methods.smoothgrad:SmoothGrad",
+    "vargrad": "attrbench.methods.vargrad:VarGrad",
+    "guidedbackprop": "attrbench.methods.guidedbackprop:GuidedBackprop",
+    "deconvolution": "attrbench.methods.deconvolution:Deconvolution",
+    "occlusion": "attrbench.methods.occlusion:Occlusion",
+    "gradcam": "attrbench.methods.gradcam:GradCam",
+    "guidedgradcam": "attrbench.methods.guidedgradcam:GuidedGradCam",
+    "gradcampp": "attrbench.methods.gradcampp:GradCamPlusPlus",
+    # reference rows
+    "random": "attrbench.methods.random_noise:RandomAttribution",
+    "sobel": "attrbench.methods.sobel:Sobel",
+    "oracle": "attrbench.methods.oracle:Oracle",
+    # metric-learning track
+    "mlgradcam": "attrbench.methods.mlgradcam:MLGradCAM",
+    "mlgradcam-transfer": "attrbench.methods.mlgradcam:MLGradCAMTransfer",
+    "mlgradcampp": "attrbench.methods.mlgradcampp:MLGradCAMpp",
+    "mlgradcampp-transfer": "attrbench.methods.mlgradcampp:MLGradCAMppTransfer",
+    "fastergradcam": "attrbench.methods.fastergradcam:FasterGradCAM",
 }
 
 registry = Registry("methods", METHODS, base=AttributionMethod)

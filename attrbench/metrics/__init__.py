@@ -5,13 +5,29 @@ from __future__ import annotations
 from attrbench.registry import Registry
 
 METRICS: dict[str, str] = {
+    "gt": "attrbench.metrics.gt:GroundTruthAgreement",
+    "deletion": "attrbench.metrics.deletion:Deletion",
+    "insertion": "attrbench.metrics.insertion:Insertion",
+    "localisation": "attrbench.metrics.localisation:Localisation",
+    "randomisation": "attrbench.metrics.randomisation:Randomisation",
+    "runtime": "attrbench.metrics.runtime:Runtime",
 }
 
 registry = Registry("metrics", METRICS)
+
+
+def get_metric(name: str) -> type:
+    """The metric class for a name or an external ``"pkg.module:Class"``."""
+    from attrbench.metrics.base import Metric
+
+    cls = registry.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, Metric)):
+        raise TypeError(f"{name!r} resolves to {cls!r}, which is not a subclass of attrbench.metrics.base.Metric")
+    return cls
 
 
 def list_metrics(pattern: str | None = None) -> list[str]:
     return registry.names(pattern)
 
 
-__all__ = ["METRICS", "list_metrics", "registry"]
+__all__ = ["METRICS", "get_metric", "list_metrics", "registry"]

@@ -1,0 +1,318 @@
+"""A CI gate for attribution methods: store a baseline, then check new results against it.
+
+``make_baseline`` summarises the records of one or more run directories per (model, method,
+metric) — mean, 95 % CI (:func:`attrbench.stats.mean_ci`), n, direction — and stores the
+configuration needed to re-run them (model, dataset, data root, n_samples, batch size, seed,
+metrics, post-processing, track).
+
+``compare`` is direction-aware. For a metric with direction d (+1 higher is better, -1 lower is
+better) the signed change is ``delta = new - old`` and the *gain* ``d * delta``. A row is a
+regression when ``gain < -tolerance`` with
+
+    tolerance = max(scale * (ci_high - ci_low) / 2, margin[metric])
+
+i.e. a drop larger than the half-width of the baseline's 95 % CI (the statistical noise of the
+stored mean), but never smaller than an absolute margin (default 0.01; a deterministic method
+re-run on the same seed and samples reproduces its values, so the margin only absorbs
+floating-point and platform noise). Metrics of category ``cost`` (runtime) depend on the
+machine; they are reported but never gate (verdict ``info``). A baseline metric missing from the
+new results is a failure (``missing``): a method that silently stops producing a metric must not
+pass.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from attrbench.errors import DataError
+
+__all__ = [
+    "BASELINE_FORMAT",
+    "CONFIG_KEYS",
+    "DEFAULT_MARGIN",
+    "UNGATED_CATEGORIES",
+    "CheckResult",
+    "compare",
+    "format_diff",
+    "load_baseline",
+    "make_baseline",
+    "parse_method_arg",
+    "rerun",
+    "save_baseline",
+]
+
+BASELINE_FORMAT = "attrbench-baseline/1"
+DEFAULT_MARGIN = 0.01
+UNGATED_CATEGORIES: tuple[str, ...] = ("cost",)
+#: run-config entries a baseline keeps so that ``check --method`` can re-run the same evaluation.
+CONFIG_KEYS: tuple[str, ...] = (
+    "model", "weights", "dataset", "data_root", "split", "n_samples", "batch_size", "seed", "metrics",
+    "postprocess", "postprocess_config", "track", "max_forward_batch",
+)
+
+
+def make_baseline(
+    runs: Sequence[str | Path],
+    *,
+    scale: float = 1.0,
+    margins: Mapping[str, float] | None = None,
+    default_margin: float = DEFAULT_MARGIN,
+) -> dict[str, Any]:
+    """The baseline dict (JSON-serialisable) for the records of ``runs``.
+
+    Args:
+        runs: run directories that share one configuration (model, dataset, seed, ...); they may
+            hold different methods.
+        scale: multiplies the CI half-width in the tolerance.
+        margins: per-metric absolute margins (record metric names), overriding ``default_margin``.
+        default_margin: absolute margin for metrics not in ``margins``.
+
+    Raises:
+        DataError: the runs disagree on their configuration, or hold no successful records.
+    """
+    from attrbench.export import summarise
+    from attrbench.results import load_run
+
+    if scale < 0 or default_margin < 0 or any(v < 0 for v in (margins or {}).values()):
+        raise ValueError("scale and margins must be >= 0")
+    margins = dict(margins or {})
+    configs, frames = [], []
+    for run in runs:
+        data = load_run(run)
+        configs.append((str(run), data.config))
+        frames.append(data.records)
+    if not frames:
+        raise DataError("make_baseline needs at least one run directory")
+    config = {k: configs[0][1].get(k) for k in CONFIG_KEYS}
+    for where, cfg in configs[1:]:
+        differ = [k for k in CONFIG_KEYS if k != "metrics" and cfg.get(k) != config[k]]
+        if differ:
+            raise DataError(
+                f"run {where} differs from {configs[0][0]} in {differ}; a baseline describes one configuration"
+            )
+    config["metrics"] = sorted({m for _, cfg in configs for m in (cfg.get("metrics") or [])})
+    summary = summarise(pd.concat(frames, ignore_index=True))
+    summary = summary[summary["n"] > 0]
+    if summary.empty:
+        raise DataError(f"the runs {', '.join(map(str, runs))} hold no successful records")
+    entries = []
+    for r in summary.itertuples(index=False):
+        half = (r.ci_high - r.ci_low) / 2 if math.isfinite(r.ci_high - r.ci_low) else 0.0
+        margin = margins.get(r.metric, default_margin)
+        entries.append({
+            "model": r.model, "method": r.method, "metric": r.metric, "n": int(r.n),
+            "mean": float(r.mean), "ci_low": float(r.ci_low), "ci_high": float(r.ci_high),
+            "higher_is_better": bool(r.higher_is_better), "category": r.category,
+            "tolerance": float(max(scale * half, margin)),
+            "gated": r.category not in UNGATED_CATEGORIES,
+        })
+    import attrbench
+
+    return {
+        "format": BASELINE_FORMAT,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "attrbench_version": attrbench.__version__,
+        "runs": [cfg.get("run_id", where) for where, cfg in configs],
+        "config": config,
+        "tolerance_rule": {
+            "formula": "max(scale * (ci_high - ci_low) / 2, margin[metric])",
+            "scale": scale, "default_margin": default_margin, "margins": margins,
+            "ungated_categories": list(UNGATED_CATEGORIES),
+        },
+        "entries": entries,
+    }
+
+
+def save_baseline(baseline: Mapping[str, Any], path: str | Path) -> Path:
+    from attrbench.export import write_table
+
+    return write_table(json.dumps(baseline, indent=2, sort_keys=False) + "\n", path)
+
+
+def load_baseline(path: str | Path) -> dict[str, Any]:
+    """Read and validate a baseline file written by :func:`save_baseline`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"baseline file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
+        raise DataError(f"{path} is not an attrbench baseline (expected format {BASELINE_FORMAT!r})")
+    for key in ("config", "entries"):
+        if key not in data:
+            raise DataError(f"baseline {path} lacks the entry {key!r}")
+    needed = {"model", "method", "metric", "mean", "tolerance", "higher_is_better"}
+    for i, e in enumerate(data["entries"]):
+        if not needed <= set(e):
+            raise DataError(f"baseline {path}: entry {i} lacks {sorted(needed - set(e))}")
+    return data
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of :func:`compare`.
+
+    Attributes:
+        table: one row per (model, method, metric): old, new, delta, tolerance, verdict.
+        failed: True if any row is a ``REGRESSION`` or ``missing``.
+    """
+
+    table: pd.DataFrame
+    failed: bool
+
+
+def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iterable[str] | None = None) -> CheckResult:
+    """Compare new ``records`` with ``baseline`` (module docstring gives the rule).
+
+    Args:
+        baseline: as returned by :func:`load_baseline`.
+        records: new records (run-directory schema); method names must match the baseline's.
+        methods: restrict to these methods (default: every baseline method present in ``records``).
+
+    Raises:
+        DataError: no method of ``records`` is in the baseline.
+    """
+    from attrbench.export import summarise
+
+    entries = pd.DataFrame(baseline["entries"])
+    new = summarise(records)
+    present = list(dict.fromkeys(new["method"]))
+    known = set(entries["method"])
+    if methods is not None:  # methods asked for by name must all be in the baseline
+        wanted = list(methods)
+        unknown = [m for m in wanted if m not in known]
+    else:  # a run's extra methods are not gated, but some method must be comparable
+        wanted = [m for m in present if m in known]
+        unknown = [] if wanted else present
+    if unknown:
+        raise DataError(
+            f"methods {unknown} are not in the baseline (it has {sorted(known)}); "
+            "compare an external class under a baseline name with NAME=module:Class"
+        )
+    rows = []
+    for e in entries[entries["method"].isin(wanted)].itertuples(index=False):
+        hit = new[(new["model"] == e.model) & (new["method"] == e.method) & (new["metric"] == e.metric)]
+        gated = bool(getattr(e, "gated", True))
+        old = float(e.mean)
+        value = float(hit["mean"].iloc[0]) if len(hit) else math.nan
+        n_new = int(hit["n"].iloc[0]) if len(hit) else 0
+        delta = value - old
+        gain = delta if e.higher_is_better else -delta
+        if not math.isfinite(value):
+            verdict = "missing" if gated else "info"
+        elif not gated:
+            verdict = "info"
+        elif gain < -float(e.tolerance):
+            verdict = "REGRESSION"
+        elif gain > float(e.tolerance):
+            verdict = "improved"
+        else:
+            verdict = "ok"
+        rows.append({
+            "model": e.model, "method": e.method, "metric": e.metric,
+            "direction": "↑" if e.higher_is_better else "↓",
+            "old": old, "new": value, "delta": delta, "tolerance": float(e.tolerance),
+            "n_old": int(getattr(e, "n", 0)), "n_new": n_new, "verdict": verdict,
+        })
+    table = pd.DataFrame(rows)
+    failed = bool(len(table)) and bool(table["verdict"].isin(["REGRESSION", "missing"]).any())
+    return CheckResult(table=table, failed=failed)
+
+
+def format_diff(result: CheckResult, *, digits: int = 4) -> str:
+    """A fixed-width text table: method, metric, old, new, delta, tolerance, verdict."""
+    t = result.table
+    if t.empty:
+        return "nothing to compare\n"
+    several = t["model"].nunique() > 1
+    head = (["model"] if several else []) + ["method", "metric", "old", "new", "delta", "tolerance", "verdict"]
+    body = []
+    for r in t.itertuples(index=False):
+        num = [f"{x:+.{digits}f}" if k == "delta" else f"{x:.{digits}f}"
+               for k, x in (("old", r.old), ("new", r.new), ("delta", r.delta), ("tol", r.tolerance))]
+        num = [s if "nan" not in s else "–" for s in num]
+        body.append(([r.model] if several else []) + [r.method, f"{r.metric} {r.direction}", *num, r.verdict])
+    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(head)]
+    numeric = {"old", "new", "delta", "tolerance"}
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if h in numeric else c.ljust(w) for c, w, h in zip(cells, widths, head)).rstrip()
+
+    out = [line(head), line(["-" * w for w in widths])] + [line(row) for row in body]
+    counts = t["verdict"].value_counts()
+    verdicts = ", ".join(f"{counts[v]} {v}" for v in ("REGRESSION", "missing", "improved", "ok", "info") if v in counts)
+    status = "FAILED" if result.failed else "passed"
+    out.append("")
+    out.append(f"check {status}: {verdicts} (regression: a direction-aware drop larger than the tolerance)")
+    return "\n".join(out) + "\n"
+
+
+def parse_method_arg(arg: str) -> tuple[str, str]:
+    """``"ig"`` -> ("ig", "ig"); ``"ig=pkg.mod:NoisyIG"`` -> ("ig", "pkg.mod:NoisyIG").
+
+    Returns:
+        (name compared with the baseline, method spec given to the runner).
+    """
+    name, sep, spec = arg.partition("=")
+    name, spec = name.strip(), spec.strip()
+    if sep and (not name or not spec):
+        raise ValueError(f"expected NAME or NAME=module:Class, got {arg!r}")
+    return (name, spec) if sep else (name, name)
+
+
+def rerun(
+    baseline: Mapping[str, Any],
+    methods: Sequence[tuple[str, str]],
+    *,
+    out: str | Path,
+    device: str | None = None,
+    data_root: str | None = None,
+) -> pd.DataFrame:
+    """Re-run ``methods`` (pairs from :func:`parse_method_arg`) with the baseline's configuration.
+
+    The run is written to ``out`` and its *stored* records are returned, with each method's
+    spec renamed to the baseline name it is compared with.
+    """
+    from attrbench.postprocess import PostProcess
+    from attrbench.results import load_run
+    from attrbench.runner import RunConfig, run
+
+    cfg = baseline["config"]
+    for key in ("model", "dataset", "n_samples"):
+        if cfg.get(key) is None:
+            raise DataError(f"the baseline's config lacks {key!r}; it cannot be re-run (compare a run with --run)")
+    if cfg.get("postprocess_config"):
+        postprocess: Any = PostProcess.from_dict(cfg["postprocess_config"])
+    else:
+        postprocess = cfg.get("postprocess") or "raw"
+    optional = {k: cfg[k] for k in ("weights", "split", "batch_size", "track", "max_forward_batch") if cfg.get(k) is not None}
+    config = RunConfig(
+        methods=[spec for _, spec in methods],
+        model=cfg["model"],
+        dataset=cfg["dataset"],
+        data_root=data_root if data_root is not None else cfg.get("data_root"),
+        metrics=list(cfg["metrics"]) if cfg.get("metrics") else None,
+        n_samples=int(cfg["n_samples"]),
+        seed=int(cfg.get("seed", 0)),
+        device=device,
+        out=str(out),
+        postprocess=postprocess,
+        progress=False,
+        **optional,
+    )
+    run(config)
+    records = load_run(out).records
+    rename = {spec: name for name, spec in methods if spec != name}
+    if rename:
+        records = records.assign(method=records["method"].replace(rename))
+    return records

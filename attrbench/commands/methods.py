@@ -1,0 +1,52 @@
+"""List attribution methods with their paper references and resolution.
+
+Examples:
+    attrbench methods               # every registered method (built-in and plug-ins)
+    attrbench methods 'grad*'       # names matching a glob
+    attrbench methods --long        # also the hyperparameters and their defaults
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pattern", nargs="?", default=None, help="glob over method names, e.g. 'grad*'")
+    parser.add_argument("--long", action="store_true", help="show hyperparameters and their defaults")
+
+
+def _flags(info) -> str:  # noqa: ANN001
+    names = ("needs_layer", "needs_baseline", "needs_ground_truth", "stochastic", "reference")
+    return ",".join(n for n in names if getattr(info, n))
+
+
+def _hyperparameters(cls: type) -> str:
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters.values()
+    return ", ".join(
+        f"{p.name}={p.default!r}" for p in params if p.kind is p.KEYWORD_ONLY and p.name != "spec"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from attrbench.methods import get_method, list_methods
+
+    names = list_methods(args.pattern)
+    if not names:
+        raise ValueError(f"no method matches {args.pattern!r}; run 'attrbench methods' to see all")
+    rows = []
+    for name in names:
+        cls = get_method(name)
+        info = cls.info
+        rows.append((name, info.resolution.value, _flags(info), info.paper, _hyperparameters(cls)))
+    w_name = max(len("method"), *(len(r[0]) for r in rows))
+    w_res = max(len("resolution"), *(len(r[1]) for r in rows))
+    w_flags = max(len("flags"), *(len(r[2]) for r in rows))
+    print(f"{'method':<{w_name}}  {'resolution':<{w_res}}  {'flags':<{w_flags}}  reference")
+    for name, res, flags, paper, hyper in rows:
+        print(f"{name:<{w_name}}  {res:<{w_res}}  {flags:<{w_flags}}  {paper}")
+        if args.long and hyper:
+            print(f"{'':<{w_name}}  {hyper}")
+    return 0

@@ -1,0 +1,93 @@
+"""Benchmark attribution methods: dataset x model x methods x metrics -> a run directory.
+
+Examples:
+    attrbench run --method ig                       # embedded default: bagnet17-synthbirds, SynthBirds test split
+    attrbench run --methods ig,saliency,gradcam[layer=net.layer3] --metrics gt,deletion
+    attrbench run --method ig --model mypkg.models:make --dataset masksfolder --data-root ./data
+    attrbench run --method ig --out results/runs/my-run --resume   # continue a killed run
+
+Prints the summary (mean and 95 % t-interval per method x metric) and the run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from attrbench.runner import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FORWARD_BATCH, DEFAULT_N_SAMPLES
+
+    parser.add_argument("--method", action="append", default=[], metavar="SPEC",
+                        help="method name, name[key=value,...] or pkg.module:Class (repeatable)")
+    parser.add_argument("--methods", default=None, metavar="A,B", help="comma-separated method specs")
+    parser.add_argument("--model", default=None,
+                        help="model name (attrbench list models), checkpoint path, or pkg.module:factory "
+                        "(default: the track's, bagnet17-synthbirds)")
+    parser.add_argument("--weights", default=None, metavar="PATH|URL", help="weights for official models")
+    parser.add_argument("--dataset", default=None, help="dataset name (attrbench list datasets; default synthbirds)")
+    parser.add_argument("--data-root", default=None, metavar="DIR", help="dataset root directory")
+    parser.add_argument("--split", default="test", help="dataset split (default: test)")
+    parser.add_argument("--metrics", default=None, metavar="A,B",
+                        help="comma-separated metric specs, e.g. gt,deletion[steps=8] (default: all that apply)")
+    parser.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
+                        help=f"first N samples of the split (default: {DEFAULT_N_SAMPLES})")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"samples per batch (default: {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--max-forward-batch", type=int, default=DEFAULT_MAX_FORWARD_BATCH,
+                        help=f"images per forward in deletion/insertion curves (default: {DEFAULT_MAX_FORWARD_BATCH})")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if available)")
+    parser.add_argument("--seed", type=int, default=0, help="run seed (default: 0)")
+    parser.add_argument("--out", default=None, metavar="DIR", help="run directory (default: results/runs/<run-id>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out (or the newest matching run)")
+    parser.add_argument("--postprocess", default="raw", metavar="PRESET",
+                        help="post-processing preset: raw, captum, pytorch-grad-cam, torchcam (default: raw)")
+    parser.add_argument("--track", default="classification", help="classification or embedding (default: classification)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from attrbench.results import load_run
+    from attrbench.runner import RunConfig, run, split_specs
+    from attrbench.tracks import get_track
+
+    methods = [spec for item in args.method for spec in split_specs(item)]
+    if args.methods:
+        methods += split_specs(args.methods)
+    if not methods:
+        raise ValueError("no method given; use --method NAME (see `attrbench list methods`)")
+    track = get_track(args.track)
+    config = RunConfig(
+        methods=methods,
+        model=args.model or track.default_model,
+        dataset=args.dataset or track.default_dataset,
+        data_root=args.data_root,
+        split=args.split,
+        weights=args.weights,
+        metrics=split_specs(args.metrics) if args.metrics else None,
+        n_samples=args.n_samples,
+        batch_size=args.batch_size,
+        device=args.device,
+        seed=args.seed,
+        out=args.out,
+        postprocess=args.postprocess,
+        track=args.track,
+        resume=args.resume,
+        max_forward_batch=args.max_forward_batch,
+        progress=not args.quiet,
+    )
+    result = run(config)
+    data = load_run(result.path)
+    summary = pd.read_csv(result.summary_path)
+    failed = int((data.records["status"] == "failed").sum())
+    table = summary.assign(
+        dir=summary["higher_is_better"].map({True: "^", False: "v"}),
+        ci=[f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(summary["ci_low"], summary["ci_high"])],
+    )[["method", "metric", "dir", "n", "mean", "ci"]]
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.float_format", "{:.4g}".format):
+        print(table.to_string(index=False))
+    if failed:
+        print(f"{failed} record(s) failed; see the 'error' column of records.parquet")
+    print(f"run directory: {result.path}")
+    return 0

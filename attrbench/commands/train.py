@@ -1,0 +1,129 @@
+"""Train a small BagNet on a dataset and write an attrbench checkpoint (seeded, CPU-feasible).
+
+The exact command, the training recipe, the metrics (test accuracy; for SynthBirds also the
+accuracy on the test scenes rendered without the bird) and package versions are stored inside
+the checkpoint and in ``<out>.json`` beside it. The shipped checkpoints were made this way; see
+``scripts/train_all.sh`` and ``results/checkpoints.md``.
+
+Examples:
+    attrbench train --arch bagnet17 --dataset synthbirds --image-size 96 --out bagnet17-synthbirds.pt
+    attrbench train --arch bagnet9 --dataset imagefolder --data-root ../shared/data/cifar10 \\
+        --image-size 64 --limit-per-class 500 --out bagnet9-cifar10.pt
+    attrbench train --table          # rewrite results/checkpoints.md/.csv from the shipped checkpoints
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+__all__ = ["add_arguments", "canonical_command", "main"]
+
+ARCH_CHOICES = ("bagnet9", "bagnet17", "bagnet33")
+
+
+def _layers(text: str) -> tuple[int, int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--layers must be four integers like 1,1,1,1, got {text!r}") from None
+    if len(values) != 4 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"--layers must be four positive integers like 1,1,1,1, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", choices=ARCH_CHOICES, default="bagnet17", help="BagNet variant (default bagnet17)")
+    parser.add_argument("--dataset", default="synthbirds", help="registered dataset name (default synthbirds)")
+    parser.add_argument("--data-root", default=None, help="dataset folder (default: the dataset's own default)")
+    parser.add_argument("--image-size", type=int, default=96, help="square input side in pixels (default 96)")
+    parser.add_argument("--width", type=int, default=16, help="stem/stage-1 channels; official 64 (default 16)")
+    parser.add_argument("--layers", type=_layers, default=(1, 1, 1, 1), help="blocks per stage (default 1,1,1,1)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3, help="AdamW peak learning rate (default 2e-3)")
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice); results are reproducible per thread count")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--out", default=None, help="checkpoint path (default <arch>-<dataset>.pt)")
+    parser.add_argument("--limit-per-class", type=int, default=None,
+                        help="train on the first N images of every class")
+    parser.add_argument("--test-limit-per-class", type=int, default=None,
+                        help="evaluate on the first N test images of every class")
+    parser.add_argument("--no-augment", action="store_true", help="no random translation / flips")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--table", action="store_true",
+                        help="do not train: write results/checkpoints.md and .csv from the shipped checkpoints")
+
+
+def canonical_command(args: argparse.Namespace) -> str:
+    """The full command with every training option spelled out (stable if defaults change)."""
+    parts = [
+        "attrbench", "train",
+        "--arch", args.arch,
+        "--dataset", args.dataset,
+        *(["--data-root", str(args.data_root)] if args.data_root is not None else []),
+        "--image-size", str(args.image_size),
+        "--width", str(args.width),
+        "--layers", ",".join(str(v) for v in args.layers),
+        "--epochs", str(args.epochs),
+        "--batch-size", str(args.batch_size),
+        "--lr", repr(args.lr),
+        "--weight-decay", repr(args.weight_decay),
+        "--seed", str(args.seed),
+        *(["--threads", str(args.threads)] if args.threads is not None else []),
+        *(["--limit-per-class", str(args.limit_per_class)] if args.limit_per_class is not None else []),
+        *(["--test-limit-per-class", str(args.test_limit_per_class)] if args.test_limit_per_class is not None else []),
+        *(["--no-augment"] if args.no_augment else []),
+        "--out", str(args.out),
+    ]
+    return shlex.join(parts)
+
+
+def main(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from attrbench.device import resolve_device
+    from attrbench.train import train, write_table
+
+    if args.table:
+        for path in write_table():
+            print(path)
+        return 0
+    from attrbench.datasets import registry
+
+    if args.dataset not in registry:
+        raise registry.unknown(args.dataset)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.out is None:
+        args.out = f"{args.arch}-{args.dataset}.pt"
+    metrics = train(
+        arch=args.arch,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        image_size=args.image_size,
+        width=args.width,
+        layers=args.layers,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        device=resolve_device(args.device),
+        out=Path(args.out),
+        train_limit_per_class=args.limit_per_class,
+        test_limit_per_class=args.test_limit_per_class,
+        augment=not args.no_augment,
+        command=canonical_command(args),
+        progress=not args.no_progress,
+    )
+    print(json.dumps({"checkpoint": str(args.out), **metrics}, indent=2))
+    return 0

@@ -1,0 +1,151 @@
+"""Base classes of the metric-learning CAM methods (files in ``methods/``: mlgradcam.py,
+mlgradcampp.py, fastergradcam.py). Chen et al., WACV 2020, arXiv 2001.06538.
+
+:class:`TripletCAM` (back-propagated): the anchor is the explained image; its N reference
+triplets come from the target (a :class:`~attrbench.embedding.targets.TripletLoss`, or the
+``triplets`` carried by the embedding track's
+:class:`~attrbench.embedding.targets.CosineSimilarity`). Variants by keyword:
+``n_triplets=1, top_k=None`` (one triplet), ``n_triplets=N, top_k=None`` (averaged),
+``n_triplets=N, top_k=k`` (averaged + top-k, the default N = k = 50).
+
+:class:`TransferCAM` (weight transfer): one forward pass, no backward; channel weights of the
+nearest k-means cluster of a :class:`~attrbench.embedding.database.WeightDatabase` built on the
+training images. The target is not used (documented contract of transfer: the weights come from
+the training data, not from the test image's gradient).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from attrbench.api import AttributionMethod, ModelSpec, Target
+from attrbench.embedding.cam import cam_from_weights, keep_top_k, triplet_channel_weights
+from attrbench.embedding.database import WeightDatabase
+from attrbench.embedding.targets import CosineSimilarity, TripletLoss
+from attrbench.hooks import capture_output
+from attrbench.methods._common import check_int, check_optional_int, resolve_layer
+
+__all__ = ["TransferCAM", "TripletCAM", "triplets_of"]
+
+
+def triplets_of(target: Target, *, method: str) -> TripletLoss:
+    """The triplet-loss target behind ``target`` (itself, or the one a similarity target carries)."""
+    if isinstance(target, TripletLoss):
+        return target
+    if isinstance(target, CosineSimilarity) and target.triplets is not None:
+        return target.triplets
+    raise TypeError(
+        f"{method} explains a triplet loss: give a TripletLoss target (attrbench.embedding.targets) or run it "
+        f"through the embedding track (--track embedding), whose targets carry reference triplets; got {target!r}"
+    )
+
+
+class TripletCAM(AttributionMethod):
+    """Grad-CAM / Grad-CAM++ of the triplet loss, averaged over N triplets, top-k channels.
+
+    Args:
+        model: embedding :class:`~attrbench.models.common.ImageModel` ((B, 3, H, W) -> (B, D)).
+        spec: its spec (``cam_layer`` names the last conv features).
+        n_triplets: N, triplets averaged per anchor (the target must hold at least N).
+        top_k: channels kept by signed averaged weight (None keeps all).
+        layer: CAM layer overriding ``spec.cam_layer``.
+
+    Returns (attribute): (B, 1, h, w) raw maps sum_k w_k A_k at the CAM layer's resolution.
+    """
+
+    rule: ClassVar[str]
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        spec: ModelSpec,
+        n_triplets: int = 50,
+        top_k: int | None = 50,
+        layer: str | None = None,
+    ) -> None:
+        super().__init__(model, spec=spec)
+        self.n_triplets = check_int("n_triplets", n_triplets)
+        self.top_k = check_optional_int("top_k", top_k)
+        self.layer, self._layer = resolve_layer(model, layer, default=spec.cam_layer, method=self.info.name)
+
+    def attribute(self, inputs: Tensor, *, target: Target) -> Tensor:
+        triplets = triplets_of(target, method=self.info.name)
+        acts, weights = triplet_channel_weights(self.model, inputs, layer=self._layer, target=triplets,
+                                                rule=self.rule, n_triplets=self.n_triplets)  # type: ignore[arg-type]
+        return cam_from_weights(acts, keep_top_k(weights.mean(1), self.top_k))
+
+
+class TransferCAM(AttributionMethod):
+    """CAM with channel weights transferred from the nearest training cluster (no backward).
+
+    Args:
+        model: embedding :class:`~attrbench.models.common.ImageModel`.
+        spec: its spec.
+        database: built by :func:`attrbench.embedding.database.build_database` with
+            ``**cls.database_options()`` (the embedding track does this in ``method_kwargs``).
+        layer: CAM layer overriding ``spec.cam_layer``.
+
+    Returns (attribute): (B, 1, h, w) raw maps sum_{k in top(c*)} w_{c*,k} A_k.
+    """
+
+    rule: ClassVar[str]
+    #: "triplet" (ML Grad-CAM) or "similarity" (Faster-Grad-CAM) per-image training weights.
+    database_target: ClassVar[str] = "triplet"
+    num_clusters: ClassVar[int] = 50
+    database_top_k: ClassVar[int | None] = 50
+    database_n_triplets: ClassVar[int] = 50
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        spec: ModelSpec,
+        database: WeightDatabase | None = None,
+        layer: str | None = None,
+    ) -> None:
+        super().__init__(model, spec=spec)
+        self.layer, self._layer = resolve_layer(model, layer, default=spec.cam_layer, method=self.info.name)
+        # database=None is accepted here because a runner may instantiate methods (for their
+        # config) before the track has built the database; attribute() then refuses to run.
+        self.database: WeightDatabase | None = None
+        if database is not None:
+            if database.rule != self.rule or database.meta.get("target") != self.database_target:
+                raise ValueError(
+                    f"{self.info.name} needs a {self.rule!r} database of {self.database_target!r} weights, got "
+                    f"rule {database.rule!r} / target {database.meta.get('target')!r}"
+                )
+            device = next(model.parameters()).device
+            self.database = database.to(device)
+            self._weights = self.database.sparse_weights()
+            self.num_clusters_used = database.num_clusters
+            self.top_k = int(database.top_indices.shape[1])
+
+    @classmethod
+    def database_options(cls) -> dict[str, Any]:
+        """Keyword arguments of :func:`~attrbench.embedding.database.build_database` for this method."""
+        return {
+            "rule": cls.rule,
+            "target": cls.database_target,
+            "n_triplets": cls.database_n_triplets,
+            "num_clusters": cls.num_clusters,
+            "top_k": cls.database_top_k,
+        }
+
+    @torch.no_grad()
+    def attribute(self, inputs: Tensor, *, target: Target) -> Tensor:
+        del target  # transfer: the weights come from the training clusters, not from a gradient
+        if self.database is None:
+            raise TypeError(
+                f"{self.info.name} needs a weight database built on training images: run it through the "
+                "embedding track (--track embedding) or pass database=build_database(...)"
+            )
+        with capture_output(self._layer) as outputs:
+            embeddings = self.model(inputs)
+        if len(outputs) != 1:
+            raise RuntimeError(f"CAM layer {self.layer!r} ran {len(outputs)} times in one forward, expected once")
+        clusters = self.database.assign(embeddings)
+        return cam_from_weights(outputs[0], self._weights[clusters])

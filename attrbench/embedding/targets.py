@@ -1,0 +1,186 @@
+"""Targets for embedding networks: triplet loss with the explained image as anchor, and cosine
+similarity to a reference embedding.
+
+Triplet loss (Schroff et al., FaceNet 2015; differentiated for Grad-CAM by Chen et al., WACV 2020,
+arXiv 2001.06538), with f(a) the embedding of the explained image and (p, n) reference embeddings:
+
+    L(a, p, n) = [ ||f(a) - p||^2 - ||f(a) - n||^2 + m ]_+
+
+Sign convention (which direction of L a map explains), a named option:
+    "descent" (default): the target is -L, so Grad-CAM weights are -dL/dA: evidence that *lowers*
+        the loss, i.e. makes the anchor closer to its positive than to its negative;
+    "ascent": the target is +L.
+``hinge=False`` drops the [.]_+ so that triplets the model already satisfies still give a
+gradient (on a trained net most random triplets do; with the hinge their weights are exactly 0).
+
+With several reference pairs per anchor, ``positive``/``negative`` are (B, N, D) and the target is
+the mean over the N triplets; methods that need one gradient per triplet use
+:meth:`TripletLoss.per_triplet`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from attrbench.api import Target
+
+__all__ = ["SIGNS", "CosineSimilarity", "TripletLoss", "sample_triplets", "triplet_loss"]
+
+Sign = Literal["descent", "ascent"]
+SIGNS: tuple[str, ...] = ("descent", "ascent")
+
+
+def triplet_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *, margin: float, hinge: bool = True) -> Tensor:
+    """L = [||a - p||^2 - ||a - n||^2 + margin]_+ over the last dimension.
+
+    Shapes: anchor, positive, negative broadcastable, (..., D) -> (...).
+    """
+    value = (anchor - positive).pow(2).sum(-1) - (anchor - negative).pow(2).sum(-1) + margin
+    return F.relu(value) if hinge else value
+
+
+class TripletLoss(Target):
+    """Signed triplet loss with the explained image as anchor; one scalar per sample.
+
+    Args:
+        positive: (B, D) or (B, N, D) positive embeddings per sample.
+        negative: same shape as ``positive``.
+        margin: m (the training margin is the natural choice).
+        sign: "descent" (target -L, default) or "ascent" (target +L).
+        hinge: keep the [.]_+ of the loss.
+
+    Call: ``target(output (B, D), positive, negative) -> (B,)``, the mean over the N triplets.
+    """
+
+    def __init__(
+        self,
+        positive: Tensor,
+        negative: Tensor,
+        *,
+        margin: float = 0.2,
+        sign: Sign = "descent",
+        hinge: bool = True,
+    ) -> None:
+        if positive.shape != negative.shape or positive.ndim not in (2, 3):
+            raise ValueError(
+                f"positive and negative must both be (B, D) or (B, N, D), got {tuple(positive.shape)} "
+                f"and {tuple(negative.shape)}"
+            )
+        if sign not in SIGNS:
+            raise ValueError(f"sign must be one of {SIGNS}, got {sign!r}")
+        self.positive = positive
+        self.negative = negative
+        self.margin = float(margin)
+        self.sign = sign
+        self.hinge = bool(hinge)
+        self.per_sample = (positive, negative)
+
+    @property
+    def num_triplets(self) -> int:
+        return 1 if self.positive.ndim == 2 else self.positive.shape[1]
+
+    def per_triplet(self, output: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        """Signed loss per triplet.
+
+        Shapes: output (B, D), or (B, N, D) with one anchor embedding per triplet;
+        positive/negative (B, [N,] D) -> (B, N).
+        """
+        if positive.ndim == 2:
+            positive, negative = positive.unsqueeze(1), negative.unsqueeze(1)
+        if output.ndim == 2:
+            output = output.unsqueeze(1)
+        loss = triplet_loss(output, positive, negative, margin=self.margin, hinge=self.hinge)
+        return -loss if self.sign == "descent" else loss
+
+    def __call__(self, output: Tensor, *per_sample: Tensor) -> Tensor:
+        positive, negative = per_sample
+        return self.per_triplet(output, positive, negative).mean(1)
+
+    def subset(self, index: Tensor | slice) -> TripletLoss:
+        return TripletLoss(self.positive[index], self.negative[index], margin=self.margin, sign=self.sign,
+                           hinge=self.hinge)
+
+    def __repr__(self) -> str:
+        return f"TripletLoss(N={self.num_triplets}, margin={self.margin}, sign={self.sign!r}, hinge={self.hinge})"
+
+
+class CosineSimilarity(Target):
+    """cos(f(x), r) for a reference embedding r per sample (pytorch-grad-cam's embedding target).
+
+    Args:
+        reference: (B, D) reference embeddings (e.g. the mean embedding of the other images of
+            the sample's class).
+        triplets: optional :class:`TripletLoss` for the same samples, carried along so that
+            metric-learning Grad-CAM explains its triplet loss while every other method and the
+            deletion metric use this similarity; kept in step by :meth:`subset`.
+
+    Call: ``target(output (B, D), reference) -> (B,)``.
+    """
+
+    def __init__(self, reference: Tensor, *, triplets: TripletLoss | None = None) -> None:
+        if reference.ndim != 2:
+            raise ValueError(f"reference must be (B, D), got shape {tuple(reference.shape)}")
+        if triplets is not None and triplets.positive.shape[0] != reference.shape[0]:
+            raise ValueError(
+                f"triplets hold {triplets.positive.shape[0]} samples but reference {reference.shape[0]}"
+            )
+        self.reference = reference
+        self.triplets = triplets
+        self.per_sample = (reference,)
+
+    def __call__(self, output: Tensor, *per_sample: Tensor) -> Tensor:
+        (reference,) = per_sample
+        return F.cosine_similarity(output, reference, dim=1)
+
+    def subset(self, index: Tensor | slice) -> CosineSimilarity:
+        triplets = None if self.triplets is None else self.triplets.subset(index)
+        return CosineSimilarity(self.reference[index], triplets=triplets)
+
+    def __repr__(self) -> str:
+        return "CosineSimilarity()"
+
+
+def sample_triplets(
+    labels: Tensor,
+    *,
+    anchors: Tensor,
+    anchor_labels: Tensor,
+    n: int,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """Draw N (positive, negative) indices into a labelled pool for each anchor.
+
+    Positives are pool items of the anchor's class other than the anchor itself; negatives are
+    items of any other class; both drawn uniformly with replacement.
+
+    Args:
+        labels: (P,) class of every pool item.
+        anchors: (B,) pool index of each anchor, or -1 for an anchor outside the pool.
+        anchor_labels: (B,) class of each anchor.
+        n: triplets per anchor.
+        generator: seeded CPU generator.
+
+    Returns:
+        (B, N) positive indices and (B, N) negative indices into the pool.
+
+    Raises:
+        ValueError: an anchor's class has no other pool item, or no other class exists.
+    """
+    labels = labels.cpu()
+    positions = torch.arange(labels.numel())
+    pos_out, neg_out = [], []
+    for anchor, label in zip(anchors.tolist(), anchor_labels.tolist()):
+        same = (labels == label) & (positions != anchor)
+        pos_pool, neg_pool = positions[same], positions[labels != label]
+        if pos_pool.numel() == 0 or neg_pool.numel() == 0:
+            raise ValueError(
+                f"class {label} has {pos_pool.numel()} other images and {neg_pool.numel()} images of other classes "
+                "in the reference pool; a triplet needs at least one of each"
+            )
+        pos_out.append(pos_pool[torch.randint(pos_pool.numel(), (n,), generator=generator)])
+        neg_out.append(neg_pool[torch.randint(neg_pool.numel(), (n,), generator=generator)])
+    return torch.stack(pos_out), torch.stack(neg_out)

@@ -1,0 +1,275 @@
+"""Paper-ready tables from stored run records: methods x metrics, mean and 95 % CI.
+
+Everything here is derived from ``records.parquet`` of one or more run directories (never from
+in-memory state of a run). Per (model, method, metric) the successful per-sample values are
+summarised by :func:`attrbench.stats.mean_ci` — the same function the runner uses for
+``summary.csv`` — so a table and a run's summary agree. Failed samples are not averaged; their
+count is kept in the ``n_failed`` column.
+
+Layout: one row per method; one column per metric, its header carrying the direction (↑ higher
+is better, ↓ lower is better); the best mean of each column (per model) in bold. Reference rows
+(``MethodInfo.reference``: random, sobel, oracle, ...) are shown but never marked best, because an
+oracle that is best by construction says nothing about the methods. With several models the table
+gets a ``model`` column and rows are grouped by model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from attrbench.errors import DataError
+
+__all__ = [
+    "FORMATS",
+    "best_mask",
+    "load_records",
+    "reference_methods",
+    "render",
+    "summarise",
+    "to_csv",
+    "to_latex",
+    "to_markdown",
+    "write_table",
+]
+
+FORMATS: tuple[str, ...] = ("markdown", "latex", "csv")
+KEYS: tuple[str, ...] = ("model", "method", "metric")
+
+
+def load_records(runs: Iterable[str | Path]) -> pd.DataFrame:
+    """Concatenated records of the run directories ``runs`` (through ``attrbench.results``)."""
+    from attrbench.results import load_run
+
+    frames = []
+    for run in runs:
+        data = load_run(run)
+        frames.append(data.records)
+    if not frames:
+        raise DataError("no run directory given")
+    records = pd.concat(frames, ignore_index=True)
+    if records.empty:
+        raise DataError(f"the runs {', '.join(str(r) for r in runs)} hold no records")
+    return records
+
+
+def summarise(records: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, method, metric): n, n_failed, mean, ci_low, ci_high, higher_is_better, category.
+
+    Args:
+        records: long-format records (run-directory schema).
+
+    Returns:
+        One row per key, in order of first appearance (methods as run, metrics as recorded).
+    """
+    from attrbench.stats import mean_ci
+
+    missing = {*KEYS, "value", "status", "higher_is_better", "category"} - set(records.columns)
+    if missing:
+        raise DataError(f"records lack the columns {sorted(missing)}")
+    rows = []
+    for key, group in records.groupby(list(KEYS), sort=False):
+        ok = group.loc[group["status"] == "ok", "value"].to_numpy(dtype=float)
+        ok = ok[~pd.isna(ok)]
+        mean, low, high = mean_ci(ok) if len(ok) else (math.nan, math.nan, math.nan)
+        rows.append({
+            **dict(zip(KEYS, key)),
+            "n": int(len(ok)),
+            "n_failed": int(len(group) - len(ok)),
+            "mean": float(mean),
+            "ci_low": float(low),
+            "ci_high": float(high),
+            "higher_is_better": bool(group["higher_is_better"].iloc[0]),
+            "category": str(group["category"].iloc[0]),
+        })
+    return pd.DataFrame(rows)
+
+
+def reference_methods(names: Iterable[str]) -> set[str]:
+    """Those of ``names`` whose registered ``MethodInfo.reference`` is true (unknown names: not)."""
+    from attrbench.methods import get_method
+
+    out = set()
+    for name in names:
+        try:
+            cls = get_method(name)
+        except (KeyError, ImportError, AttributeError, TypeError, ValueError):
+            continue  # an external method that is not importable here is simply not a reference row
+        if getattr(getattr(cls, "info", None), "reference", False):
+            out.add(name)
+    return out
+
+
+def best_mask(summary: pd.DataFrame, *, exclude: Iterable[str] = ()) -> pd.Series:
+    """True where a row holds the best mean of its (model, metric) column (ties: all best)."""
+    exclude = set(exclude)
+    best = pd.Series(False, index=summary.index)
+    for _, group in summary.groupby(["model", "metric"], sort=False):
+        eligible = group[~group["method"].isin(exclude) & group["mean"].notna()]
+        if eligible.empty:
+            continue
+        hib = bool(eligible["higher_is_better"].iloc[0])
+        target = eligible["mean"].max() if hib else eligible["mean"].min()
+        best.loc[eligible.index[eligible["mean"] == target]] = True
+    return best
+
+
+def _fmt(x: float, digits: int) -> str:
+    if not math.isfinite(x):
+        return "–"
+    return f"{x:.{digits}f}"
+
+
+def _grid(summary: pd.DataFrame, metrics: Sequence[str] | None) -> tuple[list[str], list[tuple[str, str]]]:
+    if metrics is None:
+        metrics = list(dict.fromkeys(summary["metric"]))
+    else:
+        unknown = [m for m in metrics if m not in set(summary["metric"])]
+        if unknown:
+            raise DataError(
+                f"metrics {unknown} are not in the records; present: {sorted(set(summary['metric']))}"
+            )
+    rows = list(dict.fromkeys(zip(summary["model"], summary["method"])))
+    return list(metrics), rows
+
+
+def _directions(summary: pd.DataFrame) -> dict[str, bool]:
+    return {m: bool(g["higher_is_better"].iloc[0]) for m, g in summary.groupby("metric", sort=False)}
+
+
+def _cells(
+    summary: pd.DataFrame, *, digits: int, exclude: Iterable[str], style: str,
+) -> dict[tuple[str, str, str], str]:
+    best = best_mask(summary, exclude=exclude)
+    cells = {}
+    for idx, r in summary.iterrows():
+        mean, lo, hi = _fmt(r["mean"], digits), _fmt(r["ci_low"], digits), _fmt(r["ci_high"], digits)
+        if style == "latex":
+            mean = mean.replace("–", "--")
+            text = f"\\textbf{{{mean}}}" if best[idx] else mean
+            if math.isfinite(r["ci_low"]):
+                text += f"\\,{{\\scriptsize [{lo}, {hi}]}}"
+        else:
+            text = f"**{mean}**" if best[idx] else mean
+            if math.isfinite(r["ci_low"]):
+                text += f" [{lo}, {hi}]"
+        cells[(r["model"], r["method"], r["metric"])] = text
+    return cells
+
+
+def to_markdown(
+    summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, digits: int = 3,
+    reference: Iterable[str] = (),
+) -> str:
+    """GitHub markdown table: ``mean [ci_low, ci_high]``, best per column in bold, ↑/↓ headers."""
+    metrics, rows = _grid(summary, metrics)
+    reference = set(reference)
+    dirs = _directions(summary)
+    cells = _cells(summary, digits=digits, exclude=reference, style="markdown")
+    several = summary["model"].nunique() > 1
+    header = (["model"] if several else []) + ["method"] + [f"{m} {'↑' if dirs[m] else '↓'}" for m in metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] * (len(header) - len(metrics))
+                                                            + ["---:"] * len(metrics)) + "|"]
+    for model, method in rows:
+        name = f"{method} (ref.)" if method in reference else method
+        row = ([model] if several else []) + [name] + [cells.get((model, method, m), "") for m in metrics]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("Mean over samples [95 % CI]; ↑ higher is better, ↓ lower is better; bold: best per column"
+                 + (" and model" if several else "") + "; (ref.) rows are references, never marked best.")
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL: dict[str, str] = {
+    "\\": "\\textbackslash{}", "_": "\\_", "%": "\\%", "&": "\\&", "#": "\\#", "$": "\\$",
+    "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}",
+}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def to_latex(
+    summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, digits: int = 3,
+    reference: Iterable[str] = (), caption: str | None = None, label: str = "tab:attrbench",
+) -> str:
+    """A booktabs ``table`` (needs ``\\usepackage{booktabs}``): arrows, bold best, CI in brackets."""
+    metrics, rows = _grid(summary, metrics)
+    reference = set(reference)
+    dirs = _directions(summary)
+    cells = _cells(summary, digits=digits, exclude=reference, style="latex")
+    several = summary["model"].nunique() > 1
+    lead = (["Model"] if several else []) + ["Method"]
+    colspec = "l" * len(lead) + "r" * len(metrics)
+    arrow = {True: "$\\uparrow$", False: "$\\downarrow$"}
+    header = lead + [f"{_latex_escape(m)} {arrow[dirs[m]]}" for m in metrics]
+    caption = caption or (
+        "Mean over samples with 95\\,\\% confidence interval in brackets; $\\uparrow$ higher is better, "
+        "$\\downarrow$ lower is better; best per column in bold; $^\\dagger$ reference rows are never marked best."
+    )
+    out = [
+        "\\begin{table}[t]",
+        "\\centering",
+        "\\small",
+        f"\\caption{{{caption}}}",
+        f"\\label{{{label}}}",
+        f"\\begin{{tabular}}{{{colspec}}}",
+        "\\toprule",
+        " & ".join(header) + " \\\\",
+        "\\midrule",
+    ]
+    previous = None
+    for model, method in rows:
+        if several and previous is not None and model != previous:
+            out.append("\\midrule")
+        name = _latex_escape(method) + ("$^\\dagger$" if method in reference else "")
+        lead_cells = ([_latex_escape(model) if model != previous else ""] if several else []) + [name]
+        out.append(" & ".join(lead_cells + [cells.get((model, method, m), "") for m in metrics]) + " \\\\")
+        previous = model
+    out += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+def to_csv(summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, reference: Iterable[str] = ()) -> str:
+    """Tidy CSV: one row per (model, method, metric) with n, mean, CI, direction and ``best``."""
+    metrics, _ = _grid(summary, metrics)
+    table = summary[summary["metric"].isin(metrics)].copy()
+    table["best"] = best_mask(table, exclude=reference)
+    table["reference"] = table["method"].isin(set(reference))
+    cols = ["model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high", "higher_is_better",
+            "category", "best", "reference"]
+    return table[cols].to_csv(index=False, float_format="%.6g")
+
+
+def render(summary: pd.DataFrame, *, fmt: str, metrics: Sequence[str] | None = None,
+           reference: Iterable[str] = (), digits: int = 3) -> str:
+    """The table in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "markdown":
+        return to_markdown(summary, metrics=metrics, reference=reference, digits=digits)
+    if fmt == "latex":
+        return to_latex(summary, metrics=metrics, reference=reference, digits=digits)
+    if fmt == "csv":
+        return to_csv(summary, metrics=metrics, reference=reference)
+    raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+def write_table(text: str, out: str | Path) -> Path:
+    """Write ``text`` atomically to ``out``."""
+    import os
+    import tempfile
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out

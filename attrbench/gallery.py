@@ -1,0 +1,207 @@
+"""Heatmap gallery: image | ground truth | each method's map, for chosen samples of a run.
+
+Runs store records and curves, not maps (a map per sample and method would dwarf the records).
+The gallery therefore *recomputes* the maps from the run's ``config.json``: the same model
+(``model``, ``weights``), dataset (``dataset``, ``data_root``, ``split``, the model's input size),
+track, methods (their specs with options, e.g. ``gradcam[layer=net.layer3]``) and
+post-processing (``postprocess_config``). The chosen samples are explained together as one
+batch after ``torch.manual_seed`` with the runner's unit seed for (seed, method, batch 0), so the
+gallery is deterministic; deterministic methods reproduce the run's maps exactly, stochastic
+ones draw from their own seeded generators.
+
+Columns: the image (object-mask contour when the dataset has masks), the ground truth (BagNets:
+the exact patch contributions g_p = (l_p(x) - b_c) / N spread over each patch's receptive field,
+:func:`attrbench.ground_truth.patches_to_pixels`), then one column per method. Each map is shown
+on a diverging scale symmetric about 0 and scaled to its own max |value| (red positive, blue
+negative), because methods differ in units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from attrbench.errors import DataError  # noqa: E402
+
+__all__ = ["GalleryMaps", "compute_gallery", "gallery_figure"]
+
+
+class GalleryMaps:
+    """Recomputed maps for a gallery.
+
+    Attributes:
+        ids: sample ids (rows).
+        images: (B, 3, H, W) in [0, 1].
+        labels: (B,) target classes.
+        masks: (B, 1, H, W) object masks or None.
+        truth: (B, 1, H, W) ground-truth pixel map or None (model without ground truth).
+        maps: method label -> (B, 1, H, W) post-processed map.
+        class_names: names of the model's outputs (may be empty).
+    """
+
+    def __init__(self, *, ids: list[str], images: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor | None,
+                 truth: torch.Tensor | None, maps: dict[str, torch.Tensor], class_names: Sequence[str]) -> None:
+        self.ids, self.images, self.labels, self.masks = ids, images, labels, masks
+        self.truth, self.maps, self.class_names = truth, maps, tuple(class_names)
+
+
+def _find_samples(dataset: Any, ids: Sequence[str], n: int) -> list[Any]:
+    """The run's samples (its first ``n`` dataset items) with the requested ids, in that order."""
+    found: dict[str, Any] = {}
+    seen: list[str] = []
+    for i in range(min(n, len(dataset))):
+        sample = dataset[i]
+        seen.append(sample.id)
+        if sample.id in ids:
+            found[sample.id] = sample
+        if len(found) == len(set(ids)):
+            break
+    missing = [s for s in ids if s not in found]
+    if missing:
+        raise DataError(f"sample ids {missing} are not among the run's {n} samples (first ids: {seen[:5]})")
+    return [found[s] for s in ids]
+
+
+@torch.no_grad()
+def _truth(model: Any, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
+    from attrbench.ground_truth import patch_truth, patches_to_pixels, receptive_field_of
+
+    if not (model.spec.has_ground_truth and model.has_patch_logits):
+        return None
+    rf = receptive_field_of(model)
+    grid = patch_truth(model, images, labels=labels, baseline=None)
+    return patches_to_pixels(grid, rf=rf, size=tuple(images.shape[-2:]))
+
+
+def compute_gallery(
+    run: str | Path,
+    *,
+    samples: Sequence[str],
+    device: str | None = None,
+    data_root: str | None = None,
+) -> GalleryMaps:
+    """Recompute the maps of ``samples`` for every method of ``run`` (module docstring).
+
+    Args:
+        run: run directory.
+        samples: sample ids (among the run's samples).
+        device: device name (default: CUDA if available).
+        data_root: overrides the run's data root (e.g. the data moved).
+    """
+    from torch.utils.data import Subset
+
+    from attrbench.api import collate
+    from attrbench.datasets import registry as datasets
+    from attrbench.device import resolve_device
+    from attrbench.methods import get_method
+    from attrbench.models.zoo import load_model
+    from attrbench.postprocess import PostProcess, get_preset
+    from attrbench.results import load_run
+    from attrbench.runner import _unit_seed, parse_spec
+    from attrbench.tracks import get_track
+
+    if not samples:
+        raise ValueError("choose at least one sample id for the gallery")
+    cfg = load_run(run).config
+    for key in ("model", "dataset", "methods"):
+        if key not in cfg:
+            raise DataError(f"{Path(run) / 'config.json'} lacks {key!r}; cannot recompute the gallery")
+    dev = resolve_device(device)
+    model = load_model(cfg["model"], device=dev, weights=cfg.get("weights"))
+    kwargs: dict[str, Any] = {"split": cfg.get("split", "test"), "image_size": tuple(model.spec.input_size)}
+    root = data_root if data_root is not None else cfg.get("data_root")
+    if root is not None:
+        kwargs["root"] = root
+    dataset = datasets.get(cfg["dataset"])(**kwargs)
+    batch = collate(_find_samples(dataset, list(samples), int(cfg.get("n_samples", len(dataset))))).to(dev)
+    dtype = next(model.parameters()).dtype
+    batch.images = batch.images.to(dtype)
+    if batch.masks is not None:
+        batch.masks = batch.masks.to(dtype)
+    if bool((batch.labels < 0).any()):  # unknown label -> the model's top prediction, as the runner does
+        with torch.no_grad():
+            batch.labels = torch.where(batch.labels < 0, model(batch.images).argmax(1), batch.labels)
+    track = get_track(cfg.get("track", "classification"))
+    n = int(cfg.get("n_samples", len(dataset)))
+    track.prepare(model=model, dataset=Subset(dataset, range(min(n, len(dataset)))), device=dev, seed=int(cfg.get("seed", 0)))
+    target = track.make_target(model=model, batch=batch)
+    if cfg.get("postprocess_config"):
+        pp = PostProcess.from_dict(cfg["postprocess_config"])
+    else:
+        pp = get_preset(cfg.get("postprocess", "raw"))
+    rf = None
+    if model.spec.receptive_field is not None:
+        from attrbench.ground_truth import receptive_field_of
+
+        rf = receptive_field_of(model)
+    size = tuple(batch.images.shape[-2:])
+    maps: dict[str, torch.Tensor] = {}
+    for label in cfg["methods"]:
+        name, options = parse_spec(label)
+        cls = get_method(name)
+        method = cls(model, spec=model.spec, **{**track.method_kwargs(cls), **options})
+        torch.manual_seed(_unit_seed(int(cfg.get("seed", 0)), label, 0))
+        raw = method(batch.images, target=target).detach()
+        with torch.no_grad():
+            maps[label] = pp(raw, size=size, info=cls.info, rf=rf).cpu()
+    return GalleryMaps(
+        ids=list(batch.ids), images=batch.images.cpu(), labels=batch.labels.cpu(),
+        masks=None if batch.masks is None else batch.masks.cpu(),
+        truth=None if (t := _truth(model, batch.images, batch.labels)) is None else t.cpu(),
+        maps=maps, class_names=model.spec.class_names,
+    )
+
+
+def _show_map(ax: Any, m: torch.Tensor, image: torch.Tensor) -> Any:
+    m = m.double()
+    vmax = float(m.abs().max())
+    vmax = vmax if vmax > 0 else 1.0
+    ax.imshow(image.permute(1, 2, 0).mean(dim=2).numpy(), cmap="gray", alpha=0.35)
+    return ax.imshow(m.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, alpha=0.85)
+
+
+def gallery_figure(
+    run: str | Path,
+    *,
+    samples: Sequence[str],
+    device: str | None = None,
+    data_root: str | None = None,
+    maps: GalleryMaps | None = None,
+) -> plt.Figure:
+    """The gallery figure (rows: samples; columns: image, ground truth, methods)."""
+    g = maps if maps is not None else compute_gallery(run, samples=samples, device=device, data_root=data_root)
+    columns = ["image"] + (["ground truth"] if g.truth is not None else []) + list(g.maps)
+    rows = len(g.ids)
+    fig, axes = plt.subplots(rows, len(columns), figsize=(1.9 * len(columns), 2.05 * rows + 0.5), squeeze=False)
+    for i, sid in enumerate(g.ids):
+        image = g.images[i].clamp(0, 1).double()
+        label = int(g.labels[i])
+        cname = g.class_names[label] if label < len(g.class_names) else f"class {label}"
+        for j, col in enumerate(columns):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == "image":
+                ax.imshow(image.permute(1, 2, 0).numpy())
+                if g.masks is not None:
+                    ax.contour(g.masks[i, 0].double().numpy(), levels=[0.5], colors="yellow", linewidths=0.8)
+                short = sid if len(sid) <= 22 else "…" + sid[-21:]
+                ax.set_ylabel(f"{short}\n{cname}", fontsize=7)
+            elif col == "ground truth":
+                _show_map(ax, g.truth[i, 0], image)  # type: ignore[index]
+            else:
+                _show_map(ax, g.maps[col][i, 0], image)
+            if i == 0:
+                ax.set_title(col, fontsize=9)
+    fig.suptitle(f"{Path(run).name}: maps recomputed from the run config; each map scaled to its max |value| "
+                 "(red +, blue −)", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,293 @@
+"""The embedded leaderboard: every classification method on the shipped BagNets, tables and plots.
+
+    python -m attrbench.leaderboard [--n-samples N] [--out results/leaderboard]
+                                    [--cifar10-root ../shared/data/cifar10]
+
+Suite: SynthBirds (test split, generated on first use) with ``bagnet{9,17,33}-synthbirds`` and
+CIFAR-10 (test split, from ``--cifar10-root``; skipped with a note when the folder is absent)
+with ``bagnet{9,17,33}-cifar10``. Methods: every registered method except those bound to
+another track (the metric-learning CAMs need the embedding track's reference triplets and
+weight database). Metrics: the classification track's defaults that apply to the data
+(localisation needs masks, so CIFAR-10 runs skip it).
+
+Outputs in ``--out`` (all derived from the stored runs with attrbench's own export/report):
+    runs/<dataset>/<model>/         one run directory per model (records, curves, config, summary)
+    leaderboard.md|csv|tex          headline metrics, all models (rows: model x method)
+    <dataset>.md|csv|tex            every metric for one dataset
+    figures/<dataset>/              metrics.png|pdf, curves.png|pdf, gallery.png|pdf (first samples
+                                    of the middle model, maps recomputed from its run config)
+    README.md                       the command, wall times, versions, skipped parts
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import inspect
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["HEADLINE", "SUITE", "classification_methods", "main", "run_leaderboard"]
+
+#: dataset -> models (the shipped checkpoints).
+SUITE: dict[str, tuple[str, ...]] = {
+    "synthbirds": ("bagnet9-synthbirds", "bagnet17-synthbirds", "bagnet33-synthbirds"),
+    "cifar10": ("bagnet9-cifar10", "bagnet17-cifar10", "bagnet33-cifar10"),
+}
+#: metrics of the headline table (those present in the records are shown, in this order).
+HEADLINE: tuple[str, ...] = (
+    "gt_spearman", "gt_topk_precision@10", "gt_positive_mass", "deletion_auc", "insertion_auc", "loc_energy_mask",
+    "loc_pointing_game",
+)  # fmt: skip
+DEFAULT_N_SAMPLES = 16
+DEFAULT_CIFAR10_ROOT = "../shared/data/cifar10"
+
+
+def track_of(cls: type) -> str:
+    """The track a method class needs: its ``track`` attribute if it declares one; the metric-learning
+    CAMs (subclasses of :mod:`attrbench.embedding.cam_methods` bases) need "embedding"; else "classification".
+    """
+    declared = getattr(cls, "track", None)
+    if isinstance(declared, str):
+        return declared
+    try:
+        from attrbench.embedding.cam_methods import TransferCAM, TripletCAM
+    except ImportError:
+        return "classification"
+    return "embedding" if issubclass(cls, (TripletCAM, TransferCAM)) else "classification"
+
+
+def classification_methods() -> tuple[list[str], dict[str, str]]:
+    """Registered methods that run on the classification track, and the skipped ones with reasons."""
+    from attrbench.methods import get_method, list_methods
+
+    keep, skipped = [], {}
+    for name in list_methods():
+        cls = get_method(name)
+        track = track_of(cls)
+        required = [
+            p.name for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+            if p.name not in ("model", "spec") and p.default is inspect.Parameter.empty
+            and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        ]
+        if track != "classification":
+            skipped[name] = f"needs the {track} track"
+        elif required:
+            skipped[name] = f"needs constructor arguments {required}"
+        else:
+            keep.append(name)
+    return keep, skipped
+
+
+def _slug(name: str) -> str:
+    """A directory name for a dataset or model name (``module:attr`` names contain a colon)."""
+    return name.replace(":", "_").replace("/", "_")
+
+
+def _write_tables(runs: Sequence[Path], out: Path, stem: str, metrics: Sequence[str] | None) -> list[Path]:
+    from attrbench.export import load_records, reference_methods, render, summarise, write_table
+
+    summary = summarise(load_records(runs))
+    if metrics is not None:
+        metrics = [m for m in metrics if m in set(summary["metric"])]
+    reference = reference_methods(set(summary["method"]))
+    return [
+        write_table(render(summary, fmt=fmt, metrics=metrics, reference=reference), out / f"{stem}.{ext}")
+        for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("latex", "tex"))
+    ]
+
+
+def run_leaderboard(
+    *,
+    out: str | Path = "results/leaderboard",
+    n_samples: int = DEFAULT_N_SAMPLES,
+    batch_size: int | None = None,
+    cifar10_root: str | Path | None = DEFAULT_CIFAR10_ROOT,
+    suite: dict[str, tuple[str, ...]] | None = None,
+    methods: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    gallery: int = 4,
+    resume: bool = False,
+    command: str | None = None,
+    data_roots: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """Run the suite and write tables, figures and README into ``out``.
+
+    Args:
+        out: output directory.
+        n_samples: samples per (dataset, model).
+        batch_size: runner batch size (None: the runner's default).
+        cifar10_root: the CIFAR-10 image folder; the CIFAR part is skipped when it is absent.
+        suite: dataset -> models (default :data:`SUITE`); model names may be ``module:factory``.
+        methods: method specs (default: :func:`classification_methods`).
+        metrics: metric specs (default: the track's defaults that apply).
+        device: device name.
+        seed: run seed.
+        gallery: samples in each dataset's gallery (0: none).
+        resume: continue unfinished run directories.
+        command: the command line recorded in the README.
+        data_roots: dataset -> data root overriding the defaults (SynthBirds: generated cache).
+
+    Returns:
+        A summary dict: wall times, run directories, written files, skipped parts.
+    """
+    from attrbench.models.zoo import list_models
+    from attrbench.runner import DEFAULT_BATCH_SIZE, RunConfig, run
+
+    out = Path(out)
+    suite = dict(SUITE if suite is None else suite)
+    roots: dict[str, str | None] = {"synthbirds": None, "cifar10": None if cifar10_root is None else str(cifar10_root)}
+    roots.update(data_roots or {})
+    skipped_methods: dict[str, str] = {}
+    if methods is None:
+        methods, skipped_methods = classification_methods()
+    notes: list[str] = []
+    if "cifar10" in suite and (roots.get("cifar10") is None or not Path(str(roots["cifar10"])).is_dir()):
+        notes.append(f"CIFAR-10 skipped: no image folder at {roots.get('cifar10')} (pass --cifar10-root)")
+        suite.pop("cifar10")
+    shipped = set(list_models())
+    timings: list[dict[str, Any]] = []
+    runs_by_dataset: dict[str, list[Path]] = {}
+    files: list[Path] = []
+    t_start = time.perf_counter()
+    for dataset, models in suite.items():
+        for model in models:
+            if ":" not in model and model not in shipped:
+                notes.append(f"{model} skipped: checkpoint not shipped (train it with scripts/train_all.sh)")
+                continue
+            run_dir = out / "runs" / _slug(dataset) / _slug(model)
+            t0 = time.perf_counter()
+            run(RunConfig(
+                methods=list(methods), model=model, dataset=dataset, data_root=roots.get(dataset),
+                metrics=list(metrics) if metrics is not None else None, n_samples=n_samples,
+                batch_size=batch_size or DEFAULT_BATCH_SIZE, device=device, seed=seed, out=str(run_dir),
+                resume=resume or False, progress=sys.stderr.isatty(),
+            ))
+            seconds = time.perf_counter() - t0
+            timings.append({"dataset": dataset, "model": model, "seconds": seconds})
+            runs_by_dataset.setdefault(dataset, []).append(run_dir)
+            print(f"[leaderboard] {dataset} / {model}: {seconds:.1f} s", file=sys.stderr)
+    if not runs_by_dataset:
+        raise FileNotFoundError("no model of the suite could be run: " + "; ".join(notes))
+    all_runs = [r for rs in runs_by_dataset.values() for r in rs]
+    files += _write_tables(all_runs, out, "leaderboard", HEADLINE)
+    from attrbench.report import write_report
+
+    for dataset, runs in runs_by_dataset.items():
+        files += _write_tables(runs, out, _slug(dataset), None)
+        files += write_report(runs, out=out / "figures" / _slug(dataset), formats=("png", "pdf"))
+        if gallery > 0:
+            from attrbench.export import load_records
+            from attrbench.gallery import gallery_figure
+            from attrbench.report import save_figure
+
+            middle = runs[len(runs) // 2]
+            ids = list(dict.fromkeys(load_records([middle])["sample_id"]))[:gallery]
+            fig = gallery_figure(middle, samples=ids, device=device, data_root=roots.get(dataset))
+            files += save_figure(fig, out / "figures" / _slug(dataset), "gallery", ("png", "pdf"))
+    total = time.perf_counter() - t_start
+    summary = {
+        "command": command or "python -m attrbench.leaderboard",
+        "n_samples": n_samples, "seed": seed, "methods": list(methods), "skipped_methods": skipped_methods,
+        "notes": notes, "timings": timings, "total_seconds": total,
+        "runs": {d: [str(r) for r in rs] for d, rs in runs_by_dataset.items()},
+    }
+    files.append(_write_readme(out, summary))
+    summary["files"] = [str(f) for f in files]
+    return summary
+
+
+def _write_readme(out: Path, s: dict[str, Any]) -> Path:
+    import torch
+
+    import attrbench
+    from attrbench.export import write_table
+
+    lines = [
+        "# attrbench leaderboard (generated)",
+        "",
+        f"Written by `{s['command']}` on {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} "
+        f"(attrbench {attrbench.__version__}, torch {torch.__version__}, Python {platform.python_version()}, "
+        f"{platform.machine()}). Do not edit: re-run the command.",
+        "",
+        f"Samples per (dataset, model): {s['n_samples']}; seed {s['seed']}. "
+        f"Measured wall time: **{s['total_seconds'] / 60:.1f} min** in total.",
+        "",
+        "| dataset | model | wall time (s) |",
+        "|:---|:---|---:|",
+        *(f"| {t['dataset']} | {t['model']} | {t['seconds']:.1f} |" for t in s["timings"]),
+        "",
+        "Methods: " + ", ".join(s["methods"]) + ".",
+    ]
+    if s["skipped_methods"]:
+        lines += ["", "Not run here: " + "; ".join(f"{k} ({v})" for k, v in sorted(s["skipped_methods"].items())) + "."]
+    if s["notes"]:
+        lines += ["", "Notes:", *(f"- {n}" for n in s["notes"])]
+    lines += [
+        "",
+        "Files:",
+        "- `leaderboard.md|csv|tex`: headline metrics for every model (mean [95 % CI] over samples; "
+        "↑/↓ direction; bold = best non-reference method per model).",
+        "- `<dataset>.md|csv|tex`: every recorded metric for one dataset.",
+        "- `figures/<dataset>/`: `metrics` (point plots with 95 % CI), `curves` (deletion/insertion with "
+        "95 % CI bands), `gallery` (image | ground truth | methods; maps recomputed from the run config).",
+        "- `runs/<dataset>/<model>/`: the run directories all of the above are derived from.",
+        "",
+    ]
+    return write_table("\n".join(lines), out / "README.md")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m attrbench.leaderboard", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
+                        help=f"samples per dataset and model (default: {DEFAULT_N_SAMPLES})")
+    parser.add_argument("--out", default="results/leaderboard", help="output directory")
+    parser.add_argument("--cifar10-root", default=DEFAULT_CIFAR10_ROOT,
+                        help=f"CIFAR-10 image folder (default: {DEFAULT_CIFAR10_ROOT}; skipped when absent)")
+    parser.add_argument("--datasets", default=None, help=f"comma-separated subset of {', '.join(SUITE)}")
+    parser.add_argument("--methods", default=None, help="comma-separated method specs (default: all classification methods)")
+    parser.add_argument("--metrics", default=None, help="comma-separated metric specs (default: the track's defaults)")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gallery", type=int, default=4, help="samples per gallery (0: none)")
+    parser.add_argument("--resume", action="store_true", help="continue unfinished run directories")
+    args = parser.parse_args(argv)
+    from attrbench.errors import USER_ERRORS
+    from attrbench.runner import split_specs
+
+    suite = dict(SUITE)
+    if args.datasets:
+        wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
+        unknown = [d for d in wanted if d not in SUITE]
+        if unknown:
+            print(f"leaderboard: error: unknown datasets {unknown}; choose from {', '.join(SUITE)}", file=sys.stderr)
+            return 2
+        suite = {d: SUITE[d] for d in wanted}
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    command = "python -m attrbench.leaderboard" + ("" if not argv_list else " " + shlex.join(argv_list))
+    try:
+        summary = run_leaderboard(
+            out=args.out, n_samples=args.n_samples, batch_size=args.batch_size, cifar10_root=args.cifar10_root,
+            suite=suite, methods=split_specs(args.methods) if args.methods else None,
+            metrics=split_specs(args.metrics) if args.metrics else None, device=args.device, seed=args.seed,
+            gallery=args.gallery, resume=args.resume, command=command,
+        )
+    except USER_ERRORS as exc:
+        print(f"leaderboard: error: {exc}", file=sys.stderr)
+        return 2
+    for note in summary["notes"]:
+        print(f"note: {note}")
+    print(f"wrote {len(summary['files'])} files to {args.out} in {summary['total_seconds'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Ground-truth agreement on BagNets at the patch grid.
+
+A BagNet's logit is the mean of per-patch logits (Brendel & Bethge, ICLR 2019, arXiv 1904.00760),
+so the exact contribution of patch p to class c is known (:func:`attrbench.ground_truth.patch_truth`):
+
+    g_p = (l_p(x) - l_p(b)) / N      for methods with a baseline b (baseline-matched truth),
+    g_p = (l_p(x) - bias_c) / N      otherwise (patch evidence net of the fc bias).
+
+The map is brought to the grid by :func:`attrbench.ground_truth.pixels_to_patches` with the
+declared rule (default "rf_sum"), or used as it is when the method's reduced raw map already has
+the grid's shape (CAMs at the last BagNet layer). Values per sample (all higher is better):
+
+    gt_spearman             Spearman rank correlation of map and truth over the N patches.
+    gt_pearson              Pearson correlation.
+    gt_topk_precision@k     |top-k% patches of the map  and  top-k% of the truth| / k%, k = 5, 10, 20
+                            (count = max(1, round(k/100 * N)); stable tie-break by patch index).
+    gt_positive_mass        share of the map's positive mass on truly positive patches:
+                            sum_{g_p > 0} relu(a_p) / sum_p relu(a_p) (NaN if the map has no positive mass).
+    gt_sign_agreement       fraction of patches with sign(a_p) == sign(g_p).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from attrbench.api import Batch, MetricCategory, MetricInfo
+from attrbench.ground_truth import AGGREGATIONS, patch_truth, pixels_to_patches
+from attrbench.metrics.base import Metric, MetricContext, MetricResult
+from attrbench.metrics.functional import descending_ranks, pearson, spearman, topk_count
+from attrbench.models.common import ImageModel
+
+__all__ = ["GroundTruthAgreement"]
+
+
+class GroundTruthAgreement(Metric):
+    """Agreement of a map with the exact BagNet patch contributions (module docstring).
+
+    Args:
+        rule: pixel -> patch aggregation rule ("rf_sum" or "share").
+        topk: percentages for ``gt_topk_precision@k``.
+    """
+
+    info: ClassVar[MetricInfo] = MetricInfo(
+        name="gt",
+        higher_is_better=True,
+        category=MetricCategory.GROUND_TRUTH,
+        needs_ground_truth=True,
+        needs_model=True,
+        reference="BagNet patch logits (Brendel & Bethge, ICLR 2019, arXiv 1904.00760); attrbench BAGNET.md sec. 5",
+    )
+    outputs: ClassVar[dict[str, bool]] = {
+        "gt_spearman": True,
+        "gt_pearson": True,
+        "gt_topk_precision": True,
+        "gt_positive_mass": True,
+        "gt_sign_agreement": True,
+    }
+
+    def __init__(self, *, rule: str = "rf_sum", topk: tuple[float, ...] = (5, 10, 20)) -> None:
+        if rule not in AGGREGATIONS:
+            raise ValueError(f"gt: unknown aggregation rule {rule!r}; choose from {AGGREGATIONS}")
+        if isinstance(topk, (int, float)):
+            topk = (topk,)
+        if not topk or any(not 0 < k <= 100 for k in topk):
+            raise ValueError(f"gt: topk percentages must lie in (0, 100], got {topk}")
+        self.rule = rule
+        self.topk = tuple(topk)
+
+    def _k_name(self, k: float) -> str:
+        return f"gt_topk_precision@{int(k) if float(k).is_integer() else k}"
+
+    def value_names(self, *, model: ImageModel, batch: Batch) -> list[str]:
+        return [
+            "gt_spearman",
+            "gt_pearson",
+            *(self._k_name(k) for k in self.topk),
+            "gt_positive_mass",
+            "gt_sign_agreement",
+        ]
+
+    def compute(self, ctx: MetricContext) -> MetricResult:
+        if ctx.rf is None or not ctx.model.has_patch_logits:
+            raise TypeError(f"metric 'gt' needs a model with patch ground truth; {ctx.model.spec.name!r} has none")
+        labels = ctx.batch.labels
+        baseline = ctx.baseline if ctx.method_info.needs_baseline else None
+        truth = patch_truth(ctx.model, ctx.batch.images, labels=labels, baseline=baseline)  # (B, H', W')
+        if ctx.grid_map is not None:
+            grid = ctx.grid_map
+        else:
+            grid = pixels_to_patches(ctx.maps, rf=ctx.rf, rule=self.rule)  # type: ignore[arg-type]
+        if grid.shape != truth.shape:
+            raise ValueError(
+                f"gt: map on the patch grid has shape {tuple(grid.shape)}, truth has {tuple(truth.shape)}"
+            )
+        a = grid.flatten(1).to(torch.float64)
+        g = truth.flatten(1).to(torch.float64)
+        n = a.shape[1]
+        values = {"gt_spearman": spearman(a, g), "gt_pearson": pearson(a, g)}
+        reasons = {
+            "gt_spearman": "correlation undefined: the map (or the truth) is constant over the patches",
+            "gt_pearson": "correlation undefined: the map (or the truth) is constant over the patches",
+        }
+        rank_a, rank_g = descending_ranks(a), descending_ranks(g)
+        for k in self.topk:
+            count = topk_count(n, k)
+            hits = ((rank_a < count) & (rank_g < count)).sum(dim=1)
+            values[self._k_name(k)] = hits.to(torch.float64) / count
+        pos = a.clamp_min(0)
+        total = pos.sum(dim=1)
+        inside = (pos * (g > 0)).sum(dim=1)
+        values["gt_positive_mass"] = torch.where(total > 0, inside / total.clamp_min(1e-300), torch.full_like(total, float("nan")))
+        reasons["gt_positive_mass"] = "undefined: the map has no positive mass"
+        values["gt_sign_agreement"] = (torch.sign(a) == torch.sign(g)).to(torch.float64).mean(dim=1)
+        return MetricResult(values=values, reasons=reasons)

@@ -1,0 +1,144 @@
+"""Cascading model-parameter randomisation (Adebayo et al., NeurIPS 2018, arXiv 1810.03292).
+
+Top-down and cumulative: on a deep copy of the model, re-initialise the last stage (``fc``),
+re-explain, compare with the original map; then additionally ``layer4``, ``layer3``, ... down
+to the stem. A map that stays similar while the weights it should depend on are destroyed fails
+the sanity check, so **lower similarity is better**. Per stage s the metric emits
+
+    mprt_spearman@s   Spearman rank correlation of |map| before and after (Adebayo et al.'s
+                      "absolute value" variant),
+    mprt_ssim@s       SSIM (11x11 Gaussian window, sigma 1.5) of the min-max normalised maps.
+
+Stages are the top-level children of the network (``model.net``) that hold parameters, in
+reverse order; the leading leaf modules before the first container (a BagNet's conv1, conv2,
+bn1) form one stage, "stem". Re-initialisation calls each module's ``reset_parameters`` under
+``torch.manual_seed(seed + stage index)`` (PyTorch's default initialisation; BatchNorm gets
+gamma = 1, beta = 0 and fresh running statistics, as in Quantus's MPRT). The method is re-run
+with the same seed as for the original map, so stochastic methods do not look "sensitive"
+because of their own noise. Only samples with run index < ``max_samples`` are scored, since
+every stage re-runs the method.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from attrbench.api import Batch, MetricCategory, MetricInfo
+from attrbench.metrics.base import Metric, MetricContext, MetricResult
+from attrbench.metrics.functional import minmax, spearman, ssim
+from attrbench.models.common import ImageModel
+
+__all__ = ["Randomisation", "randomisation_stages"]
+
+
+def _network(model: nn.Module) -> tuple[str, nn.Module]:
+    net = getattr(model, "net", None)
+    return ("net.", net) if isinstance(net, nn.Module) else ("", model)
+
+
+def randomisation_stages(model: nn.Module) -> list[tuple[str, list[str]]]:
+    """Top-down stages as (stage name, [module paths relative to ``model``]).
+
+    Example (BagNet): [("fc", ["net.fc"]), ("layer4", ["net.layer4"]), ..., ("stem", ["net.conv1",
+    "net.conv2", "net.bn1"])].
+    """
+    prefix, net = _network(model)
+    children = [(name, m) for name, m in net.named_children() if any(True for _ in m.parameters())]
+    stem: list[str] = []
+    rest: list[tuple[str, list[str]]] = []
+    for name, module in children:
+        if not rest and not any(True for _ in module.children()):
+            stem.append(prefix + name)
+        else:
+            rest.append((name, [prefix + name]))
+    stages = list(reversed(rest))
+    if stem:
+        stages.append(("stem", stem))
+    return stages
+
+
+def _reinitialise(module: nn.Module) -> None:
+    for m in module.modules():
+        reset = getattr(m, "reset_parameters", None)
+        if callable(reset):
+            reset()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+
+
+class Randomisation(Metric):
+    """Cascading parameter randomisation (module docstring).
+
+    Args:
+        max_samples: score only samples whose run index is below this (each stage re-runs the method).
+        max_stages: stop after this many top-down stages (None = all, down to the stem).
+    """
+
+    info: ClassVar[MetricInfo] = MetricInfo(
+        name="randomisation",
+        higher_is_better=False,
+        category=MetricCategory.RANDOMISATION,
+        needs_model=True,
+        reference="Adebayo et al., NeurIPS 2018, arXiv 1810.03292 (cascading, top-down)",
+    )
+    outputs: ClassVar[dict[str, bool]] = {"mprt_spearman": False, "mprt_ssim": False}
+
+    def __init__(self, *, max_samples: int = 8, max_stages: int | None = None) -> None:
+        if max_samples < 1:
+            raise ValueError(f"randomisation: max_samples must be >= 1, got {max_samples}")
+        if max_stages is not None and max_stages < 1:
+            raise ValueError(f"randomisation: max_stages must be >= 1 or None, got {max_stages}")
+        self.max_samples = int(max_samples)
+        self.max_stages = max_stages
+
+    def _stages(self, model: nn.Module) -> list[tuple[str, list[str]]]:
+        stages = randomisation_stages(model)
+        return stages if self.max_stages is None else stages[: self.max_stages]
+
+    def value_names(self, *, model: ImageModel, batch: Batch) -> list[str]:
+        names = []
+        for stage, _ in self._stages(model):
+            names += [f"mprt_spearman@{stage}", f"mprt_ssim@{stage}"]
+        return names
+
+    def selects(self, sample_index: Tensor) -> Tensor:
+        return sample_index < self.max_samples
+
+    def compute(self, ctx: MetricContext) -> MetricResult:
+        present = self.selects(ctx.sample_index)
+        b = present.shape[0]
+        values: dict[str, Tensor] = {}
+        stages = self._stages(ctx.model)
+        if not bool(present.any()):
+            nan = torch.full((b,), float("nan"), dtype=torch.float64, device=present.device)
+            for name in self.value_names(model=ctx.model, batch=ctx.batch):
+                values[name] = nan
+            return MetricResult(values=values, present=present)
+        original = ctx.maps.to(torch.float64)
+        before_abs = original.abs().flatten(1)
+        before_norm = minmax(original)
+        randomised = copy.deepcopy(ctx.model)
+        modules = dict(randomised.named_modules())
+        device = next(randomised.parameters()).device
+        for i, (stage, paths) in enumerate(stages):
+            devices = [device] if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(ctx.seed + i)
+                for path in paths:
+                    _reinitialise(modules[path])
+            after = ctx.explain(randomised).detach().to(torch.float64)
+            finite = torch.isfinite(after.flatten(1)).all(dim=1)
+            after = torch.where(finite.view(-1, 1, 1, 1), after, torch.zeros_like(after))
+            nan = torch.full_like(finite, float("nan"), dtype=torch.float64)
+            rho = spearman(before_abs, after.abs().flatten(1))
+            values[f"mprt_spearman@{stage}"] = torch.where(finite, rho, nan)
+            values[f"mprt_ssim@{stage}"] = torch.where(finite, ssim(before_norm, minmax(after)), nan)
+        reasons = {
+            name: "undefined: a map is constant, or the method gave NaN/inf on the randomised model"
+            for name in values
+        }
+        return MetricResult(values=values, reasons=reasons, present=present)

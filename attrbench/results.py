@@ -1,0 +1,238 @@
+"""The results store: one directory per run, long-format records, atomic writes.
+
+Layout of ``results/runs/<run-id>/`` (or ``--out``)::
+
+    config.json        full config, seed, git hash, date, package versions, device,
+                       post-processing, method hyperparameters, metric info (directions)
+    shards/            one records (+ curves) part file per finished (method, batch) unit;
+                       a unit is done iff its records part exists (written last, atomically)
+    records.parquet    merged records, columns RECORD_COLUMNS (one row per sample x value)
+    curves.parquet     merged deletion/insertion curves, columns CURVE_COLUMNS
+    summary.csv        mean and 95 % t-interval per method x metric, columns SUMMARY_COLUMNS
+
+Every file is written to a temporary name in the same directory and renamed into place, so a
+killed run leaves only complete files. Tables and plots derive only from these files
+(:func:`load_run`), never from in-memory state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from attrbench.errors import DataError
+from attrbench.stats import mean_ci
+
+__all__ = [
+    "CURVE_COLUMNS",
+    "RECORD_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "RunData",
+    "RunDir",
+    "atomic_write_text",
+    "load_run",
+    "load_runs",
+    "summarise",
+]
+
+RECORD_COLUMNS: tuple[str, ...] = (
+    "run_id", "dataset", "model", "method", "metric", "sample_id",
+    "value", "status", "error", "higher_is_better", "category",
+)  # fmt: skip
+CURVE_COLUMNS: tuple[str, ...] = (
+    "run_id", "dataset", "model", "method", "curve", "sample_id", "step", "fraction", "score",
+)  # fmt: skip
+SUMMARY_COLUMNS: tuple[str, ...] = ("method", "metric", "n", "mean", "ci_low", "ci_high", "higher_is_better")
+
+RECORD_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()), ("dataset", pa.string()), ("model", pa.string()), ("method", pa.string()),
+        ("metric", pa.string()), ("sample_id", pa.string()), ("value", pa.float64()), ("status", pa.string()),
+        ("error", pa.string()), ("higher_is_better", pa.bool_()), ("category", pa.string()),
+    ]
+)  # fmt: skip
+CURVE_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()), ("dataset", pa.string()), ("model", pa.string()), ("method", pa.string()),
+        ("curve", pa.string()), ("sample_id", pa.string()), ("step", pa.int64()), ("fraction", pa.float64()),
+        ("score", pa.float64()),
+    ]
+)  # fmt: skip
+
+
+def _atomic(path: Path, write) -> None:  # noqa: ANN001 - write(tmp_path) callback
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    _atomic(Path(path), write)
+
+
+def _table(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pandas(df[list(schema.names)], schema=schema, preserve_index=False)
+
+
+def _write_table(path: Path, table: pa.Table) -> None:
+    _atomic(Path(path), lambda tmp: pq.write_table(table, tmp))
+
+
+class RunDir:
+    """A run directory (see the module docstring for its files)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    config_path = property(lambda self: self.path / "config.json")
+    records_path = property(lambda self: self.path / "records.parquet")
+    curves_path = property(lambda self: self.path / "curves.parquet")
+    summary_path = property(lambda self: self.path / "summary.csv")
+    shards = property(lambda self: self.path / "shards")
+
+    def _shard(self, method_index: int, batch_index: int, kind: str) -> Path:
+        return self.shards / f"b{batch_index:06d}-m{method_index:03d}.{kind}.parquet"
+
+    def read_config(self) -> dict[str, Any] | None:
+        if not self.config_path.is_file():
+            return None
+        return json.loads(self.config_path.read_text(encoding="utf-8"))
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        atomic_write_text(self.config_path, json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
+
+    def has_shards(self) -> bool:
+        return self.shards.is_dir() and any(self.shards.glob("*.records.parquet"))
+
+    def unit_done(self, method_index: int, batch_index: int) -> bool:
+        return self._shard(method_index, batch_index, "records").is_file()
+
+    def write_unit(self, method_index: int, batch_index: int, records: pd.DataFrame, curves: pd.DataFrame) -> None:
+        """Store one (method, batch) unit: curves part first, then the records part (the done marker)."""
+        self.shards.mkdir(parents=True, exist_ok=True)
+        _write_table(self._shard(method_index, batch_index, "curves"), _table(curves, CURVE_SCHEMA))
+        _write_table(self._shard(method_index, batch_index, "records"), _table(records, RECORD_SCHEMA))
+
+    def _parts(self, kind: str) -> list[Path]:
+        return sorted(self.shards.glob(f"*.{kind}.parquet"))  # names sort by (batch, method)
+
+    def merge(self) -> None:
+        """Concatenate all parts into records.parquet and curves.parquet, streaming part by part."""
+        for kind, schema, target in (
+            ("records", RECORD_SCHEMA, self.records_path),
+            ("curves", CURVE_SCHEMA, self.curves_path),
+        ):
+
+            def write(tmp: str, kind: str = kind, schema: pa.Schema = schema) -> None:
+                with pq.ParquetWriter(tmp, schema) as writer:
+                    for part in self._parts(kind):
+                        writer.write_table(pq.read_table(part, schema=schema))
+
+            _atomic(target, write)
+
+    def write_summary(self, summary: pd.DataFrame) -> None:
+        atomic_write_text(self.summary_path, summary.to_csv(index=False))
+
+
+def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "t") -> pd.DataFrame:
+    """Mean and 95 % CI (t-interval by default) of the ok values per method x metric.
+
+    ``n`` counts ok, finite values; failed samples are left out (their number is visible in the
+    records' ``status``).
+    """
+    rows = []
+    for (method, metric), group in records.groupby(["method", "metric"], sort=False):
+        ok = group.loc[group["status"] == "ok", "value"].to_numpy(dtype="float64")
+        ok = ok[pd.notna(ok)]
+        mean, low, high = mean_ci(ok, method=ci)
+        rows.append(
+            {
+                "method": method,
+                "metric": metric,
+                "n": int(ok.size),
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "higher_is_better": bool(group["higher_is_better"].iloc[0]),
+            }
+        )
+    out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    if method_order is not None and not out.empty:
+        order = {m: i for i, m in enumerate(method_order)}
+        out = out.sort_values("method", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    return out
+
+
+@dataclass
+class RunData:
+    """A stored run: its config and tables (as written, in the documented columns)."""
+
+    path: Path
+    config: dict[str, Any]
+    records: pd.DataFrame
+    curves: pd.DataFrame
+
+    @property
+    def run_id(self) -> str:
+        return str(self.config.get("run_id", self.path.name))
+
+
+def load_run(path: str | Path) -> RunData:
+    """Read a finished run directory.
+
+    Raises:
+        DataError: the directory or one of its files is missing or unreadable.
+    """
+    run = RunDir(path)
+    if not run.path.is_dir():
+        raise DataError(f"run directory not found: {run.path}")
+    try:
+        config = run.read_config()
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{run.config_path} is not valid JSON: {exc}") from exc
+    if config is None:
+        raise DataError(f"{run.path} is not an attrbench run directory (no config.json)")
+    if not run.records_path.is_file():
+        hint = " (unfinished run: finish it with `attrbench run ... --resume --out " + str(run.path) + "`)"
+        raise DataError(f"{run.records_path} is missing{hint if run.has_shards() else ''}")
+    try:
+        records = pq.read_table(run.records_path).to_pandas()
+        curves = (
+            pq.read_table(run.curves_path).to_pandas()
+            if run.curves_path.is_file()
+            else pd.DataFrame(columns=list(CURVE_COLUMNS))
+        )
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"cannot read the tables of run {run.path}: {exc}") from exc
+    missing = [c for c in RECORD_COLUMNS if c not in records.columns]
+    if missing:
+        raise DataError(f"{run.records_path} lacks the columns {missing}")
+    return RunData(path=run.path, config=config, records=records, curves=curves)
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[RunData]:
+    """:func:`load_run` for several directories (concatenate ``.records`` to compare runs)."""
+    return [load_run(p) for p in paths]

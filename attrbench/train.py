@@ -1,0 +1,475 @@
+"""Train the small BagNets that attrbench ships, and tabulate the shipped checkpoints.
+
+Recipe (chosen for CPU budgets of a few minutes per model; recorded in every checkpoint's meta):
+    * data: a dataset from ``attrbench.datasets.DATASETS`` is held in memory as (N, 3, H, W) in
+      [0, 1]; normalisation mean/std are computed from the training images and stored in the spec;
+    * augmentation: random translation by up to ``image_size // 8`` pixels (zero padding, then a
+      crop back to size) and, for datasets whose classes are mirror-invariant, horizontal flips;
+    * optimiser: AdamW (lr, weight decay) with a per-step cosine schedule to 0 after a linear
+      warm-up over the first 5 % of steps; cross-entropy loss; batch order from a seeded generator;
+    * BatchNorm recalibration after training: running statistics are re-estimated as exact
+      averages over (a seeded subset of) the un-augmented training images. BagNet's stem BN uses
+      the official momentum 0.001, so after a few hundred steps its running statistics would
+      still be close to their initial values and eval-mode accuracy would collapse;
+    * evaluation: accuracy on the test split; for SynthBirds also on the same test scenes
+      rendered without the bird (near chance, 1/num_classes, for a model that uses the bird).
+
+``python -m attrbench.train --table`` writes ``results/checkpoints.md`` and ``.csv`` from the
+meta stored in the shipped checkpoints (never typed by hand).
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attrbench.api import ModelSpec
+from attrbench.errors import DataError
+from attrbench.models.common import ImageModel
+from attrbench.models.zoo import ARCHS, build_arch, load_checkpoint, save_checkpoint, shipped_dir
+
+__all__ = ["TrainData", "evaluate_accuracy", "load_training_data", "probe_inputs", "recalibrate_batchnorm", "train", "write_table"]
+
+#: datasets whose classes do not change under a left-right mirror (flip augmentation is safe).
+FLIP_INVARIANT = {"cifar10": True, "synthbirds": True}
+#: training images used for the BatchNorm recalibration.
+BN_RECALIBRATION_IMAGES = 2048
+WARMUP_FRACTION = 0.05
+#: seeded random images whose logits every checkpoint stores, so a loaded model can be checked
+#: against the one that was trained without any dataset.
+PROBE_SEED = 0
+PROBE_COUNT = 4
+#: evenly spaced test samples whose ids and logits every checkpoint stores.
+TEST_PROBE_COUNT = 10
+
+
+@dataclass
+class TrainData:
+    """A dataset split held in memory.
+
+    Attributes:
+        images: (N, 3, H, W) float32 in [0, 1].
+        labels: (N,) int64.
+        class_names: names of the classes, index = label.
+        ids: the samples' ids (dataset order).
+    """
+
+    images: Tensor
+    labels: Tensor
+    class_names: tuple[str, ...]
+    ids: tuple[str, ...] = ()
+
+
+def _dataset_class(name: str) -> Any:
+    from attrbench.datasets import registry
+
+    return registry.get(name)
+
+
+def _stack(dataset: Any, *, source: str) -> TrainData:
+    n = len(dataset)
+    if n == 0:
+        raise DataError(f"{source}: the dataset is empty")
+    first = dataset[0]
+    images = torch.empty((n, *first.image.shape), dtype=torch.float32)
+    labels = torch.empty(n, dtype=torch.long)
+    ids = []
+    for i in range(n):
+        sample = first if i == 0 else dataset[i]
+        if tuple(sample.image.shape) != tuple(images.shape[1:]):
+            raise DataError(
+                f"{source}: sample {sample.id!r} has shape {tuple(sample.image.shape)}, expected "
+                f"{tuple(images.shape[1:])}; give an image size"
+            )
+        images[i] = sample.image
+        labels[i] = sample.label
+        ids.append(sample.id)
+    names = tuple(getattr(dataset, "class_names", ()) or ())
+    if not names:
+        names = tuple(str(c) for c in range(int(labels.max()) + 1))
+    return TrainData(images=images, labels=labels, class_names=names, ids=tuple(ids))
+
+
+def _limit(data: TrainData, per_class: int | None) -> TrainData:
+    """The first ``per_class`` samples of every class (dataset order), for datasets without a limit."""
+    if per_class is None:
+        return data
+    keep = torch.cat([torch.nonzero(data.labels == c).flatten()[:per_class] for c in data.labels.unique()])
+    keep = keep.sort().values
+    return TrainData(
+        images=data.images[keep],
+        labels=data.labels[keep],
+        class_names=data.class_names,
+        ids=tuple(data.ids[int(i)] for i in keep) if data.ids else (),
+    )
+
+
+def load_training_data(
+    *,
+    dataset: str,
+    split: str,
+    data_root: str | Path | None,
+    image_size: int,
+    limit_per_class: int | None = None,
+    without_bird: bool = False,
+) -> TrainData:
+    """Load one split of a registered dataset into memory at ``image_size`` x ``image_size``.
+
+    ``without_bird`` renders SynthBirds scenes without their bird (same scenes, same labels).
+    """
+    cls = _dataset_class(dataset)
+    kwargs: dict[str, Any] = {"split": split, "image_size": image_size}
+    if data_root is not None or dataset != "synthbirds":
+        kwargs["root"] = data_root
+    if without_bird:
+        kwargs["without_bird"] = True
+    takes_limit = "limit_per_class" in inspect.signature(cls).parameters
+    if takes_limit and limit_per_class is not None:
+        kwargs["limit_per_class"] = limit_per_class
+    source = f"dataset {dataset!r} ({split}, root={data_root})"
+    data = _stack(cls(**kwargs), source=source)
+    return data if takes_limit else _limit(data, limit_per_class)
+
+
+def _augment(x: Tensor, *, shift: int, flip: bool, generator: torch.Generator) -> Tensor:
+    """Random translation by up to ``shift`` pixels (zero fill) and optional horizontal flips."""
+    b, _, h, w = x.shape
+    if shift > 0:
+        padded = F.pad(x, (shift, shift, shift, shift))
+        offsets = torch.randint(0, 2 * shift + 1, (b, 2), generator=generator)
+        # gather-based crop: one (h, w) window per sample at its own offset, no Python loop
+        rows = (offsets[:, 0, None] + torch.arange(h)).view(b, 1, h, 1).expand(b, x.shape[1], h, w + 2 * shift)
+        x = padded.gather(2, rows.to(x.device))
+        cols = (offsets[:, 1, None] + torch.arange(w)).view(b, 1, 1, w).expand(b, x.shape[1], h, w)
+        x = x.gather(3, cols.to(x.device))
+    if flip:
+        mirror = torch.rand(b, generator=generator) < 0.5
+        x = torch.where(mirror.view(b, 1, 1, 1).to(x.device), x.flip(3), x)
+    return x
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: ImageModel, images: Tensor, *, batch_size: int, device: torch.device) -> None:
+    """Re-estimate every BatchNorm's running statistics as an exact average over ``images``."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average = exact mean over the batches seen
+    model.train()
+    try:
+        for start in range(0, len(images), batch_size):
+            model(images[start : start + batch_size].to(device))
+    finally:
+        for m, momentum in zip(bns, momenta):
+            m.momentum = momentum
+        model.eval()
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: nn.Module, data: TrainData, *, batch_size: int, device: torch.device) -> float:
+    """Top-1 accuracy of an eval-mode model on ``data``."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(data.labels), batch_size):
+        logits = model(data.images[start : start + batch_size].to(device))
+        correct += int((logits.argmax(1).cpu() == data.labels[start : start + batch_size]).sum())
+    return correct / len(data.labels)
+
+
+def probe_inputs(size: tuple[int, int], *, dtype: torch.dtype = torch.float32) -> Tensor:
+    """(PROBE_COUNT, 3, H, W) uniform images in [0, 1] from a generator seeded with PROBE_SEED."""
+    gen = torch.Generator().manual_seed(PROBE_SEED)
+    return torch.rand(PROBE_COUNT, 3, *size, generator=gen).to(dtype)
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+
+    import attrbench
+
+    return {
+        "attrbench": attrbench.__version__,
+        "torch": str(torch.__version__),
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "torch_threads": str(torch.get_num_threads()),
+    }
+
+
+def train(
+    *,
+    arch: str,
+    dataset: str,
+    data_root: str | Path | None = None,
+    image_size: int,
+    width: int,
+    layers: tuple[int, int, int, int],
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    device: torch.device,
+    out: str | Path,
+    train_limit_per_class: int | None = None,
+    test_limit_per_class: int | None = None,
+    augment: bool = True,
+    command: str = "",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a BagNet classifier and write an attrbench checkpoint plus ``<out>.json`` metrics.
+
+    Args:
+        arch: "bagnet9", "bagnet17" or "bagnet33".
+        dataset: a name in ``attrbench.datasets.DATASETS``.
+        data_root: dataset folder (None: the dataset's default, e.g. SynthBirds' cache).
+        image_size: side of the square training/test images (the spec's input size).
+        width, layers: BagNet size (see :class:`attrbench.models.bagnet.BagNet`).
+        epochs, batch_size, lr, weight_decay: AdamW with warm-up + cosine schedule (module docs).
+        seed: seeds weights, batch order and augmentation (same seed, same threads -> same weights).
+        device: where to train.
+        out: checkpoint path; the spec's name is its stem.
+        train_limit_per_class, test_limit_per_class: use only the first N images of every class.
+        augment: random translation (+ flips for mirror-invariant datasets).
+        command: the exact command line, stored in the checkpoint's meta.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        The metrics dict also stored in the checkpoint (test accuracy, no-bird accuracy for
+        SynthBirds, final training loss, train seconds, ...).
+    """
+    from tqdm import tqdm
+
+    if arch not in ARCHS or not arch.startswith("bagnet"):
+        raise ValueError(f"unknown BagNet architecture {arch!r}; choose bagnet9, bagnet17 or bagnet33")
+    if min(epochs, batch_size, width, image_size) < 1 or lr <= 0:
+        raise ValueError("epochs, batch_size, width, image_size and lr must be positive")
+    out = Path(out)
+    started = time.perf_counter()
+    train_data = load_training_data(
+        dataset=dataset, split="train", data_root=data_root, image_size=image_size,
+        limit_per_class=train_limit_per_class,
+    )
+    test_data = load_training_data(
+        dataset=dataset, split="test", data_root=data_root, image_size=image_size,
+        limit_per_class=test_limit_per_class,
+    )
+    num_classes = len(train_data.class_names)
+    mean = tuple(round(float(v), 4) for v in train_data.images.mean(dim=(0, 2, 3)))
+    std = tuple(round(float(v), 4) for v in train_data.images.std(dim=(0, 2, 3)))
+    q = int(arch.removeprefix("bagnet"))
+    spec = ModelSpec(
+        name=out.stem,
+        input_size=(image_size, image_size),
+        num_outputs=num_classes,
+        mean=mean,  # type: ignore[arg-type]
+        std=std,  # type: ignore[arg-type]
+        cam_layer="net.layer4",
+        cam_layers=("net.layer2", "net.layer3", "net.layer4"),
+        receptive_field=q,
+        class_names=train_data.class_names,
+    )
+    arch_kwargs = {"num_classes": num_classes, "width": width, "layers": tuple(layers)}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_arch(arch, arch_kwargs)
+    model = ImageModel(net, spec=spec).to(device)
+
+    generator = torch.Generator().manual_seed(seed)
+    n = len(train_data.labels)
+    steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = epochs * steps_per_epoch
+    warmup = max(1, int(WARMUP_FRACTION * total_steps))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (step + 1) / warmup if step < warmup
+        else 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup))),
+    )
+    shift = image_size // 8 if augment else 0
+    flip = augment and FLIP_INVARIANT.get(dataset, False)
+    bar = tqdm(total=total_steps, desc=out.stem, disable=not progress, unit="step")
+    loss_sum, correct, seen = 0.0, 0, 0
+    for _epoch in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=generator)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            x = _augment(train_data.images[idx], shift=shift, flip=flip, generator=generator).to(device)
+            y = train_data.labels[idx].to(device)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+    bar.close()
+    calib = torch.randperm(n, generator=generator)[:BN_RECALIBRATION_IMAGES].sort().values
+    recalibrate_batchnorm(model, train_data.images[calib], batch_size=batch_size, device=device)
+    train_seconds = time.perf_counter() - started
+
+    metrics: dict[str, Any] = {
+        "test_accuracy": evaluate_accuracy(model, test_data, batch_size=batch_size, device=device),
+        "chance": 1.0 / num_classes,
+        "train_loss_last_epoch": loss_sum / max(1, seen),
+        "train_accuracy_last_epoch": correct / max(1, seen),
+        "train_seconds": round(train_seconds, 1),
+        "n_train": n,
+        "n_test": len(test_data.labels),
+    }
+    if dataset == "synthbirds" and data_root is None:
+        # the generator renders the same test scenes without their bird into a sibling cache folder;
+        # a user-given root has no such twin, so the check is only made on generated data
+        no_bird = load_training_data(
+            dataset=dataset, split="test", data_root=data_root, image_size=image_size,
+            limit_per_class=test_limit_per_class, without_bird=True,
+        )
+        metrics["no_bird_accuracy"] = evaluate_accuracy(model, no_bird, batch_size=batch_size, device=device)
+    metrics["params"] = sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        probe_logits = model(probe_inputs(spec.input_size).to(device)).cpu()
+        picks = torch.linspace(0, len(test_data.labels) - 1, min(TEST_PROBE_COUNT, len(test_data.labels))).long()
+        test_logits = model(test_data.images[picks].to(device)).cpu()
+
+    meta = {
+        "command": command,
+        "metrics": metrics,
+        "dataset": {
+            "name": dataset,
+            "root": None if data_root is None else str(data_root),
+            "image_size": image_size,
+            "train_limit_per_class": train_limit_per_class,
+            "test_limit_per_class": test_limit_per_class,
+            "normalisation": "per-channel mean/std of the training images",
+        },
+        "seed": seed,
+        "recipe": {
+            "optimizer": "AdamW",
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "schedule": f"linear warm-up {WARMUP_FRACTION:.0%} of steps, then cosine to 0 (per step)",
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "augment": {"translate_px": shift, "hflip": flip},
+            "bn_recalibration_images": len(calib),
+        },
+        "device": str(device),
+        "versions": _versions(),
+        "probe": {"seed": PROBE_SEED, "count": PROBE_COUNT, "logits": probe_logits.tolist()},
+        "test_probe": {
+            "ids": [test_data.ids[int(i)] for i in picks] if test_data.ids else [],
+            "labels": test_data.labels[picks].tolist(),
+            "logits": test_logits.tolist(),
+        },
+    }
+    save_checkpoint(out, model=model.cpu(), arch=arch, arch_kwargs=arch_kwargs, meta=meta)
+    json_path = out.with_suffix(".json")
+    json_path.write_text(json.dumps({"checkpoint": out.name, **meta}, indent=2) + "\n")
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------
+# Table of shipped checkpoints (derived from stored meta only)
+# --------------------------------------------------------------------------------------------
+TABLE_COLUMNS = (
+    "model", "dataset", "input_size", "params", "file_mb", "test_accuracy", "no_bird_accuracy",
+    "chance", "train_seconds", "command",
+)
+
+
+def table_rows(directory: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per checkpoint in ``directory`` (default: the shipped ones), from stored meta."""
+    rows = []
+    for path in sorted(Path(directory or shipped_dir()).glob("*.pt")):
+        model = load_checkpoint(path)
+        meta = model.checkpoint_meta  # type: ignore[attr-defined]
+        m = meta.get("metrics", {})
+        h, w = model.spec.input_size
+        rows.append({
+            "model": path.stem,
+            "dataset": meta.get("dataset", {}).get("name", ""),
+            "input_size": f"{h}x{w}",
+            "params": sum(p.numel() for p in model.parameters()),
+            "file_mb": round(path.stat().st_size / 1e6, 2),
+            "test_accuracy": m.get("test_accuracy"),
+            "no_bird_accuracy": m.get("no_bird_accuracy"),
+            "chance": m.get("chance"),
+            "train_seconds": m.get("train_seconds"),
+            "command": meta.get("command", ""),
+        })
+    return rows
+
+
+def write_table(*, directory: str | Path | None = None, out_dir: str | Path = "results") -> tuple[Path, Path]:
+    """Write ``checkpoints.csv`` and ``checkpoints.md`` into ``out_dir``."""
+    rows = table_rows(directory)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / "checkpoints.csv", out_dir / "checkpoints.md"
+    with csv_path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def fmt(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return str(value)
+
+    lines = [
+        "# Shipped checkpoints",
+        "",
+        "Generated by `python -m attrbench.train --table` from the meta stored in",
+        "`attrbench/checkpoints/*.pt`; do not edit by hand. Accuracies are top-1 on the test split;",
+        "`no_bird_accuracy` is the accuracy on the same SynthBirds test scenes rendered without the",
+        "bird (near `chance` when the model uses the bird). `scripts/train_all.sh` re-trains all.",
+        "",
+        "| " + " | ".join(c for c in TABLE_COLUMNS if c != "command") + " |",
+        "|" + "---|" * (len(TABLE_COLUMNS) - 1),
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(fmt(row[c]) for c in TABLE_COLUMNS if c != "command") + " |")
+    lines += ["", "## Commands", ""]
+    for row in rows:
+        lines += [f"`{row['model']}`:", "", "```sh", row["command"], "```", ""]
+    md_path.write_text("\n".join(lines))
+    return csv_path, md_path
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m attrbench.train", description="Tabulate shipped checkpoints.")
+    parser.add_argument("--table", action="store_true", required=True,
+                        help="write results/checkpoints.md and .csv from the shipped checkpoints' meta")
+    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (default: the shipped ones)")
+    parser.add_argument("--out-dir", default="results", help="where to write the tables (default: results)")
+    args = parser.parse_args(argv)
+    for path in write_table(directory=args.checkpoints, out_dir=args.out_dir):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

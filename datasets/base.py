@@ -1,0 +1,247 @@
+"""Shared dataset machinery: the :class:`ImageDataset` base, image/mask loading, crop and resize.
+
+Every dataset yields :class:`attrbench.api.Sample` objects whose geometry (mask, bbox, parts)
+is expressed in pixels of the *returned* image. Pixel convention: pixel (row i, column j)
+covers the square [j, j+1) x [i, i+1), so a point (x, y) lies in pixel (floor(y), floor(x)) and a
+resize by factors (sx, sy) maps it to (x * sx, y * sy); a box (x, y, w, h) maps to
+(x * sx, y * sy, w * sx, h * sy).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from attrbench.api import Sample
+from attrbench.errors import DataError
+
+__all__ = [
+    "CROPS",
+    "ImageDataset",
+    "crop_sample",
+    "image_size_of",
+    "load_image",
+    "load_mask",
+    "resize_sample",
+]
+
+#: accepted values of the ``crop`` option.
+CROPS: tuple[str | None, ...] = (None, "bbox")
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    """Open and fully decode ``path`` (so truncated files fail here, not later)."""
+    try:
+        img = Image.open(path)
+        img.load()
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read {what} (corrupt or not an image): {exc}") from None
+    return img
+
+
+def load_image(path: str | Path) -> Tensor:
+    """Read an image file as RGB.
+
+    Grayscale ('L', 'I', '1'), palette ('P'), 'LA', 'RGBA' and 'CMYK' images are converted to RGB
+    (alpha is dropped, as CUB-200-2011's own readers do).
+
+    Args:
+        path: image file.
+
+    Returns:
+        (3, H, W) float32 in [0, 1].
+
+    Raises:
+        DataError: the file is missing or cannot be decoded; the message names the file.
+    """
+    img = _open(Path(path), "image")
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    # np.array copies, so torch gets a writable buffer (np.asarray on PIL is read-only).
+    arr = np.array(img, dtype=np.uint8)
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous().float().div_(255.0)
+
+
+def load_mask(path: str | Path) -> Tensor:
+    """Read a (soft) object mask.
+
+    'L' and 'LA' masks use channel 0 (CUB-200-2011 ships both; the alpha of 'LA' is not the
+    mask); other modes are converted to 'L' first. Values are divided by 255 and kept soft.
+
+    Args:
+        path: mask file (PNG in CUB-200-2011).
+
+    Returns:
+        (1, H, W) float32 in [0, 1].
+
+    Raises:
+        DataError: the file is missing or cannot be decoded.
+    """
+    img = _open(Path(path), "mask")
+    if img.mode in ("LA", "La"):
+        img = img.getchannel(0)
+    elif img.mode != "L":
+        img = img.convert("L")
+    arr = np.array(img, dtype=np.uint8)
+    return torch.from_numpy(arr).unsqueeze(0).float().div_(255.0)
+
+
+def image_size_of(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header only (no decoding)."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read image (corrupt or not an image): {exc}") from None
+
+
+def _resize(t: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear (antialiased when shrinking) resize of a (C, H, W) tensor to ``size`` = (H, W)."""
+    if tuple(t.shape[-2:]) == size:
+        return t
+    shrink = size[0] < t.shape[-2] or size[1] < t.shape[-1]
+    out = F.interpolate(t.unsqueeze(0), size=size, mode="bilinear", align_corners=False, antialias=shrink)
+    return out.squeeze(0).clamp_(0.0, 1.0)
+
+
+def resize_sample(sample: Sample, size: int) -> Sample:
+    """Resize a sample to ``size`` x ``size``; mask, bbox and parts follow.
+
+    The image and the mask are resized bilinearly (antialiased when shrinking), so masks stay
+    soft in [0, 1]. Invisible parts stay ``(0, 0, 0)``.
+    """
+    _, h, w = sample.image.shape
+    sx, sy = size / w, size / h
+    image = _resize(sample.image, (size, size))
+    mask = None if sample.mask is None else _resize(sample.mask, (size, size))
+    bbox = None
+    if sample.bbox is not None:
+        x, y, bw, bh = sample.bbox
+        bbox = (x * sx, y * sy, bw * sx, bh * sy)
+    parts = None
+    if sample.parts is not None:
+        scale = torch.tensor([sx, sy, 1.0], dtype=sample.parts.dtype)
+        parts = sample.parts * scale
+    return Sample(image=image, label=sample.label, id=sample.id, mask=mask, bbox=bbox, parts=parts)
+
+
+def crop_sample(sample: Sample, box: tuple[float, float, float, float]) -> Sample:
+    """Crop a sample to the pixels covering ``box`` = (x, y, w, h).
+
+    The crop spans columns floor(x) .. ceil(x + w) - 1 and rows floor(y) .. ceil(y + h) - 1,
+    clipped to the image. The bbox and parts are shifted into the crop; parts that fall outside
+    it become invisible ``(0, 0, 0)``.
+    """
+    _, h, w = sample.image.shape
+    x, y, bw, bh = box
+    x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
+    x1, y1 = min(w, math.ceil(x + bw)), min(h, math.ceil(y + bh))
+    if x1 <= x0 or y1 <= y0:
+        raise DataError(f"sample {sample.id!r}: bounding box {box} lies outside the {w}x{h} image")
+    image = sample.image[:, y0:y1, x0:x1].contiguous()
+    mask = None if sample.mask is None else sample.mask[:, y0:y1, x0:x1].contiguous()
+    bbox = None
+    if sample.bbox is not None:
+        sx, sy, sw, sh = sample.bbox
+        bbox = (sx - x0, sy - y0, sw, sh)
+    parts = None
+    if sample.parts is not None:
+        parts = sample.parts.clone()
+        parts[:, 0] -= x0
+        parts[:, 1] -= y0
+        vis = sample.parts[:, 2] > 0
+        inside = (parts[:, 0] >= 0) & (parts[:, 0] < x1 - x0) & (parts[:, 1] >= 0) & (parts[:, 1] < y1 - y0)
+        parts[~(vis & inside)] = 0.0
+    return Sample(image=image, label=sample.label, id=sample.id, mask=mask, bbox=bbox, parts=parts)
+
+
+class ImageDataset(Dataset, ABC):
+    """Base of every attrbench dataset: yields :class:`~attrbench.api.Sample`.
+
+    A subclass fills ``self.ids`` (unique strings), ``self.labels`` (ints, -1 = unknown, i.e. the
+    runner uses the model's top prediction) and ``self._class_names``, sets the flags
+    ``_has_masks`` / ``_has_bboxes`` (class level, or per instance if they depend on options)
+    and implements :meth:`_load` at the file's native resolution. The base applies the optional crop and resize,
+    so every dataset handles geometry the same way.
+
+    Args:
+        image_size: resize every image to ``image_size`` x ``image_size`` (None keeps the
+            file's size; then images of different sizes cannot be batched).
+        crop: None, or "bbox" to crop to the bounding box before resizing (the Explanatory Graph
+            protocol, Zhang et al., AAAI 2018); needs boxes.
+    """
+
+    #: class defaults; a subclass whose answer depends on options sets them per instance.
+    _has_masks: bool = False
+    _has_bboxes: bool = False
+
+    def __init__(self, *, image_size: int | None = None, crop: str | None = None) -> None:
+        if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+            raise ValueError(f"image_size must be a positive int or None, got {image_size!r}")
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
+        if crop == "bbox" and not self.has_bboxes:
+            raise ValueError(f"{type(self).__name__} has no bounding boxes, so crop='bbox' is not possible")
+        self.image_size = image_size
+        self.crop = crop
+        self.ids: list[str] = []
+        self.labels: list[int] = []
+        self._class_names: tuple[str, ...] = ()
+
+    # -- metadata ---------------------------------------------------------------------------
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Class names; index = label."""
+        return self._class_names
+
+    @property
+    def has_masks(self) -> bool:
+        """Samples carry object masks."""
+        return self._has_masks
+
+    @property
+    def has_bboxes(self) -> bool:
+        """Samples carry bounding boxes."""
+        return self._has_bboxes
+
+    @property
+    def num_classes(self) -> int:
+        return len(self._class_names)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(n={len(self)}, classes={self.num_classes}, image_size={self.image_size}, "
+            f"crop={self.crop}, masks={self.has_masks}, bboxes={self.has_bboxes})"
+        )
+
+    # -- samples ----------------------------------------------------------------------------
+    @abstractmethod
+    def _load(self, index: int) -> Sample:
+        """The sample at ``index`` (0 <= index < len) at the file's native resolution."""
+
+    def __getitem__(self, index: int) -> Sample:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {type(self).__name__} of length {n}")
+        sample = self._load(index % n)
+        if self.crop == "bbox":
+            if sample.bbox is None:
+                raise DataError(f"sample {sample.id!r} has no bounding box to crop to")
+            sample = crop_sample(sample, sample.bbox)
+        if self.image_size is not None:
+            sample = resize_sample(sample, self.image_size)
+        return sample

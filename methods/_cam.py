@@ -1,0 +1,71 @@
+"""Family base for class activation maps at a layer: map = sum_k w_k A^k, raw (no ReLU).
+
+A subclass implements only :meth:`CamMethod.weights` (torch-cam's template method). The base
+records the layer output A (B, K, h, w) in one forward pass with a hook that is always removed
+(:func:`attrbench.hooks.capture_output`), takes g = d score / d A with ``torch.autograd.grad``
+and returns the weighted channel sum at layer resolution, (B, 1, h, w).
+
+The layer is ``layer`` or the model spec's ``cam_layer`` (a dotted path relative to the model,
+resolved with ``model.get_submodule``); it is never guessed.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+from torch import Tensor, nn
+
+from attrbench.api import AttributionMethod, ModelSpec, Target
+from attrbench.hooks import capture_output
+from attrbench.methods._common import resolve_layer
+
+__all__ = ["CamMethod", "activations_and_gradients"]
+
+
+def activations_and_gradients(
+    model: nn.Module, module: nn.Module, inputs: Tensor, target: Target
+) -> tuple[Tensor, Tensor]:
+    """A and g = d target / d A at ``module`` for a batch.
+
+    Samples do not interact in an eval-mode network, so the gradient of the summed scores gives
+    every sample its own gradient.
+
+    Returns:
+        (A, g), both (B, K, h, w), detached.
+    """
+    with torch.enable_grad():
+        # a leaf that requires grad guarantees a graph even if the parameters are frozen
+        x = inputs.detach().requires_grad_(True)
+        with capture_output(module) as outputs:
+            scores = target.score(model(x))
+        if len(outputs) != 1:
+            raise ValueError(
+                f"the CAM layer ran {len(outputs)} times in one forward pass; choose a module that is called once"
+            )
+        (act,) = outputs
+        (grad,) = torch.autograd.grad(scores.sum(), act)
+    return act.detach(), grad.detach()
+
+
+class CamMethod(AttributionMethod):
+    """Base of the CAM family; subclasses set ``info`` and implement :meth:`weights`.
+
+    Args:
+        layer: dotted module path; default ``spec.cam_layer``.
+    """
+
+    def __init__(self, model: nn.Module, *, spec: ModelSpec, layer: str | None = None) -> None:
+        super().__init__(model, spec=spec)
+        self.layer, self._module = resolve_layer(model, layer, default=spec.cam_layer, method=self.info.name)
+
+    @abstractmethod
+    def weights(self, act: Tensor, grad: Tensor) -> Tensor:
+        """Channel weights w from A and g, both (B, K, h, w) -> (B, K, 1, 1)."""
+
+    def attribute(self, inputs: Tensor, *, target: Target) -> Tensor:
+        """(B, 3, H, W) -> (B, 1, h, w) raw map sum_k w_k A^k (no ReLU)."""
+        act, grad = activations_and_gradients(self.model, self._module, inputs, target)
+        if act.ndim != 4:
+            raise ValueError(f"CAM layer {self.layer!r} output has shape {tuple(act.shape)}, expected (B, K, h, w)")
+        return (self.weights(act, grad) * act).sum(dim=1, keepdim=True)
