@@ -7,8 +7,9 @@ Suite: SynthBirds (test split, generated on first use) with ``bagnet{9,17,33}-sy
 CIFAR-10 (test split, from ``--cifar10-root``; skipped with a note when the folder is absent)
 with ``bagnet{9,17,33}-cifar10``. Methods: every registered method except those bound to
 another track (the metric-learning CAMs need the embedding track's reference triplets and
-weight database). Metrics: the classification track's defaults that apply to the data
-(localisation needs masks, so CIFAR-10 runs skip it).
+weight database). Metrics: :data:`DEFAULT_METRICS` (the classification track's, randomisation on
+the first 4 samples); those needing masks or boxes are dropped for datasets without them
+(CIFAR-10 has no masks, so it gets no localisation scores).
 
 Outputs in ``--out`` (all derived from the stored runs with attrbench's own export/report):
     runs/<dataset>/<model>/         one run directory per model (records, curves, config, summary)
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HEADLINE", "SUITE", "classification_methods", "main", "run_leaderboard"]
+__all__ = ["DEFAULT_METRICS", "HEADLINE", "SUITE", "classification_methods", "main", "metrics_for", "run_leaderboard"]
 
 #: dataset -> models (the shipped checkpoints).
 SUITE: dict[str, tuple[str, ...]] = {
@@ -45,6 +46,11 @@ HEADLINE: tuple[str, ...] = (
     "loc_pointing_game",
 )  # fmt: skip
 DEFAULT_N_SAMPLES = 16
+#: the classification track's metrics; randomisation re-explains every sample once per stage
+#: (occlusion: 144 forwards per image per stage), so it is scored on the first 4 samples only.
+DEFAULT_METRICS: tuple[str, ...] = (
+    "gt", "deletion", "insertion", "localisation", "randomisation[max_samples=4]", "runtime",
+)  # fmt: skip
 DEFAULT_CIFAR10_ROOT = "../shared/data/cifar10"
 
 
@@ -82,6 +88,23 @@ def classification_methods() -> tuple[list[str], dict[str, str]]:
         else:
             keep.append(name)
     return keep, skipped
+
+
+def metrics_for(dataset: Any, metrics: Sequence[str], *, label: str) -> tuple[list[str], list[str]]:
+    """``metrics`` without those the dataset cannot serve (masks, boxes), and notes on the dropped ones."""
+    from attrbench.metrics import get_metric
+    from attrbench.runner import parse_spec
+
+    keep, notes = [], []
+    for spec in metrics:
+        info = get_metric(parse_spec(spec)[0]).info
+        lacks = [what for what, need, has in (("masks", info.needs_mask, "has_masks"), ("boxes", info.needs_bbox, "has_bboxes"))
+                 if need and not getattr(dataset, has, False)]
+        if lacks:
+            notes.append(f"{spec} not scored on {label}: the dataset has no {' or '.join(lacks)}")
+        else:
+            keep.append(spec)
+    return keep, notes
 
 
 def _slug(name: str) -> str:
@@ -127,7 +150,8 @@ def run_leaderboard(
         cifar10_root: the CIFAR-10 image folder; the CIFAR part is skipped when it is absent.
         suite: dataset -> models (default :data:`SUITE`); model names may be ``module:factory``.
         methods: method specs (default: :func:`classification_methods`).
-        metrics: metric specs (default: the track's defaults that apply).
+        metrics: metric specs (default: :data:`DEFAULT_METRICS`); metrics needing masks or boxes are
+            dropped, with a note, for datasets without them.
         device: device name.
         seed: run seed.
         gallery: samples in each dataset's gallery (0: none).
@@ -157,7 +181,14 @@ def run_leaderboard(
     runs_by_dataset: dict[str, list[Path]] = {}
     files: list[Path] = []
     t_start = time.perf_counter()
+    from attrbench.datasets import registry as datasets
+
+    metric_specs = list(DEFAULT_METRICS if metrics is None else metrics)
     for dataset, models in suite.items():
+        root = roots.get(dataset)
+        probe = datasets.get(dataset)(split="test", **({} if root is None else {"root": root}))
+        ds_metrics, dropped = metrics_for(probe, metric_specs, label=dataset)
+        notes += dropped
         for model in models:
             if ":" not in model and model not in shipped:
                 notes.append(f"{model} skipped: checkpoint not shipped (train it with scripts/train_all.sh)")
@@ -165,8 +196,8 @@ def run_leaderboard(
             run_dir = out / "runs" / _slug(dataset) / _slug(model)
             t0 = time.perf_counter()
             run(RunConfig(
-                methods=list(methods), model=model, dataset=dataset, data_root=roots.get(dataset),
-                metrics=list(metrics) if metrics is not None else None, n_samples=n_samples,
+                methods=list(methods), model=model, dataset=dataset, data_root=root, metrics=ds_metrics,
+                n_samples=n_samples,
                 batch_size=batch_size or DEFAULT_BATCH_SIZE, device=device, seed=seed, out=str(run_dir),
                 resume=resume or False, progress=sys.stderr.isatty(),
             ))
@@ -253,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"CIFAR-10 image folder (default: {DEFAULT_CIFAR10_ROOT}; skipped when absent)")
     parser.add_argument("--datasets", default=None, help=f"comma-separated subset of {', '.join(SUITE)}")
     parser.add_argument("--methods", default=None, help="comma-separated method specs (default: all classification methods)")
-    parser.add_argument("--metrics", default=None, help="comma-separated metric specs (default: the track's defaults)")
+    parser.add_argument("--metrics", default=None,
+                        help=f"comma-separated metric specs (default: {','.join(DEFAULT_METRICS)})")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--device", default=None)
     parser.add_argument("--seed", type=int, default=0)

@@ -114,7 +114,7 @@ class PostProcess:
         size = (int(size[0]), int(size[1]))
         if info.resolution is Resolution.PATCH:
             if rf is None:
-                raise ValueError(f"method {info.name!r} returns a patch-grid map; resizing it needs the receptive field")
+                raise ValueError(f"method {info.name!r} returns a patch-grid map; resizing it needs rf (receptive field)")
             return patches_to_pixels(m[:, 0], rf=rf, size=size)
         if tuple(m.shape[-2:]) == size:
             return m

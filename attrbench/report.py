@@ -99,19 +99,18 @@ def curve_summary(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def _score_label(configs: Iterable[dict[str, Any]]) -> str:
-    """Y-axis label naming the score's unit, read from the runs' configs when they record it."""
+    """Y-axis label naming the score's unit, read from the runs' ``metric_info`` (runner config)."""
     kinds = set()
     for cfg in configs:
-        options = cfg.get("metric_options") or cfg.get("metric_config") or {}
-        for name in ("deletion", "insertion"):
-            opt = options.get(name) if isinstance(options, dict) else None
-            if isinstance(opt, dict) and opt.get("score"):
-                kinds.add(str(opt["score"]))
-    if len(kinds) == 1:
-        kind = kinds.pop()
-        unit = {"logit": "class logit", "probability": "class probability", "prob": "class probability"}.get(kind, kind)
-        return f"target score ({unit})"
-    return "target score (class logit)" if not kinds else "target score (" + " / ".join(sorted(kinds)) + ")"
+        for info in (cfg.get("metric_info") or {}).values():
+            if isinstance(info, dict) and info.get("name") in ("deletion", "insertion"):
+                score = (info.get("config") or {}).get("score")
+                if score:
+                    kinds.add(str(score))
+    units = {"logit": "class logit", "probability": "class probability"}
+    if not kinds:  # runs that do not record it used the default target, the class logit
+        return "target score (class logit)"
+    return "target score (" + " / ".join(units.get(k, k) for k in sorted(kinds)) + ")"
 
 
 def _palette(methods: Sequence[str]) -> dict[str, Any]:

@@ -177,7 +177,8 @@ class ImageDataset(Dataset, ABC):
 
     Args:
         image_size: resize every image to ``image_size`` x ``image_size`` (None keeps the
-            file's size; then images of different sizes cannot be batched).
+            file's size; then images of different sizes cannot be batched). A square pair
+            ``(s, s)`` (e.g. a ``ModelSpec.input_size``) is accepted as ``s``.
         crop: None, or "bbox" to crop to the bounding box before resizing (the Explanatory Graph
             protocol, Zhang et al., AAAI 2018); needs boxes.
     """
@@ -186,9 +187,12 @@ class ImageDataset(Dataset, ABC):
     _has_masks: bool = False
     _has_bboxes: bool = False
 
-    def __init__(self, *, image_size: int | None = None, crop: str | None = None) -> None:
-        if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
-            raise ValueError(f"image_size must be a positive int or None, got {image_size!r}")
+    def __init__(self, *, image_size: int | tuple[int, int] | None = None, crop: str | None = None) -> None:
+        if isinstance(image_size, (tuple, list)) and len(image_size) == 2 and image_size[0] == image_size[1]:
+            image_size = image_size[0]
+        valid = isinstance(image_size, int) and not isinstance(image_size, bool) and image_size >= 1
+        if image_size is not None and not valid:
+            raise ValueError(f"image_size must be a positive int (square images) or None, got {image_size!r}")
         if crop not in CROPS:
             raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
         if crop == "bbox" and not self.has_bboxes:

@@ -19,9 +19,11 @@ from attrbench.api import Target
 __all__ = [
     "TargetModule",
     "captum_args",
+    "check_bool",
     "check_choice",
     "check_float",
     "check_int",
+    "check_optional_int",
     "grad_leaf",
     "per_sample_seeded",
     "quiet_captum",

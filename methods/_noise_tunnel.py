@@ -17,7 +17,14 @@ from captum.attr import NoiseTunnel, Saliency
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, ModelSpec, Target
-from attrbench.methods._common import grad_leaf, captum_args, check_float, check_int, check_optional_int, per_sample_seeded
+from attrbench.methods._common import (
+    captum_args,
+    check_float,
+    check_int,
+    check_optional_int,
+    grad_leaf,
+    per_sample_seeded,
+)
 
 __all__ = ["NoiseTunnelSaliency"]
 

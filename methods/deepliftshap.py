@@ -34,10 +34,10 @@ from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, 
 from attrbench.methods._common import (
     TargetModule,
     captum_args,
-    grad_leaf,
     check_choice,
     check_float,
     check_int,
+    grad_leaf,
     quiet_captum,
     sample_seeds,
 )

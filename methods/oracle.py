@@ -41,4 +41,5 @@ class Oracle(AttributionMethod):
             raise TypeError(
                 f"the oracle explains a class logit and needs a ClassLogit target with labels; got {target!r}"
             )
-        return patch_truth(self.model, inputs, labels=target.labels, baseline=None).unsqueeze(1)  # type: ignore[arg-type]
+        truth = patch_truth(self.model, inputs, labels=target.labels, baseline=None)  # type: ignore[arg-type]
+        return truth.unsqueeze(1)

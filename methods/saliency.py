@@ -12,7 +12,7 @@ from captum.attr import Saliency as _CaptumSaliency
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
-from attrbench.methods._common import grad_leaf, captum_args
+from attrbench.methods._common import captum_args, grad_leaf
 
 __all__ = ["Saliency"]
 
@@ -32,4 +32,5 @@ class Saliency(AttributionMethod):
     def attribute(self, inputs: Tensor, *, target: Target) -> Tensor:
         """(B, 3, H, W) -> (B, 3, H, W) gradient."""
         method = _CaptumSaliency(target.forward_func(self.model))
-        return method.attribute(inputs=grad_leaf(inputs), abs=False, additional_forward_args=captum_args(target)).detach()
+        grad = method.attribute(inputs=grad_leaf(inputs), abs=False, additional_forward_args=captum_args(target))
+        return grad.detach()

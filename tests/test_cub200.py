@@ -124,6 +124,10 @@ def test_resize_scales_geometry(cub: CubFixture) -> None:
         assert bool(off_level.any())
     batch = collate([ds[i] for i in range(len(ds))])
     assert batch.images.shape == (6, 3, 32, 32) and batch.parts.shape == (6, 15, 3)
+    # a square (H, W) pair such as ModelSpec.input_size is accepted; other shapes are not
+    assert CUB200(root=cub.root, split="all", image_size=(32, 32)).image_size == 32
+    with pytest.raises(ValueError, match="square"):
+        CUB200(root=cub.root, split="all", image_size=(32, 24))
 
 
 def test_crop_to_bbox(cub: CubFixture) -> None:

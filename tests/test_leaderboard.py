@@ -44,3 +44,17 @@ def test_tiny_leaderboard_writes_tables_figures_and_readme(tmp_path) -> None:
 def test_cli_rejects_unknown_dataset(capsys) -> None:
     assert main(["--datasets", "imagenet"]) == 2
     assert "unknown datasets" in capsys.readouterr().err
+
+
+def test_metrics_needing_masks_are_dropped_with_a_note() -> None:
+    from attrbench.leaderboard import metrics_for
+
+    class NoMasks:
+        has_masks = False
+        has_bboxes = False
+
+    keep, notes = metrics_for(NoMasks(), ["gt", "localisation", "deletion[steps=4]"], label="cifar10")
+    assert keep == ["gt", "deletion[steps=4]"]
+    assert notes == ["localisation not scored on cifar10: the dataset has no masks"]
+    keep, notes = metrics_for(toy.ToyImages(), ["localisation"], label="toy")
+    assert keep == ["localisation"] and notes == []

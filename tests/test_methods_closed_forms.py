@@ -203,7 +203,9 @@ def test_deepliftshap_equals_captum_deepliftshap(bagnet_case):
         t = target.subset(slice(i, i + 1))
         with quiet_captum():
             ref = CaptumDeepLiftShap(TargetModule(model, t)).attribute(
-                inputs=x[i : i + 1].clone().requires_grad_(True), baselines=refs[i], additional_forward_args=t.per_sample
+                inputs=x[i : i + 1].clone().requires_grad_(True),
+                baselines=refs[i],
+                additional_forward_args=t.per_sample,
             )
         torch.testing.assert_close(ours[i : i + 1], ref, **EXACT)
     # completeness against the mean of the references
@@ -211,6 +213,20 @@ def test_deepliftshap_equals_captum_deepliftshap(bagnet_case):
         base = torch.stack([target.score(model(refs[:, k])) for k in range(3)]).mean(0)
         delta = target.score(model(x)) - base
     torch.testing.assert_close(ours.sum(dim=(1, 2, 3)), delta, rtol=0, atol=1e-10)
+
+
+def test_deepliftshap_blur_references_are_complete(bagnet_case):
+    model, x, target = bagnet_case
+    method = get_method("deepliftshap")(model, spec=model.spec, baselines="blur", n_baselines=2, blur_sigma=2.0)
+    refs = method.references(x)
+    # reflect-padded normalised Gaussian: the mean is kept up to border effects; detail is removed
+    assert refs.shape == (3, 2, 3, 32, 32)
+    assert (refs[:, 1].std() < refs[:, 0].std() < x.std())
+    attr = method(x, target=target)
+    with torch.no_grad():
+        base = torch.stack([target.score(model(refs[:, k])) for k in range(2)]).mean(0)
+        delta = target.score(model(x)) - base
+    torch.testing.assert_close(attr.sum(dim=(1, 2, 3)), delta, rtol=0, atol=1e-10)
 
 
 def test_deepliftshap_constant_references_equal_deeplift(bagnet_case):

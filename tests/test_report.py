@@ -59,7 +59,7 @@ def test_curves_figure_axes_are_labelled_with_units(run) -> None:
 
 def test_score_unit_follows_the_run_config(tmp_path) -> None:
     run = write_run(tmp_path / "p", values=VALUES, directions=DIRECTIONS, curve=_curve,
-                    config={"metric_options": {"deletion": {"score": "probability"}}})
+                    config={"metric_info": {"deletion[score=probability]": {"name": "deletion", "config": {"score": "probability"}}}})
     fig = curves_figure(load_tables([run]))
     assert fig.axes[0].get_ylabel() == "target score (class probability)"
     save_figure(fig, tmp_path, "tmp", ["png"])

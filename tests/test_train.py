@@ -16,7 +16,8 @@ from PIL import Image
 from attrbench.cli import build_parser
 from attrbench.cli import main as cli_main
 from attrbench.models.zoo import load_checkpoint
-from attrbench.train import _augment, probe_inputs, recalibrate_batchnorm, train, write_table
+from attrbench.checkpoint_table import write_table
+from attrbench.train import _augment, probe_inputs, recalibrate_batchnorm, train
 
 
 @pytest.fixture(autouse=True)

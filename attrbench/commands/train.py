@@ -87,7 +87,8 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from attrbench.device import resolve_device
-    from attrbench.train import train, write_table
+    from attrbench.checkpoint_table import write_table
+    from attrbench.train import train
 
     if args.table:
         for path in write_table():

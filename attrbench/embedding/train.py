@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["load_split", "main", "pk_batches", "recall_at_k", "semihard_triplet_loss", "train"]
+__all__ = ["load_split", "main", "pk_batches", "recall_at_k", "recalibrate_batchnorm", "semihard_triplet_loss",
+           "train"]
 
 
 def pairwise_sq_distances(embeddings: Tensor) -> Tensor:
@@ -179,7 +180,30 @@ def train(
         history.append({"epoch": epoch + 1, "loss": total / n, "active": active / n})
         if log:
             log(f"epoch {epoch + 1}/{epochs}: loss {total / n:.4f}, active pairs {active / n:.2f}")
+    recalibrate_batchnorm(model, images, device=device)
     return model.eval(), history
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: torch.nn.Module, images: Tensor, *, device: torch.device,
+                          batch_size: int = 64) -> None:
+    """Replace BatchNorm running statistics by exact averages over ``images`` (train-mode passes).
+
+    Why: BagNet's stem BN has momentum 0.001 (official value), so after a short CPU training its
+    running statistics are still near their initial values and eval-mode outputs would differ
+    from what was trained. Cumulative averaging (momentum None) over one pass fixes that.
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for start in range(0, len(images), batch_size):
+        model(images[start : start + batch_size].to(device))
+    for m, momentum in zip(bns, saved):
+        m.momentum = momentum
+    model.eval()
 
 
 @torch.no_grad()
@@ -256,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds": round(train_seconds, 1),
         "threads": torch.get_num_threads(),
         "history": history,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
     path = save_checkpoint(args.out, model=model, arch="embedding", arch_kwargs=arch_kwargs, meta=meta)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")

@@ -58,7 +58,7 @@ def _images(batch: int, size: int, seed: int) -> Tensor:
 
 
 def classification_case(name: str, cls: type[AttributionMethod], *, batch: int = 3, seed: int = 0) -> ContractCase:
-    """tiny BagNet-9 (5 classes, width 4), 32 x 32 float64 images (3 x 3 patch grid), ClassLogit of labels 0, 1, 2, ..."""
+    """tiny BagNet-9 (5 classes, width 4), 32 x 32 float64 images (3 x 3 patch grid), ClassLogit(0, 1, 2, ...)."""
     model = tiny_bagnet(9, num_classes=5, seed=seed)
     labels = torch.arange(batch) % 5
     return ContractCase(model, _images(batch, 32, seed + 1), ClassLogit(labels), dict(FAST_KWARGS.get(name, {})))
@@ -77,7 +77,8 @@ def embedding_case(name: str, cls: type[AttributionMethod], *, batch: int = 3, s
     target = TripletLoss(refs[:, :, 0], refs[:, :, 1], hinge=False)
     kwargs: dict[str, Any] = {}
     if hasattr(cls, "database_options"):
-        options = {**cls.database_options(), "n_triplets": 2, "num_clusters": 3, "top_k": 4}  # type: ignore[attr-defined]
+        options = cls.database_options()  # type: ignore[attr-defined]
+        options.update(n_triplets=2, num_clusters=3, top_k=4)
         layer = model.get_submodule(model.spec.cam_layer)
         data = random_samples(9, num_classes=3, seed=seed + 3)
         kwargs["database"] = build_database(model, data, layer=layer, device=torch.device("cpu"), seed=seed,

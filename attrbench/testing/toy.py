@@ -36,6 +36,8 @@ class ToyImages:
     """
 
     name = DATASET
+    has_masks = True
+    has_bboxes = True
 
     def __init__(self, *, split: str = "test", image_size: object = None, root: object = None, n: int = 6) -> None:
         gen = torch.Generator().manual_seed(1)

@@ -1,0 +1,77 @@
+"""Triplet training: semi-hard mining by hand, P x K batches, Recall@K, and the CLI on a CUB-format copy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attrbench.embedding.train import main, pk_batches, recall_at_k, recalibrate_batchnorm, semihard_triplet_loss
+
+
+def test_semihard_loss_by_hand():
+    # 1-D embeddings: class 0 at 0 and 1, class 1 at 1.5 and 4; squared distances
+    emb = torch.tensor([[0.0], [1.0], [1.5], [4.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    loss, stats = semihard_triplet_loss(emb, labels, margin=0.5)
+    # pairs (a, p): (0,1) d_ap=1, negatives d=2.25,16 -> semi-hard 2.25 -> [1-2.25+.5]+=0
+    #               (1,0) d_ap=1, negatives 0.25, 9 -> semi-hard 9 -> 0
+    #               (2,3) d_ap=6.25, negatives 2.25, 0.25 -> none farther -> farthest 2.25 -> 4.5
+    #               (3,2) d_ap=6.25, negatives 16, 9 -> semi-hard 9 -> 0
+    torch.testing.assert_close(loss, torch.tensor(4.5 / 4))
+    assert stats == {"active": 0.25, "semihard": 0.75}
+    with pytest.raises(ValueError, match="two classes"):
+        semihard_triplet_loss(emb, torch.zeros(4, dtype=torch.long), margin=0.5)
+
+
+def test_pk_batches_shape_and_determinism():
+    labels = torch.arange(5).repeat_interleave(7)  # 5 classes x 7 images
+    a = pk_batches(labels, p=3, k=4, generator=torch.Generator().manual_seed(0))
+    b = pk_batches(labels, p=3, k=4, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(x, y) for x, y in zip(a, b)) and len(a) == len(b)
+    for batch in a:
+        counts = torch.bincount(labels[batch], minlength=5)
+        assert set(counts.tolist()) <= {0, 4} and 2 <= int((counts > 0).sum()) <= 3
+    used = torch.cat(a).unique()
+    assert used.numel() >= 30  # nearly every image appears in an epoch
+
+
+def test_recall_at_k_by_hand():
+    emb = torch.tensor([[0.0], [0.1], [1.0], [1.05], [5.0]])
+    labels = torch.tensor([0, 1, 1, 0, 0])
+    # nearest other: 0->1 (miss), 1->0 (miss), 2->3 (miss), 3->2 (miss), 4->3 (hit)
+    r = recall_at_k(emb, labels, ks=(1, 2))
+    assert r["recall@1"] == pytest.approx(0.2)
+    # 2-NN: 0:{1,2} miss; 1:{0,2} hit; 2:{3,1} hit; 3:{2,1} miss; 4:{3,2} hit
+    assert r["recall@2"] == pytest.approx(0.6)
+
+
+def test_recalibrated_batchnorm_holds_exact_statistics():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.BatchNorm2d(2, momentum=0.001))
+    x = torch.rand(10, 3, 4, 4) * 3
+    recalibrate_batchnorm(net, x, device=torch.device("cpu"), batch_size=5)
+    with torch.no_grad():
+        feats = net[0](x)
+    torch.testing.assert_close(net[1].running_mean, feats.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+    assert net[1].momentum == 0.001 and not net.training
+
+
+def test_cli_trains_on_a_cub_format_copy(tmp_path):
+    from attrbench.datasets.synthbirds import generate
+    from attrbench.models.zoo import load_model
+
+    root = generate(tmp_path / "cub", num_classes=4, train_per_class=3, test_per_class=1, image_size=32)
+    out = tmp_path / "embed.pt"
+    code = main(["--dataset", "cub200", "--data-root", str(root), "--image-size", "32", "--width", "2", "--dim", "8",
+                 "--epochs", "1", "--classes-per-batch", "2", "--images-per-class", "2", "--name", "embed-mini",
+                 "--out", str(out)])
+    assert code == 0
+    model = load_model(str(out))
+    assert model.spec.kind == "embedding" and model.spec.name == "embed-mini"
+    assert model.spec.cam_layer == "net.backbone.layer4"
+    meta = model.checkpoint_meta
+    assert set(meta["metrics"]) == {"test_recall@1", "test_recall@5", "train_recall@1", "train_recall@5"}
+    assert meta["command"].startswith("python -m attrbench.embedding.train --dataset cub200")
+    with torch.no_grad():
+        e = model(torch.rand(2, 3, 32, 32))
+    torch.testing.assert_close(e.norm(dim=1), torch.ones(2))
