@@ -277,11 +277,14 @@ def rerun(
     out: str | Path,
     device: str | None = None,
     data_root: str | None = None,
+    model: str | None = None,
 ) -> pd.DataFrame:
     """Re-run ``methods`` (pairs from :func:`parse_method_arg`) with the baseline's configuration.
 
     The run is written to ``out`` and its *stored* records are returned, with each method's
-    spec renamed to the baseline name it is compared with.
+    spec renamed to the baseline name it is compared with. ``data_root`` and ``model`` override
+    the stored ones (the stored model is the model's spec name, which resolves for shipped
+    checkpoints and ``module:factory`` models; a run given a checkpoint path needs ``model``).
     """
     from attrbench.postprocess import PostProcess
     from attrbench.results import load_run
@@ -298,7 +301,7 @@ def rerun(
     optional = {k: cfg[k] for k in ("weights", "split", "batch_size", "track", "max_forward_batch") if cfg.get(k) is not None}
     config = RunConfig(
         methods=[spec for _, spec in methods],
-        model=cfg["model"],
+        model=model or cfg["model"],
         dataset=cfg["dataset"],
         data_root=data_root if data_root is not None else cfg.get("data_root"),
         metrics=list(cfg["metrics"]) if cfg.get("metrics") else None,

@@ -91,11 +91,12 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
 def reference_methods(names: Iterable[str]) -> set[str]:
     """Those of ``names`` whose registered ``MethodInfo.reference`` is true (unknown names: not)."""
     from attrbench.methods import get_method
+    from attrbench.runner import parse_spec
 
     out = set()
     for name in names:
         try:
-            cls = get_method(name)
+            cls = get_method(parse_spec(name)[0])  # a label may carry options: "oracle[...]"
         except (KeyError, ImportError, AttributeError, TypeError, ValueError):
             continue  # an external method that is not importable here is simply not a reference row
         if getattr(getattr(cls, "info", None), "reference", False):

@@ -87,6 +87,7 @@ def compute_gallery(
     samples: Sequence[str],
     device: str | None = None,
     data_root: str | None = None,
+    model: str | None = None,
 ) -> GalleryMaps:
     """Recompute the maps of ``samples`` for every method of ``run`` (module docstring).
 
@@ -95,6 +96,8 @@ def compute_gallery(
         samples: sample ids (among the run's samples).
         device: device name (default: CUDA if available).
         data_root: overrides the run's data root (e.g. the data moved).
+        model: overrides the run's model name, e.g. the checkpoint path the run was given (the
+            config records the model's spec name, which only shipped models resolve by).
     """
     from torch.utils.data import Subset
 
@@ -115,39 +118,40 @@ def compute_gallery(
         if key not in cfg:
             raise DataError(f"{Path(run) / 'config.json'} lacks {key!r}; cannot recompute the gallery")
     dev = resolve_device(device)
-    model = load_model(cfg["model"], device=dev, weights=cfg.get("weights"))
-    kwargs: dict[str, Any] = {"split": cfg.get("split", "test"), "image_size": tuple(model.spec.input_size)}
+    net = load_model(model or cfg["model"], device=dev, weights=cfg.get("weights"))
+    kwargs: dict[str, Any] = {"split": cfg.get("split", "test"), "image_size": tuple(net.spec.input_size)}
     root = data_root if data_root is not None else cfg.get("data_root")
     if root is not None:
         kwargs["root"] = root
     dataset = datasets.get(cfg["dataset"])(**kwargs)
     batch = collate(_find_samples(dataset, list(samples), int(cfg.get("n_samples", len(dataset))))).to(dev)
-    dtype = next(model.parameters()).dtype
+    dtype = next(net.parameters()).dtype
     batch.images = batch.images.to(dtype)
     if batch.masks is not None:
         batch.masks = batch.masks.to(dtype)
     if bool((batch.labels < 0).any()):  # unknown label -> the model's top prediction, as the runner does
         with torch.no_grad():
-            batch.labels = torch.where(batch.labels < 0, model(batch.images).argmax(1), batch.labels)
+            batch.labels = torch.where(batch.labels < 0, net(batch.images).argmax(1), batch.labels)
     track = get_track(cfg.get("track", "classification"))
     n = int(cfg.get("n_samples", len(dataset)))
-    track.prepare(model=model, dataset=Subset(dataset, range(min(n, len(dataset)))), device=dev, seed=int(cfg.get("seed", 0)))
-    target = track.make_target(model=model, batch=batch)
+    track.prepare(model=net, dataset=Subset(dataset, range(min(n, len(dataset)))), device=dev,
+                  seed=int(cfg.get("seed", 0)))
+    target = track.make_target(model=net, batch=batch)
     if cfg.get("postprocess_config"):
         pp = PostProcess.from_dict(cfg["postprocess_config"])
     else:
         pp = get_preset(cfg.get("postprocess", "raw"))
     rf = None
-    if model.spec.receptive_field is not None:
+    if net.spec.receptive_field is not None:
         from attrbench.ground_truth import receptive_field_of
 
-        rf = receptive_field_of(model)
+        rf = receptive_field_of(net)
     size = tuple(batch.images.shape[-2:])
     maps: dict[str, torch.Tensor] = {}
     for label in cfg["methods"]:
         name, options = parse_spec(label)
         cls = get_method(name)
-        method = cls(model, spec=model.spec, **{**track.method_kwargs(cls), **options})
+        method = cls(net, spec=net.spec, **{**track.method_kwargs(cls), **options})
         torch.manual_seed(_unit_seed(int(cfg.get("seed", 0)), label, 0))
         raw = method(batch.images, target=target).detach()
         with torch.no_grad():
@@ -155,8 +159,8 @@ def compute_gallery(
     return GalleryMaps(
         ids=list(batch.ids), images=batch.images.cpu(), labels=batch.labels.cpu(),
         masks=None if batch.masks is None else batch.masks.cpu(),
-        truth=None if (t := _truth(model, batch.images, batch.labels)) is None else t.cpu(),
-        maps=maps, class_names=model.spec.class_names,
+        truth=None if (t := _truth(net, batch.images, batch.labels)) is None else t.cpu(),
+        maps=maps, class_names=net.spec.class_names,
     )
 
 
@@ -174,10 +178,12 @@ def gallery_figure(
     samples: Sequence[str],
     device: str | None = None,
     data_root: str | None = None,
+    model: str | None = None,
     maps: GalleryMaps | None = None,
 ) -> plt.Figure:
-    """The gallery figure (rows: samples; columns: image, ground truth, methods)."""
-    g = maps if maps is not None else compute_gallery(run, samples=samples, device=device, data_root=data_root)
+    """The gallery figure (rows: samples; columns: image, ground truth, methods); see :func:`compute_gallery`."""
+    g = maps if maps is not None else compute_gallery(run, samples=samples, device=device, data_root=data_root,
+                                                      model=model)
     columns = ["image"] + (["ground truth"] if g.truth is not None else []) + list(g.maps)
     rows = len(g.ids)
     fig, axes = plt.subplots(rows, len(columns), figsize=(1.9 * len(columns), 2.05 * rows + 0.5), squeeze=False)
@@ -193,8 +199,10 @@ def gallery_figure(
                 ax.imshow(image.permute(1, 2, 0).numpy())
                 if g.masks is not None:
                     ax.contour(g.masks[i, 0].double().numpy(), levels=[0.5], colors="yellow", linewidths=0.8)
-                short = sid if len(sid) <= 22 else "…" + sid[-21:]
-                ax.set_ylabel(f"{short}\n{cname}", fontsize=7)
+                short = Path(sid).name  # ids may be relative paths; the file name identifies the image
+                short = short if len(short) <= 24 else "…" + short[-23:]
+                ax.set_ylabel(short, fontsize=7)
+                ax.set_xlabel(cname if len(cname) <= 30 else cname[:29] + "…", fontsize=6)
             elif col == "ground truth":
                 _show_map(ax, g.truth[i, 0], image)  # type: ignore[index]
             else:

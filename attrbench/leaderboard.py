@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import inspect
+import os
 import platform
 import shlex
 import sys
@@ -179,8 +180,9 @@ def run_leaderboard(
     shipped = set(list_models())
     timings: list[dict[str, Any]] = []
     runs_by_dataset: dict[str, list[Path]] = {}
+    models_by_dataset: dict[str, list[str]] = {}
     files: list[Path] = []
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     from attrbench.datasets import registry as datasets
 
     metric_specs = list(DEFAULT_METRICS if metrics is None else metrics)
@@ -190,11 +192,11 @@ def run_leaderboard(
         ds_metrics, dropped = metrics_for(probe, metric_specs, label=dataset)
         notes += dropped
         for model in models:
-            if ":" not in model and model not in shipped:
+            if ":" not in model and model not in shipped and not Path(model).is_file():
                 notes.append(f"{model} skipped: checkpoint not shipped (train it with scripts/train_all.sh)")
                 continue
             run_dir = out / "runs" / _slug(dataset) / _slug(model)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             run(RunConfig(
                 methods=list(methods), model=model, dataset=dataset, data_root=root, metrics=ds_metrics,
                 n_samples=n_samples,
@@ -202,8 +204,10 @@ def run_leaderboard(
                 resume=resume or False, progress=sys.stderr.isatty(),
             ))
             seconds = time.perf_counter() - t0
-            timings.append({"dataset": dataset, "model": model, "seconds": seconds})
+            timings.append({"dataset": dataset, "model": model, "seconds": seconds,
+                            "cpu_seconds": time.process_time() - c0})
             runs_by_dataset.setdefault(dataset, []).append(run_dir)
+            models_by_dataset.setdefault(dataset, []).append(model)
             print(f"[leaderboard] {dataset} / {model}: {seconds:.1f} s", file=sys.stderr)
     if not runs_by_dataset:
         raise FileNotFoundError("no model of the suite could be run: " + "; ".join(notes))
@@ -219,20 +223,30 @@ def run_leaderboard(
             from attrbench.gallery import gallery_figure
             from attrbench.report import save_figure
 
-            middle = runs[len(runs) // 2]
-            ids = list(dict.fromkeys(load_records([middle])["sample_id"]))[:gallery]
-            fig = gallery_figure(middle, samples=ids, device=device, data_root=roots.get(dataset))
+            middle = len(runs) // 2
+            ids = list(dict.fromkeys(load_records([runs[middle]])["sample_id"]))[:gallery]
+            fig = gallery_figure(runs[middle], samples=ids, device=device, data_root=roots.get(dataset),
+                                 model=models_by_dataset[dataset][middle])
             files += save_figure(fig, out / "figures" / _slug(dataset), "gallery", ("png", "pdf"))
     total = time.perf_counter() - t_start
+    total_cpu = time.process_time() - c_start
     summary = {
         "command": command or "python -m attrbench.leaderboard",
         "n_samples": n_samples, "seed": seed, "methods": list(methods), "skipped_methods": skipped_methods,
-        "notes": notes, "timings": timings, "total_seconds": total,
+        "notes": notes, "timings": timings, "total_seconds": total, "total_cpu_seconds": total_cpu,
+        "load_average": _load_average(),
         "runs": {d: [str(r) for r in rs] for d, rs in runs_by_dataset.items()},
     }
     files.append(_write_readme(out, summary))
     summary["files"] = [str(f) for f in files]
     return summary
+
+
+def _load_average() -> str:
+    try:
+        return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except (AttributeError, OSError):  # not available on every platform
+        return "unknown"
 
 
 def _write_readme(out: Path, s: dict[str, Any]) -> Path:
@@ -249,11 +263,14 @@ def _write_readme(out: Path, s: dict[str, Any]) -> Path:
         f"{platform.machine()}). Do not edit: re-run the command.",
         "",
         f"Samples per (dataset, model): {s['n_samples']}; seed {s['seed']}. "
-        f"Measured wall time: **{s['total_seconds'] / 60:.1f} min** in total.",
+        f"Measured wall time: **{s['total_seconds'] / 60:.1f} min** in total (runs, tables and figures); "
+        f"CPU time of the process (all threads): {s['total_cpu_seconds'] / 60:.1f} min; "
+        f"machine load average (1, 5, 15 min) at the end: {s['load_average']}. Wall time on a busy machine "
+        "exceeds CPU time / cores.",
         "",
-        "| dataset | model | wall time (s) |",
-        "|:---|:---|---:|",
-        *(f"| {t['dataset']} | {t['model']} | {t['seconds']:.1f} |" for t in s["timings"]),
+        "| dataset | model | wall time (s) | CPU time (s) |",
+        "|:---|:---|---:|---:|",
+        *(f"| {t['dataset']} | {t['model']} | {t['seconds']:.1f} | {t['cpu_seconds']:.1f} |" for t in s["timings"]),
         "",
         "Methods: " + ", ".join(s["methods"]) + ".",
     ]

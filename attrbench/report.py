@@ -159,14 +159,18 @@ def curves_figure(tables: RunTables) -> plt.Figure:
     return fig
 
 
-def metrics_figure(summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, col_wrap: int = 4) -> plt.Figure:
+def metrics_figure(
+    summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, col_wrap: int = 4, reference: Iterable[str] = (),
+) -> plt.Figure:
     """Point plots: one panel per metric, mean with 95 % CI error bars per method (hue = model).
 
     Args:
         summary: :func:`attrbench.export.summarise` output.
         metrics: panels in this order (default: all).
         col_wrap: panels per row.
+        reference: reference rows (oracle, random, ...): their tick labels are grey and marked "(ref.)".
     """
+    reference = set(reference)
     metrics = list(metrics) if metrics is not None else list(dict.fromkeys(summary["metric"]))
     if not metrics:
         raise DataError("no metrics to plot")
@@ -190,7 +194,11 @@ def metrics_figure(summary: pd.DataFrame, *, metrics: Sequence[str] | None = Non
             err = np.vstack([(m["mean"] - m["ci_low"]).to_numpy(), (m["ci_high"] - m["mean"]).to_numpy()])
             ax.errorbar(x[ok] + off, m["mean"].to_numpy()[ok], yerr=np.nan_to_num(err[:, ok]), fmt="o",
                         color=palette[model], ms=4, capsize=2.5, lw=1.2, label=model)
-        ax.set_xticks(x, methods, rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
+        ax.set_xticks(x, [f"{m} (ref.)" if m in reference else m for m in methods], rotation=45, ha="right",
+                      rotation_mode="anchor", fontsize=8)
+        for tick, method in zip(ax.get_xticklabels(), methods):
+            if method in reference:
+                tick.set_color("0.5")
         ax.set_xlim(-0.6, len(methods) - 0.4)
         direction = "higher is better" if hib else "lower is better"
         ax.set_title(f"{metric} {ARROW[hib]}  ({direction})", fontsize=10)
@@ -235,6 +243,7 @@ def write_report(
     samples: Sequence[str] | None = None,
     device: str | None = None,
     data_root: str | None = None,
+    model: str | None = None,
 ) -> list[Path]:
     """Write all figures for ``runs`` into ``out`` and return their paths.
 
@@ -245,19 +254,22 @@ def write_report(
         samples: sample ids for the gallery (None: no gallery).
         device: device for recomputing gallery maps.
         data_root: overrides the run's data root for the gallery.
+        model: overrides the run's model for the gallery (e.g. the checkpoint path the run used).
     """
-    from attrbench.export import summarise
+    from attrbench.export import reference_methods, summarise
 
     out = Path(out)
     tables = load_tables(runs)
-    paths = save_figure(metrics_figure(summarise(tables.records)), out, "metrics", formats)
+    summary = summarise(tables.records)
+    reference = reference_methods(set(summary["method"]))
+    paths = save_figure(metrics_figure(summary, reference=reference), out, "metrics", formats)
     if not tables.curves.empty:
         paths += save_figure(curves_figure(tables), out, "curves", formats)
     if samples:
         from attrbench.gallery import gallery_figure
 
         for run in runs:
-            fig = gallery_figure(run, samples=samples, device=device, data_root=data_root)
+            fig = gallery_figure(run, samples=samples, device=device, data_root=data_root, model=model)
             stem = "gallery" if len(runs) == 1 else f"gallery-{Path(run).name}"
             paths += save_figure(fig, out, stem, formats)
     return paths

@@ -50,7 +50,7 @@ __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_N_SAMPLES", "RunConfig", "evaluate", "
 
 #: defaults chosen from measurements on a 2-core CPU (scripts/bench_deletion.py, README).
 DEFAULT_N_SAMPLES = 48
-DEFAULT_BATCH_SIZE = 16
+DEFAULT_BATCH_SIZE = 8
 DEFAULT_MAX_FORWARD_BATCH = 64
 
 _SPEC = re.compile(r"^\s*([^\[\]]+?)\s*(?:\[(.*)\])?\s*$")

@@ -26,7 +26,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="bagnet17-synthbirds")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH_SIZE, help="samples per batch")
-    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--unit", type=int, default=8)
     parser.add_argument("--max-forward-batch", type=int, default=DEFAULT_MAX_FORWARD_BATCH)
     parser.add_argument("--repeats", type=int, default=5)

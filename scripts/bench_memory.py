@@ -3,7 +3,7 @@
 Each run is a fresh subprocess that calls :func:`attrbench.evaluate` and reports its own peak
 resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``).
 
-    python scripts/bench_memory.py                       # N = 16, saliency, gt + deletion
+    python scripts/bench_memory.py                       # N = 16 (batch 8), saliency, gt + deletion
     python scripts/bench_memory.py --n 8 --model path/to/ckpt.pt --metrics gt,deletion[steps=4]
 """
 
@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--model", default="bagnet17-synthbirds")
     parser.add_argument("--dataset", default="synthbirds")
     parser.add_argument("--metrics", default="gt,deletion[steps=4]")
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=8, help="samples per batch; keep N a multiple of it so both runs see full batches")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         small, t_small = _run(args.n, args, f"{tmp}/small")

@@ -138,3 +138,11 @@ def test_cli_export_writes_file_and_reports_errors(run, tmp_path, capsys) -> Non
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope" in err[0]
     assert cli_main(["export", str(tmp_path / "missing-run")]) == 2
+
+
+def test_reference_rows_come_from_the_method_registry() -> None:
+    from attrbench.export import reference_methods
+
+    # oracle/random/sobel declare MethodInfo.reference; unknown or external names are not references
+    assert reference_methods({"oracle", "random[seed=3]", "sobel", "ig", "not-a-method", "pkg.mod:Nope"}) == {
+        "oracle", "random[seed=3]", "sobel"}

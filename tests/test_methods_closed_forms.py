@@ -332,3 +332,18 @@ def test_cam_without_declared_layer_is_an_error_not_a_guess():
     spec = ModelSpec(name="no-cam-layer", receptive_field=9)
     with pytest.raises(ValueError, match="cam_layer"):
         get_method("gradcam")(model, spec=spec)
+
+
+def test_gradcampp_weights_match_pytorch_grad_cam_on_fixed_arrays():
+    """Optional differential test: pytorch-grad-cam's GradCAMPlusPlus.get_cam_weights (eq. 19 with
+    +1e-6 in the denominator) on fixed (A, g) arrays; skipped where grad-cam is not installed."""
+    grad_cam_plusplus = pytest.importorskip("pytorch_grad_cam.grad_cam_plusplus")
+    from attrbench.methods.gradcampp import gradcampp_weights
+
+    gen = torch.Generator().manual_seed(11)
+    act = torch.rand(2, 6, 4, 4, generator=gen, dtype=torch.float64) * 2
+    grad = torch.randn(2, 6, 4, 4, generator=gen, dtype=torch.float64)
+    grad[grad.abs() < 0.3] = 0.0  # exact zeros exercise the 0/0 rule
+    theirs = grad_cam_plusplus.GradCAMPlusPlus.get_cam_weights(None, None, None, None, act.numpy(), grad.numpy())
+    ours = gradcampp_weights(act, grad)[..., 0, 0]
+    torch.testing.assert_close(ours, torch.from_numpy(theirs), rtol=1e-5, atol=1e-8)

@@ -5,7 +5,7 @@ see attrbench.testing.contract) every method must:
     * return the shape of its declared resolution, in the input dtype, all finite;
     * give each sample the same attribution in a batch as alone (stochastic methods seed each
       sample's noise from (seed, image content), so this holds for them too);
-    * leave inputs, parameters and buffers unchanged and no hooks behind;
+    * leave inputs, parameters, buffers and the global RNG states unchanged and no hooks behind;
     * be deterministic (stochastic ones: the seed changes the result, the same seed repeats it);
     * give the same output under ``torch.no_grad()`` (the runner may call it there);
     * match its stored reference output tests/reference/<name>.pt.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import pytest
 import torch
 
@@ -84,7 +85,11 @@ def test_inputs_parameters_unchanged_and_no_hooks(setup):
     inputs_before = case.inputs.clone()
     state_before = {k: v.clone() for k, v in case.model.state_dict().items()}
     requires_grad = {k: p.requires_grad for k, p in case.model.named_parameters()}
+    torch_rng, numpy_rng = torch.random.get_rng_state(), np.random.get_state()
     case.build(cls)(case.inputs, target=case.target)
+    # seeded methods restore the global generators (the caller's random stream is not disturbed)
+    assert torch.equal(torch.random.get_rng_state(), torch_rng)
+    assert np.array_equal(np.random.get_state()[1], numpy_rng[1])
     assert torch.equal(case.inputs, inputs_before) and not case.inputs.requires_grad
     for key, value in case.model.state_dict().items():
         assert torch.equal(value, state_before[key]), key

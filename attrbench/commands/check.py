@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run directory for --method re-runs (default: a temporary directory)")
     parser.add_argument("--device", default=None, help="device for re-runs (default: cuda if available)")
     parser.add_argument("--data-root", default=None, help="override the baseline's data root for re-runs")
+    parser.add_argument("--model", default=None,
+                        help="override the baseline's model for re-runs (e.g. the checkpoint path it was made with)")
     parser.add_argument("--diff-out", default=None, help="also write the diff table as CSV to this file")
 
 
@@ -43,10 +45,12 @@ def main(args: argparse.Namespace) -> int:
     else:
         pairs = [parse_method_arg(m) for m in args.method]
         if args.out:
-            records = rerun(baseline, pairs, out=args.out, device=args.device, data_root=args.data_root)
+            records = rerun(baseline, pairs, out=args.out, device=args.device, data_root=args.data_root,
+                                model=args.model)
         else:
             with tempfile.TemporaryDirectory(prefix="attrbench-check-") as tmp:
-                records = rerun(baseline, pairs, out=tmp, device=args.device, data_root=args.data_root)
+                records = rerun(baseline, pairs, out=tmp, device=args.device, data_root=args.data_root,
+                                model=args.model)
         result = compare(baseline, records, methods=[name for name, _ in pairs])
     print(format_diff(result), end="")
     if args.diff_out:

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="gallery of the first N samples of the run (default: no gallery)")
     parser.add_argument("--device", default=None, help="device to recompute gallery maps (default: cuda if available)")
     parser.add_argument("--data-root", default=None, help="override the run's data root for the gallery")
+    parser.add_argument("--model", default=None,
+                        help="model for the gallery when the run was given a checkpoint path (default: the run's model)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
         ids = list(dict.fromkeys(load_records(args.runs[:1])["sample_id"]))
         samples = ids[: args.gallery]
     paths = write_report(args.runs, out=args.out, formats=formats, samples=samples, device=args.device,
-                         data_root=args.data_root)
+                         data_root=args.data_root, model=args.model)
     for path in paths:
         print(f"wrote {path}")
     return 0

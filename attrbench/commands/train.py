@@ -7,8 +7,8 @@ the checkpoint and in ``<out>.json`` beside it. The shipped checkpoints were mad
 
 Examples:
     attrbench train --arch bagnet17 --dataset synthbirds --image-size 96 --out bagnet17-synthbirds.pt
-    attrbench train --arch bagnet9 --dataset imagefolder --data-root ../shared/data/cifar10 \\
-        --image-size 64 --limit-per-class 500 --out bagnet9-cifar10.pt
+    attrbench train --arch bagnet9 --dataset cifar10 --data-root ../shared/data/cifar10 \\
+        --image-size 64 --limit-per-class 400 --out bagnet9-cifar10.pt
     attrbench train --table          # rewrite results/checkpoints.md/.csv from the shipped checkpoints
 """
 
@@ -37,13 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="synthbirds", help="registered dataset name (default synthbirds)")
     parser.add_argument("--data-root", default=None, help="dataset folder (default: the dataset's own default)")
     parser.add_argument("--image-size", type=int, default=96, help="square input side in pixels (default 96)")
-    parser.add_argument("--width", type=int, default=16, help="stem/stage-1 channels; official 64 (default 16)")
+    parser.add_argument("--width", type=int, default=8, help="stem/stage-1 channels; official 64 (default 8)")
     parser.add_argument("--layers", type=_layers, default=(1, 1, 1, 1), help="blocks per stage (default 1,1,1,1)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3, help="AdamW peak learning rate (default 2e-3)")
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=12, help="(default 12)")
+    parser.add_argument("--batch-size", type=int, default=64, help="(default 64)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate (default 3e-3)")
+    parser.add_argument("--weight-decay", type=float, default=5e-4, help="AdamW weight decay (default 5e-4)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds weights, batch order, augmentation (default 0)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice); results are reproducible per thread count")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")

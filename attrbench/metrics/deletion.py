@@ -36,7 +36,7 @@ class PerturbationMetric(Metric):
         self,
         *,
         unit: int = 8,
-        steps: int = 16,
+        steps: int = 12,
         fill: str = "zero",
         score: str = "logit",
         blur_sigma: float = 5.0,

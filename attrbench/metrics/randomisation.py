@@ -87,7 +87,7 @@ class Randomisation(Metric):
     )
     outputs: ClassVar[dict[str, bool]] = {"mprt_spearman": False, "mprt_ssim": False}
 
-    def __init__(self, *, max_samples: int = 8, max_stages: int | None = None) -> None:
+    def __init__(self, *, max_samples: int = 4, max_stages: int | None = None) -> None:
         if max_samples < 1:
             raise ValueError(f"randomisation: max_samples must be >= 1, got {max_samples}")
         if max_stages is not None and max_stages < 1:
