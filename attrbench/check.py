@@ -109,7 +109,8 @@ def make_baseline(
         margin = margins.get(r.metric, default_margin)
         entries.append({
             "model": r.model, "method": r.method, "metric": r.metric, "n": int(r.n),
-            "mean": float(r.mean), "ci_low": float(r.ci_low), "ci_high": float(r.ci_high),
+            # an undefined CI (n = 1) is stored as null: the file stays strict JSON
+            "mean": float(r.mean), "ci_low": _finite_or_none(r.ci_low), "ci_high": _finite_or_none(r.ci_high),
             "higher_is_better": bool(r.higher_is_better), "category": r.category,
             "tolerance": float(max(scale * half, margin)),
             "gated": r.category not in UNGATED_CATEGORIES,
@@ -131,10 +132,14 @@ def make_baseline(
     }
 
 
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
 def save_baseline(baseline: Mapping[str, Any], path: str | Path) -> Path:
     from attrbench.export import write_table
 
-    return write_table(json.dumps(baseline, indent=2, sort_keys=False) + "\n", path)
+    return write_table(json.dumps(baseline, indent=2, allow_nan=False) + "\n", path)
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:

@@ -22,14 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from attrbench.errors import DataError  # noqa: E402
+from attrbench.errors import DataError
 
 __all__ = ["GalleryMaps", "compute_gallery", "gallery_figure"]
 
@@ -180,13 +176,14 @@ def gallery_figure(
     data_root: str | None = None,
     model: str | None = None,
     maps: GalleryMaps | None = None,
-) -> plt.Figure:
+) -> Figure:
     """The gallery figure (rows: samples; columns: image, ground truth, methods); see :func:`compute_gallery`."""
     g = maps if maps is not None else compute_gallery(run, samples=samples, device=device, data_root=data_root,
                                                       model=model)
     columns = ["image"] + (["ground truth"] if g.truth is not None else []) + list(g.maps)
     rows = len(g.ids)
-    fig, axes = plt.subplots(rows, len(columns), figsize=(1.9 * len(columns), 2.05 * rows + 0.5), squeeze=False)
+    fig = Figure(figsize=(1.9 * len(columns), 2.05 * rows + 0.5))  # no pyplot: no global state, no window
+    axes = fig.subplots(rows, len(columns), squeeze=False)
     for i, sid in enumerate(g.ids):
         image = g.images[i].clamp(0, 1).double()
         label = int(g.labels[i])

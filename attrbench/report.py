@@ -4,7 +4,8 @@ All statistics are read from run directories (``records.parquet``, ``curves.parq
 from a run's in-memory state, and summarised with :func:`attrbench.stats.mean_ci` — the same
 95 % CI as the tables of :mod:`attrbench.export` and the runner's ``summary.csv``.
 
-Figures (PNG and/or PDF, Agg backend, seaborn style):
+Figures (PNG and/or PDF; plain Figure objects rendered by the non-interactive Agg/PDF backends,
+no pyplot state; seaborn's whitegrid style):
     * ``curves.<ext>``: deletion and insertion curves per method; x = fraction of the image
       removed (deletion) or inserted (insertion) in [0, 1], y = the target score in the units the
       run used (class logit or probability); line = mean over samples, band = 95 % CI per step.
@@ -19,21 +20,18 @@ Figures (PNG and/or PDF, Agg backend, seaborn style):
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless and deterministic; never opens a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from attrbench.errors import DataError  # noqa: E402
+from attrbench.errors import DataError
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -48,6 +46,25 @@ __all__ = [
 
 FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
 ARROW = {True: "↑", False: "↓"}
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _styled(font_scale: float) -> Callable[[_F], _F]:
+    """Draw inside seaborn's whitegrid/paper style without touching global matplotlib state.
+
+    Figures are plain :class:`matplotlib.figure.Figure` objects (not pyplot's), rendered by the
+    non-interactive Agg (PNG) and PDF backends on ``savefig``: no window, no global backend switch.
+    """
+
+    def decorate(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=font_scale):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 class RunTables:
@@ -119,7 +136,8 @@ def _palette(methods: Sequence[str]) -> dict[str, Any]:
     return dict(zip(methods, colours))
 
 
-def curves_figure(tables: RunTables) -> plt.Figure:
+@_styled(1.1)
+def curves_figure(tables: RunTables) -> Figure:
     """Deletion/insertion curves per method (mean line, 95 % CI band); one row per model."""
     if tables.curves.empty:
         raise DataError("the runs hold no deletion/insertion curves (run the deletion or insertion metric)")
@@ -128,9 +146,8 @@ def curves_figure(tables: RunTables) -> plt.Figure:
     kinds = [k for k in ("deletion", "insertion") if k in set(summary["curve"])]
     methods = list(dict.fromkeys(summary["method"]))
     palette = _palette(methods)
-    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
-    fig, axes = plt.subplots(len(models), len(kinds), figsize=(5.2 * len(kinds), 3.8 * len(models)),
-                             squeeze=False, sharex=True)
+    fig = Figure(figsize=(5.2 * len(kinds), 3.8 * len(models)))
+    axes = fig.subplots(len(models), len(kinds), squeeze=False, sharex=True)
     ylabel = _score_label(tables.configs)
     for i, model in enumerate(models):
         for j, kind in enumerate(kinds):
@@ -159,9 +176,10 @@ def curves_figure(tables: RunTables) -> plt.Figure:
     return fig
 
 
+@_styled(1.0)
 def metrics_figure(
     summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, col_wrap: int = 4, reference: Iterable[str] = (),
-) -> plt.Figure:
+) -> Figure:
     """Point plots: one panel per metric, mean with 95 % CI error bars per method (hue = model).
 
     Args:
@@ -177,11 +195,11 @@ def metrics_figure(
     methods = list(dict.fromkeys(summary["method"]))
     models = list(dict.fromkeys(summary["model"]))
     palette = _palette(models)
-    sns.set_theme(style="whitegrid", context="paper", font_scale=1.0)
     ncols = min(col_wrap, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
     width = max(3.6, 0.42 * len(methods) + 1.4)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.6 * nrows), squeeze=False)
+    fig = Figure(figsize=(width * ncols, 3.6 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     offsets = np.linspace(-0.25, 0.25, len(models)) if len(models) > 1 else np.zeros(1)
     x = np.arange(len(methods))
     for k, metric in enumerate(metrics):
@@ -216,22 +234,19 @@ def metrics_figure(
     return fig
 
 
-def save_figure(fig: plt.Figure, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
-    """Save ``fig`` as ``out/stem.<fmt>`` for each format and close it."""
+def save_figure(fig: Figure, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+    """Save ``fig`` as ``out/stem.<fmt>`` for each format (Agg for PNG, the PDF backend for PDF)."""
     bad = [f for f in formats if f not in FIGURE_FORMATS]
     if bad:
         raise ValueError(f"unknown figure formats {bad}; choose from {', '.join(FIGURE_FORMATS)}")
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    try:
-        for fmt in formats:
-            path = out / f"{stem}.{fmt}"
-            # fixed metadata: the same data gives the same PDF bytes (no creation date)
-            metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
-            fig.savefig(path, dpi=150, bbox_inches="tight", metadata=metadata)
-            paths.append(path)
-    finally:
-        plt.close(fig)
+    for fmt in formats:
+        path = out / f"{stem}.{fmt}"
+        # fixed metadata: the same data gives the same PDF bytes (no creation date)
+        metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
+        fig.savefig(path, dpi=150, bbox_inches="tight", metadata=metadata)
+        paths.append(path)
     return paths
 
 

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import subprocess
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,7 +41,10 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "RunData",
     "RunDir",
+    "UnitRecords",
     "atomic_write_text",
+    "git_hash",
+    "package_versions",
     "load_run",
     "load_runs",
     "summarise",
@@ -99,6 +105,81 @@ def _table(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
 
 def _write_table(path: Path, table: pa.Table) -> None:
     _atomic(Path(path), lambda tmp: pq.write_table(table, tmp))
+
+
+def git_hash() -> str:
+    """The commit of the attrbench checkout, or "unknown" (installed wheel, no git)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages a result depends on."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("attrbench", "torch", "captum", "numpy", "scipy", "pandas", "pyarrow"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+class UnitRecords:
+    """Collects the records and curves of one (method, batch) unit in the store's columns.
+
+    Args:
+        run_id, dataset, model, method: the constant columns of every row.
+    """
+
+    def __init__(self, *, run_id: str, dataset: str, model: str, method: str) -> None:
+        self.meta = {"run_id": run_id, "dataset": dataset, "model": model, "method": method}
+        self._records: list[pd.DataFrame] = []
+        self._curves: list[pd.DataFrame] = []
+
+    def add(
+        self, *, metric: str, ids: list[str], values: np.ndarray, errors: list[str], higher_is_better: bool, category: str
+    ) -> None:
+        """Rows for one value name; a row is "failed" iff its value is not finite (then ``errors[i]`` says why)."""
+        n = len(ids)
+        if n == 0:
+            return
+        values = np.asarray(values, dtype=np.float64)
+        bad = ~np.isfinite(values)
+        self._records.append(pd.DataFrame({
+            **{k: [v] * n for k, v in self.meta.items()}, "metric": [metric] * n, "sample_id": list(ids),
+            "value": np.where(bad, np.nan, values), "status": np.where(bad, "failed", "ok"),
+            "error": [e if b else "" for e, b in zip(errors, bad)],
+            "higher_is_better": [bool(higher_is_better)] * n, "category": [category] * n,
+        }))  # fmt: skip
+
+    def add_curve(self, *, curve: str, ids: list[str], fractions: np.ndarray, scores: np.ndarray) -> None:
+        """Curve rows: ``fractions`` (K,), ``scores`` (len(ids), K)."""
+        n, k = len(ids), fractions.shape[-1]
+        if n == 0:
+            return
+        self._curves.append(pd.DataFrame({
+            **{key: [v] * (n * k) for key, v in self.meta.items()}, "curve": [curve] * (n * k),
+            "sample_id": np.repeat(np.asarray(ids, dtype=object), k), "step": np.tile(np.arange(k), n),
+            "fraction": np.tile(fractions, n), "score": np.asarray(scores, dtype=np.float64).reshape(-1),
+        }))  # fmt: skip
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(records, curves) with exactly :data:`RECORD_COLUMNS` and :data:`CURVE_COLUMNS`."""
+
+        def cat(parts: list[pd.DataFrame], cols: tuple[str, ...]) -> pd.DataFrame:
+            if not parts:
+                return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
+            return pd.concat(parts, ignore_index=True)[list(cols)]
+
+        return cat(self._records, RECORD_COLUMNS), cat(self._curves, CURVE_COLUMNS)
 
 
 class RunDir:

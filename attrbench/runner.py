@@ -23,12 +23,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-import platform
 import random
-import re
-import subprocess
 import time
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,96 +40,18 @@ from attrbench.device import resolve_device
 from attrbench.errors import DataError
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.models.common import ImageModel
-from attrbench.results import CURVE_COLUMNS, RECORD_COLUMNS, RunDir, summarise
+from attrbench.results import RunDir, UnitRecords, git_hash, package_versions, summarise
+from attrbench.runspec import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_FORWARD_BATCH,
+    DEFAULT_N_SAMPLES,
+    RunConfig,
+    parse_spec,
+    split_specs,
+    unit_seed,
+)
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_N_SAMPLES", "RunConfig", "evaluate", "parse_spec", "run", "split_specs"]
-
-#: defaults chosen from measurements on a 2-core CPU (scripts/bench_deletion.py, README).
-DEFAULT_N_SAMPLES = 48
-DEFAULT_BATCH_SIZE = 8
-DEFAULT_MAX_FORWARD_BATCH = 64
-
-_SPEC = re.compile(r"^\s*([^\[\]]+?)\s*(?:\[(.*)\])?\s*$")
-
-
-def split_specs(text: str) -> list[str]:
-    """Split ``"a,b[k=1,j=2],c"`` at commas outside brackets."""
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        out.append(cur.strip())
-    return [s for s in out if s]
-
-
-def _parse_value(text: str) -> Any:
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text.strip()
-
-
-def parse_spec(text: str) -> tuple[str, dict[str, Any]]:
-    """``"gradcam[layer=net.layer3,relu=false]"`` -> ("gradcam", {"layer": "net.layer3", "relu": False}).
-
-    Values parse as int, float, bool (true/false), None (none) or else str; ``a;b`` gives a tuple.
-    """
-    match = _SPEC.match(text)
-    if not match:
-        raise ValueError(f"cannot parse {text!r}; expected name or name[key=value,...]")
-    name, body = match.group(1), match.group(2)
-    options: dict[str, Any] = {}
-    for item in split_specs(body or ""):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"cannot parse option {item!r} in {text!r}; expected key=value")
-        options[key.strip()] = (
-            tuple(_parse_value(v) for v in value.split(";")) if ";" in value else _parse_value(value)
-        )
-    return name, options
-
-
-@dataclasses.dataclass
-class RunConfig:
-    """Everything that defines a run (the ``fingerprint`` part must match on resume)."""
-
-    methods: list[str]
-    model: str = "bagnet17-synthbirds"
-    dataset: str = "synthbirds"
-    data_root: str | None = None
-    split: str = "test"
-    weights: str | None = None
-    metrics: list[str] | None = None
-    n_samples: int = DEFAULT_N_SAMPLES
-    batch_size: int = DEFAULT_BATCH_SIZE
-    device: str | None = None
-    seed: int = 0
-    out: str | None = None
-    postprocess: str = "raw"
-    track: str = "classification"
-    resume: bool = False
-    max_forward_batch: int = DEFAULT_MAX_FORWARD_BATCH
-    progress: bool = True
-
-
-def _unit_seed(seed: int, method: str, batch_index: int) -> int:
-    return zlib.crc32(f"{seed}/{method}/{batch_index}".encode()) & 0x7FFFFFFF
-
 
 def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
@@ -144,33 +62,6 @@ def _seed_all(seed: int) -> None:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _git_hash() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
-
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for pkg in ("attrbench", "torch", "captum", "numpy", "scipy", "pandas", "pyarrow"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def _postprocessor(postprocess: Any) -> Any:
@@ -198,12 +89,6 @@ class _Method:
 
     def make(self, model: torch.nn.Module, spec: Any, extra: dict[str, Any]) -> AttributionMethod:
         return self.cls(model, spec=spec, **{**extra, **self.options})
-
-
-def _records_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in RECORD_COLUMNS})
-    return pd.concat([pd.DataFrame(r) for r in rows], ignore_index=True)
 
 
 class Runner:
@@ -384,9 +269,9 @@ class Runner:
             **fingerprint,
             "n_samples_requested": c.n_samples,
             "seed": c.seed,
-            "git_hash": _git_hash(),
+            "git_hash": git_hash(),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(),
+            "versions": package_versions(),
             "device": str(device),
             "dtype": str(dtype).removeprefix("torch."),
             "model_spec": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(model.spec).items()},
@@ -478,106 +363,85 @@ class Runner:
             return None, {i: f"method returned shape {shape}, expected (B={b}, C, h, w)" for i in range(b)}, seconds
         return raw.detach(), {}, seconds
 
+    def _maps(self, method: _Method, batch: Batch, target: Target, pp: Any, rf: Any) -> tuple[Tensor | None, Tensor | None, dict[int, str], float]:  # fmt: skip
+        """Raw maps, post-processed maps, failure reasons by row, seconds."""
+        raw, failed, seconds = self._attribute(method, batch.images, target, batch.images.device)
+        if raw is None:
+            return None, None, {i: failed.get(i, "method failed") for i in range(len(batch))}, seconds
+        for i in torch.nonzero(~torch.isfinite(raw.flatten(1)).all(dim=1)).flatten().tolist():
+            failed.setdefault(i, "method returned NaN/inf")
+        with torch.no_grad():
+            safe = torch.where(torch.isfinite(raw), raw, torch.zeros_like(raw))
+            maps = pp(safe, size=tuple(batch.images.shape[-2:]), info=method.cls.info, rf=rf)
+        for i in torch.nonzero(~torch.isfinite(maps.flatten(1)).all(dim=1)).flatten().tolist():
+            failed.setdefault(i, "post-processing gave NaN/inf")
+        return raw, maps, failed, seconds
+
     def _unit(self, method: _Method, extra: dict[str, Any], bi: int, batch: Batch, index: Tensor, target: Target,
               model: ImageModel, metrics: list[Metric], pp: Any, rf: Any, meta: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
-        device = batch.images.device
-        seed = _unit_seed(self.cfg.seed, method.label, bi)
+        """Attribute, post-process and score one (method, batch) unit; returns (records, curves)."""
+        seed = unit_seed(self.cfg.seed, method.label, bi)
         _seed_all(seed)
-        raw, failed, seconds = self._attribute(method, batch.images, target, device)
-        b = len(batch)
+        raw, maps, failed, seconds = self._maps(method, batch, target, pp, rf)
+        out = UnitRecords(**meta, method=method.label)
         size = tuple(batch.images.shape[-2:])
-        maps = None
-        if raw is not None:
-            finite = torch.isfinite(raw.flatten(1)).all(dim=1)
-            for i in torch.nonzero(~finite).flatten().tolist():
-                failed.setdefault(i, "method returned NaN/inf")
-            with torch.no_grad():
-                safe = torch.where(torch.isfinite(raw), raw, torch.zeros_like(raw))
-                maps = pp(safe, size=size, info=method.cls.info, rf=rf)
-            finite_maps = torch.isfinite(maps.flatten(1)).all(dim=1)
-            for i in torch.nonzero(~finite_maps).flatten().tolist():
-                failed.setdefault(i, "post-processing gave NaN/inf")
-        else:
-            failed = {i: failed.get(i, "method failed") for i in range(b)}
-        ok_rows = [i for i in range(b) if i not in failed]
-        rows: list[dict[str, Any]] = []
-        curve_rows: list[dict[str, Any]] = []
-        base = {**meta, "method": method.label}
 
-        def add(metric: Metric, names: list[str], ids: list[str], values: np.ndarray, status: list[str], errors: list[str]) -> None:
+        def fail(metric: Metric, names: list[str], rows: list[int], sub: Batch, sub_index: Tensor, reasons: list[str]) -> None:
+            keep = metric.selects(sub_index[rows]).tolist() if rows else []
+            ids = [sub.ids[r] for r, k in zip(rows, keep) if k]
+            errs = [e for e, k in zip(reasons, keep) if k]
             for name in names:
-                rows.append({**{k: [v] * len(ids) for k, v in base.items()}, "metric": [name] * len(ids),
-                             "sample_id": ids, "value": values[name] if isinstance(values, dict) else values,
-                             "status": status if isinstance(status, list) else [status] * len(ids),
-                             "error": errors if isinstance(errors, list) else [errors] * len(ids),
-                             "higher_is_better": [metric.higher_is_better(name)] * len(ids),
-                             "category": [metric.info.category.value] * len(ids)})  # fmt: skip
+                out.add(metric=name, ids=ids, values=np.full(len(ids), np.nan), errors=errs,
+                        higher_is_better=metric.higher_is_better(name), category=metric.info.category.value)  # fmt: skip
 
-        fail_idx = sorted(failed)
+        rows_failed = sorted(failed)
         for metric in metrics:
-            if fail_idx:
-                sel = metric.selects(index[fail_idx]).tolist()
-                ids = [batch.ids[i] for i, s in zip(fail_idx, sel) if s]
-                errs = [failed[i] for i, s in zip(fail_idx, sel) if s]
-                if ids:
-                    add(metric, metric.value_names(model=model, batch=batch), ids, np.full(len(ids), np.nan), "failed", errs)
-        if ok_rows:
-            idx = torch.tensor(ok_rows, device=device)
-            sub = _subset_batch(batch, idx)
-            sub_target = target.subset(idx)
-            sub_raw = raw[idx]  # type: ignore[index]
-            grid_map = None
-            if rf is not None:
-                with torch.no_grad():
-                    reduced = pp.reduce_map(sub_raw)
-                if tuple(reduced.shape[-2:]) == rf.grid(*size):  # already on the patch grid
-                    grid_map = reduced[:, 0]
+            fail(metric, metric.value_names(model=model, batch=batch), rows_failed, batch, index, [failed[i] for i in rows_failed])
+        ok_rows = [i for i in range(len(batch)) if i not in failed]
+        if not ok_rows:
+            return out.frames()
+        idx = torch.tensor(ok_rows, device=batch.images.device)
+        sub, sub_target, sub_raw = _subset_batch(batch, idx), target.subset(idx), raw[idx]  # type: ignore[index]
+        grid_map = None
+        if rf is not None:
+            with torch.no_grad():
+                reduced = pp.reduce_map(sub_raw)
+            if tuple(reduced.shape[-2:]) == rf.grid(*size):  # already on the patch grid: use as it is
+                grid_map = reduced[:, 0]
 
-            def explain(other: torch.nn.Module, _sub=sub, _target=sub_target) -> Tensor:
-                _seed_all(seed)
-                raw2 = method.make(other, model.spec, extra)(_sub.images, target=_target).detach()
-                with torch.no_grad():
-                    return pp(raw2, size=size, info=method.cls.info, rf=rf)
+        def explain(other: torch.nn.Module) -> Tensor:
+            _seed_all(seed)  # the same noise as for the original map
+            raw2 = method.make(other, model.spec, extra)(sub.images, target=sub_target).detach()
+            with torch.no_grad():
+                return pp(raw2, size=size, info=method.cls.info, rf=rf)
 
-            ctx = MetricContext(
-                model=model, batch=sub, target=sub_target, raw=sub_raw, maps=maps[idx],  # type: ignore[index]
-                method_info=method.cls.info, explain=explain, sample_index=index[idx], grid_map=grid_map,
-                baseline=getattr(method.instance, "baseline", None) if method.cls.info.needs_baseline else None,
-                rf=rf, seconds=seconds, seed=seed, max_forward_batch=self.cfg.max_forward_batch,
-            )  # fmt: skip
-            for metric in metrics:
-                names = metric.value_names(model=model, batch=sub)
-                try:
-                    result = metric.compute(ctx)
-                    _check_result(metric, result, names, len(sub))
-                except Exception as exc:
-                    sel = metric.selects(ctx.sample_index).tolist()
-                    ids = [i for i, s in zip(sub.ids, sel) if s]
-                    if ids:
-                        add(metric, names, ids, np.full(len(ids), np.nan), "failed", f"metric {metric.info.name!r} raised {type(exc).__name__}: {exc}")
-                    continue
-                present = (result.present if result.present is not None else torch.ones(len(sub), dtype=torch.bool)).tolist()
-                ids = [i for i, p in zip(sub.ids, present) if p]
-                keep = np.array(present, dtype=bool)
-                for name in names:
-                    v = result.values[name].detach().to("cpu", torch.float64).numpy()[keep]
-                    bad = ~np.isfinite(v)
-                    reason = result.reasons.get(name, "value is NaN")
-                    add(metric, [name], ids, np.where(bad, np.nan, v), ["failed" if x else "ok" for x in bad], [reason if x else "" for x in bad])
-                for cname, curve in result.curves.items():
-                    fr = curve.fractions.detach().to("cpu", torch.float64).numpy()
-                    sc = curve.scores.detach().to("cpu", torch.float64).numpy()[keep]
-                    k = fr.shape[-1]
-                    curve_rows.append({**{key: [val] * (len(ids) * k) for key, val in base.items()}, "curve": [cname] * (len(ids) * k),
-                                       "sample_id": np.repeat(ids, k), "step": np.tile(np.arange(k), len(ids)),
-                                       "fraction": np.tile(fr, len(ids)), "score": sc.reshape(-1)})  # fmt: skip
-        records = _records_frame(rows)[list(RECORD_COLUMNS)]
-        curves = (
-            pd.concat([pd.DataFrame(r) for r in curve_rows], ignore_index=True)
-            if curve_rows
-            else pd.DataFrame({col: pd.Series(dtype="object") for col in CURVE_COLUMNS})
-        )
-        return records, curves[list(CURVE_COLUMNS)]
+        ctx = MetricContext(
+            model=model, batch=sub, target=sub_target, raw=sub_raw, maps=maps[idx],  # type: ignore[index]
+            method_info=method.cls.info, explain=explain, sample_index=index[idx], grid_map=grid_map,
+            baseline=getattr(method.instance, "baseline", None) if method.cls.info.needs_baseline else None,
+            rf=rf, seconds=seconds, seed=seed, max_forward_batch=self.cfg.max_forward_batch,
+        )  # fmt: skip
+        all_rows = list(range(len(sub)))
+        for metric in metrics:
+            names = metric.value_names(model=model, batch=sub)
+            try:
+                result = metric.compute(ctx)
+                _check_result(metric, result, names, len(sub))
+            except Exception as exc:  # a broken metric fails its values, not the run
+                reason = f"metric {metric.info.name!r} raised {type(exc).__name__}: {exc}"
+                fail(metric, names, all_rows, sub, ctx.sample_index, [reason] * len(sub))
+                continue
+            keep = np.ones(len(sub), dtype=bool) if result.present is None else result.present.cpu().numpy().astype(bool)
+            ids = [i for i, k in zip(sub.ids, keep) if k]
+            for name in names:
+                reason = result.reasons.get(name, "value is NaN")
+                out.add(metric=name, ids=ids, values=result.values[name].detach().to("cpu", torch.float64).numpy()[keep],
+                        errors=[reason] * len(ids), higher_is_better=metric.higher_is_better(name),
+                        category=metric.info.category.value)  # fmt: skip
+            for cname, curve in result.curves.items():
+                out.add_curve(curve=cname, ids=ids, fractions=curve.fractions.detach().to("cpu", torch.float64).numpy(),
+                              scores=curve.scores.detach().to("cpu", torch.float64).numpy()[keep])  # fmt: skip
+        return out.frames()
 
 
 def _check_result(metric: Metric, result: MetricResult, names: list[str], b: int) -> None:

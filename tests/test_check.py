@@ -189,3 +189,11 @@ def test_degraded_method_fails_the_gate_and_the_unchanged_one_passes(tmp_path, m
     out = capsys.readouterr().out
     assert code == 0, out
     assert "REGRESSION" not in out and "check passed" in out
+
+
+def test_single_sample_baseline_is_strict_json(tmp_path) -> None:
+    b = make_baseline([_run(tmp_path / "one", {"ig": {"gt_spearman": [0.5]}})])
+    e = _entry(b, "ig", "gt_spearman")
+    assert (e["ci_low"], e["ci_high"], e["tolerance"]) == (None, None, 0.01)  # no CI: the margin alone
+    text = save_baseline(b, tmp_path / "one.json").read_text()
+    assert "NaN" not in text and json.loads(text)["entries"][0]["ci_low"] is None

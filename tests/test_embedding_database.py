@@ -140,3 +140,15 @@ def test_class_mean_references_exclude_self():
     labels = torch.tensor([0, 0, 0, 1])
     expected = torch.tensor([[1.5, 2.0], [2.0, 1.5], [0.5, 0.5], [5.0, 5.0]])
     torch.testing.assert_close(class_mean_references(emb, labels), expected)
+
+
+@pytest.mark.parametrize(("rule", "target"), [("gradcam", "triplet"), ("gradcampp", "triplet"), ("gradcam", "similarity")])
+def test_head_only_build_equals_the_full_model_build(setup, rule, target):
+    model, data, _ = setup
+    layer = model.get_submodule(model.spec.cam_layer)
+    opts = dict(layer=layer, device=CPU, rule=rule, target=target, n_triplets=3, num_clusters=4, top_k=6, seed=0,
+                batch_size=5)
+    full = build_database(model, data, **opts)
+    fast = build_database(model, data, head=model.net.embed, **opts)
+    torch.testing.assert_close(fast.weights, full.weights, rtol=1e-10, atol=1e-12)
+    assert torch.equal(fast.assignments, full.assignments) and torch.equal(fast.top_indices, full.top_indices)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,10 @@ from attrbench.api import Sample, collate
 from attrbench.embedding.cam import target_channel_weights, triplet_channel_weights
 from attrbench.embedding.targets import CosineSimilarity, TripletLoss, sample_triplets
 from attrbench.errors import DataError
+from attrbench.hooks import capture_output
 
-__all__ = ["DB_FORMAT", "WeightDatabase", "build_database", "class_mean_references", "embed_dataset", "kmeans"]
+__all__ = ["DB_FORMAT", "WeightDatabase", "build_database", "class_mean_references", "embed_dataset", "kmeans",
+           "layer_features"]
 
 DB_FORMAT = "attrbench-weight-db/1"
 
@@ -220,6 +222,33 @@ def embed_dataset(model: nn.Module, dataset: Sequence[Sample], *, device: torch.
     return torch.cat(embs), torch.cat(labels)
 
 
+@torch.no_grad()
+def layer_features(model: nn.Module, dataset: Sequence[Sample], *, layer: nn.Module, device: torch.device,
+                   batch_size: int = 64) -> tuple[Tensor, Tensor, Tensor]:
+    """CAM-layer activations (P, C, h, w), outputs (P, D) and labels (P,) of every sample, on the CPU."""
+    if len(dataset) == 0:
+        raise DataError("cannot embed an empty dataset")
+    acts, embs, labels = [], [], []
+    for batch in _batches(dataset, batch_size):
+        with capture_output(layer) as out:
+            embs.append(model(batch.images.to(device)).cpu())
+        acts.append(out[0].cpu())
+        labels.append(batch.labels)
+    return torch.cat(acts), torch.cat(embs), torch.cat(labels)
+
+
+class _Head(nn.Module):
+    """``head`` as a module with an identity entry layer (the CAM layer of the head-only model)."""
+
+    def __init__(self, head: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.entry = nn.Identity()
+        self.head = head
+
+    def forward(self, acts: Tensor) -> Tensor:
+        return self.head(self.entry(acts))
+
+
 def class_mean_references(embeddings: Tensor, labels: Tensor) -> Tensor:
     """For each item, the mean embedding of the *other* items of its class: (P, D) -> (P, D).
 
@@ -250,6 +279,8 @@ def build_database(
     seed: int = 0,
     batch_size: int = 16,
     meta: dict[str, Any] | None = None,
+    head: Callable[[Tensor], Tensor] | None = None,
+    features: tuple[Tensor, Tensor, Tensor] | None = None,
 ) -> WeightDatabase:
     """Build the weight-transfer database from training samples.
 
@@ -266,6 +297,12 @@ def build_database(
             in ``meta["num_clusters_requested"]``).
         top_k: channels kept per cluster (None keeps all).
         seed: seeds triplet sampling and k-means.
+        head: optional function from CAM-layer activations to the model's output (e.g.
+            ``EmbeddingNet.embed`` behind an ImageModel); with it the backbone runs once per
+            training image (no grad) and the gradients only through the head, instead of a
+            backbone forward per image and per database.
+        features: precomputed :func:`layer_features` of ``dataset`` (needs ``head``), shared
+            between databases built on the same training set.
 
     Returns:
         The database; ``meta["build_seconds"]`` is the wall time of the whole build.
@@ -273,7 +310,15 @@ def build_database(
     if target not in ("triplet", "similarity"):
         raise ValueError(f"target must be 'triplet' or 'similarity', got {target!r}")
     start = time.perf_counter()
-    embeddings, labels = embed_dataset(model, dataset, device=device, batch_size=max(batch_size, 64))
+    if head is not None:
+        if features is None:
+            features = layer_features(model, dataset, layer=layer, device=device, batch_size=max(batch_size, 64))
+        acts_all, embeddings, labels = features
+        runner: nn.Module = _Head(head)
+        run_layer: nn.Module = runner.entry  # type: ignore[assignment]
+    else:
+        embeddings, labels = embed_dataset(model, dataset, device=device, batch_size=max(batch_size, 64))
+        runner, run_layer = model, layer
     gen = torch.Generator().manual_seed(seed)
     dtype = embeddings.dtype
     if target == "triplet":
@@ -282,17 +327,21 @@ def build_database(
     else:
         refs = class_mean_references(embeddings, labels)
     rows = []
-    for bstart, batch in zip(range(0, len(dataset), batch_size), _batches(dataset, batch_size)):
-        idx = torch.arange(bstart, bstart + len(batch))
-        images = batch.images.to(device=device, dtype=dtype)
+    if head is not None:
+        chunks = ((start_, acts_all[start_ : start_ + batch_size]) for start_ in range(0, len(labels), batch_size))
+    else:
+        chunks = ((start_, b.images) for start_, b in zip(range(0, len(dataset), batch_size), _batches(dataset, batch_size)))
+    for bstart, inputs in chunks:
+        idx = torch.arange(bstart, bstart + len(inputs))
+        inputs = inputs.to(device=device, dtype=dtype)
         if target == "triplet":
             trip = TripletLoss(embeddings[pos[idx]].to(device), embeddings[neg[idx]].to(device), margin=margin,
                                sign=sign, hinge=hinge)  # type: ignore[arg-type]
-            _, w = triplet_channel_weights(model, images, layer=layer, target=trip, rule=rule)  # type: ignore[arg-type]
+            _, w = triplet_channel_weights(runner, inputs, layer=run_layer, target=trip, rule=rule)  # type: ignore[arg-type]
             rows.append(w.mean(1).cpu())
         else:
             sim = CosineSimilarity(refs[idx].to(device))
-            _, w = target_channel_weights(model, images, layer=layer, target=sim, rule=rule)  # type: ignore[arg-type]
+            _, w = target_channel_weights(runner, inputs, layer=run_layer, target=sim, rule=rule)  # type: ignore[arg-type]
             rows.append(w.cpu())
     image_weights = torch.cat(rows)
     k_used = min(num_clusters, len(dataset))

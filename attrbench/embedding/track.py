@@ -32,7 +32,13 @@ from typing import Any, ClassVar
 import torch
 
 from attrbench.api import Batch, Target
-from attrbench.embedding.database import WeightDatabase, build_database, class_mean_references, embed_dataset
+from attrbench.embedding.database import (
+    WeightDatabase,
+    build_database,
+    class_mean_references,
+    embed_dataset,
+    layer_features,
+)
 from attrbench.embedding.targets import CosineSimilarity, TripletLoss, sample_triplets
 from attrbench.errors import DataError
 from attrbench.models.common import ImageModel
@@ -87,8 +93,8 @@ class EmbeddingTrack(Track):
     default_model = "embed-synthbirds"
     default_dataset = "synthbirds"
     default_metrics = ("localisation", "deletion", "runtime")
-    #: dataset options of the protocol (unseen classes, both splits); a runner should pass them.
-    dataset_kwargs: ClassVar[dict[str, Any]] = {"classes": "second_half", "split": "all"}
+    #: dataset options of the protocol (unseen classes); a runner should pass them to the dataset.
+    dataset_kwargs: ClassVar[dict[str, Any]] = {"classes": "second_half"}
     n_triplets: ClassVar[int] = 50
     sign: ClassVar[str] = "descent"
     hinge: ClassVar[bool] = False
@@ -100,6 +106,7 @@ class EmbeddingTrack(Track):
         self.database_info: dict[str, dict[str, Any]] = {}
         self._databases: dict[str, WeightDatabase] = {}
         self._ready = False
+        self._train_features: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, *, model: ImageModel, dataset: Any, device: torch.device, seed: int) -> None:
@@ -165,7 +172,12 @@ class EmbeddingTrack(Track):
         else:
             layer = self.model.get_submodule(self.model.spec.cam_layer)  # type: ignore[arg-type]
             dtype = next(self.model.parameters()).dtype
-            db = build_database(self.model, _Cast(train, dtype), layer=layer, device=self.device,
+            data = _Cast(train, dtype)
+            head = self._head()
+            if head is not None and self._train_features is None:
+                self._train_features = layer_features(self.model, data, layer=layer, device=self.device)
+            db = build_database(self.model, data, layer=layer, device=self.device, head=head,
+                                features=self._train_features if head is not None else None,
                                 meta={"model": self.model.spec.name, "key": key}, **options)
             db.save(path)
             cached = False
@@ -175,6 +187,20 @@ class EmbeddingTrack(Track):
             "num_images": db.meta.get("num_images"),
         }  # fmt: skip
         return db
+
+    def _head(self):  # noqa: ANN202  (Callable[[Tensor], Tensor] | None)
+        """The function from CAM-layer activations to the output, when the model declares it.
+
+        An :class:`~attrbench.models.embedding.EmbeddingNet` whose CAM layer is the spec's has
+        ``embed``; then databases run the backbone once per training image (shared by all
+        databases of the run) and differentiate only the head.
+        """
+        from attrbench.models.embedding import EmbeddingNet
+
+        net = self.model.net
+        if isinstance(net, EmbeddingNet) and self.model.spec.cam_layer == "net." + net.cam_layer:
+            return net.embed
+        return None
 
     def _cache_root(self) -> Path:
         if self.cache_dir is not None:
