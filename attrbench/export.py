@@ -91,7 +91,7 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
 def reference_methods(names: Iterable[str]) -> set[str]:
     """Those of ``names`` whose registered ``MethodInfo.reference`` is true (unknown names: not)."""
     from attrbench.methods import get_method
-    from attrbench.runner import parse_spec
+    from attrbench.runspec import parse_spec
 
     out = set()
     for name in names:

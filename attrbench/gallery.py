@@ -5,7 +5,8 @@ The gallery therefore *recomputes* the maps from the run's ``config.json``: the 
 (``model``, ``weights``), dataset (``dataset``, ``data_root``, ``split``, the model's input size),
 track, methods (their specs with options, e.g. ``gradcam[layer=net.layer3]``) and
 post-processing (``postprocess_config``). The chosen samples are explained together as one
-batch after ``torch.manual_seed`` with the runner's unit seed for (seed, method, batch 0), so the
+batch after seeding torch, numpy and random with the runner's unit seed for (seed, method, batch 0)
+(:func:`attrbench.runspec.unit_seed`), so the
 gallery is deterministic; deterministic methods reproduce the run's maps exactly, stochastic
 ones draw from their own seeded generators.
 
@@ -47,6 +48,17 @@ class GalleryMaps:
                  truth: torch.Tensor | None, maps: dict[str, torch.Tensor], class_names: Sequence[str]) -> None:
         self.ids, self.images, self.labels, self.masks = ids, images, labels, masks
         self.truth, self.maps, self.class_names = truth, maps, tuple(class_names)
+
+
+def _seed_all(seed: int) -> None:
+    """Seed every generator a method may draw from (as the runner does for each unit)."""
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
 
 
 def _find_samples(dataset: Any, ids: Sequence[str], n: int) -> list[Any]:
@@ -104,7 +116,7 @@ def compute_gallery(
     from attrbench.models.zoo import load_model
     from attrbench.postprocess import PostProcess, get_preset
     from attrbench.results import load_run
-    from attrbench.runner import _unit_seed, parse_spec
+    from attrbench.runspec import parse_spec, unit_seed
     from attrbench.tracks import get_track
 
     if not samples:
@@ -148,7 +160,7 @@ def compute_gallery(
         name, options = parse_spec(label)
         cls = get_method(name)
         method = cls(net, spec=net.spec, **{**track.method_kwargs(cls), **options})
-        torch.manual_seed(_unit_seed(int(cfg.get("seed", 0)), label, 0))
+        _seed_all(unit_seed(int(cfg.get("seed", 0)), label, 0))
         raw = method(batch.images, target=target).detach()
         with torch.no_grad():
             maps[label] = pp(raw, size=size, info=cls.info, rf=rf).cpu()

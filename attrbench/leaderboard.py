@@ -94,7 +94,7 @@ def classification_methods() -> tuple[list[str], dict[str, str]]:
 def metrics_for(dataset: Any, metrics: Sequence[str], *, label: str) -> tuple[list[str], list[str]]:
     """``metrics`` without those the dataset cannot serve (masks, boxes), and notes on the dropped ones."""
     from attrbench.metrics import get_metric
-    from attrbench.runner import parse_spec
+    from attrbench.runspec import parse_spec
 
     keep, notes = [], []
     for spec in metrics:
@@ -310,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue unfinished run directories")
     args = parser.parse_args(argv)
     from attrbench.errors import USER_ERRORS
-    from attrbench.runner import split_specs
+    from attrbench.runspec import split_specs
 
     suite = dict(SUITE)
     if args.datasets:

@@ -289,6 +289,9 @@ class Runner:
         run.write_config(config)
         self._track.prepare(model=model, dataset=subset, device=device, seed=c.seed)
         extras = {m.label: self._track.method_kwargs(m.cls) for m in self._method_list}
+        for m in self._method_list:  # track resources (e.g. a weight-transfer database) exist only after prepare()
+            if extras[m.label]:
+                m.instance = m.make(model, model.spec, extras[m.label])
 
         loader = DataLoader(subset, batch_size=c.batch_size, shuffle=False, collate_fn=collate, num_workers=0)
         n_batches = math.ceil(n / c.batch_size)

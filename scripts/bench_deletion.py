@@ -44,7 +44,9 @@ def main() -> int:
     units = -(-h // args.unit) * -(-w // args.unit)
     k = len(step_counts(units, args.steps))
     total = args.batch * k
-    chunks = [min(args.max_forward_batch, total - s) for s in range(0, total, args.max_forward_batch)]
+    n_chunks = -(-total // args.max_forward_batch)
+    size = -(-total // n_chunks)  # the same balanced chunks as perturbation_curves
+    chunks = [min(size, total - s) for s in range(0, total, size)]
     bare_inputs = [torch.rand(n, 3, h, w, generator=gen) for n in chunks]
 
     def curve() -> None:

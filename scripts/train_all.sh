@@ -26,17 +26,15 @@ run() {  # run NAME ARGS...
     attrbench train "$@" --no-progress --out "$OUT/$name.pt"
 }
 
-SYNTH=(--dataset synthbirds --image-size 96 --width 8 --layers 1,1,1,1 --batch-size 64
+SYNTH=(--dataset synthbirds --image-size 96 --width 8 --layers 1,1,1,1 --epochs 12 --batch-size 64
        --lr 0.003 --weight-decay 0.0005 --seed 0 --threads 1)
 CIFAR=(--dataset cifar10 --data-root "$CIFAR10_ROOT" --image-size 64 --width 8 --layers 1,1,1,1 --epochs 3
        --batch-size 64 --lr 0.003 --weight-decay 0.0005 --seed 0 --threads 1 --limit-per-class 300
        --test-limit-per-class 100)
 
-# bagnet9-synthbirds got 12 epochs; the machine was shared by several jobs when the others were
-# trained, so they got 8 to fit the time budget (the epochs are part of each recorded command).
-run bagnet9-synthbirds --arch bagnet9 "${SYNTH[@]}" --epochs 12
-run bagnet17-synthbirds --arch bagnet17 "${SYNTH[@]}" --epochs 8
-run bagnet33-synthbirds --arch bagnet33 "${SYNTH[@]}" --epochs 8
+for q in 9 17 33; do
+    run "bagnet$q-synthbirds" --arch "bagnet$q" "${SYNTH[@]}"
+done
 for q in 9 17 33; do
     run "bagnet$q-cifar10" --arch "bagnet$q" "${CIFAR[@]}"
 done

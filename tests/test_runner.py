@@ -94,3 +94,13 @@ def test_unknown_names_and_missing_masks(tmp_path) -> None:
                  metrics=["localisation"], out=tmp_path / "y")  # fmt: skip
     with pytest.raises(DataError, match="empty"):
         evaluate(methods=[f"{TOYS}:ToyInputXGradient"], model=toy_model(), dataset=[], out=tmp_path / "z")
+
+
+def test_randomisation_scores_only_the_subset(tmp_path) -> None:
+    df = evaluate(
+        methods=[f"{TOYS}:ToyInputXGradient"], model=toy_model(), dataset=toy_samples(3),
+        metrics=["randomisation[max_samples=1,max_stages=2]"], batch_size=2, n_samples=3, out=tmp_path / "run",
+    )  # fmt: skip
+    assert set(df.sample_id) == {"s000"}
+    assert sorted(df.metric) == ["mprt_spearman@fc", "mprt_spearman@layer4", "mprt_ssim@fc", "mprt_ssim@layer4"]
+    assert (df.status == "ok").all() and (~df.higher_is_better).all() and (df.category == "randomisation").all()

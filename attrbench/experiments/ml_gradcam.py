@@ -2,7 +2,7 @@
 WACV 2020, arXiv 2001.06538) on SynthBirds' unseen test classes.
 
 Rows: {Grad-CAM, Grad-CAM++} x {1 triplet, N triplets, N triplets + top-k, weight transfer}, plus
-Faster-Grad-CAM; columns: energy inside the object mask and inside the box (share of the
+Faster-Grad-CAM, plain Grad-CAM of the track's similarity target and a random map; columns: energy inside the object mask and inside the box (share of the
 ReLU'd, bilinearly upsampled map), mean with 95 % t-interval, plus the pointing game and the
 runtime per image. Everything runs through the harness (``attrbench.evaluate``, track
 "embedding"); the table is derived from the stored records only. Also writes a qualitative
@@ -35,6 +35,8 @@ VARIANTS: tuple[tuple[str, str, str], ...] = (
     ("Grad-CAM++", "N triplets + top-k", "mlgradcampp[n_triplets=50,top_k=50]"),
     ("Grad-CAM++", "weight transfer", "mlgradcampp-transfer"),
     ("Faster-Grad-CAM", "weight transfer (K=10, per-image)", "fastergradcam"),
+    ("Grad-CAM (plain)", "cosine similarity to class mean", "gradcam"),
+    ("Reference", "random map", "random"),
 )
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -90,7 +92,6 @@ def _figure(*, model, dataset, track, path: Path, n_images: int, device) -> None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch
 
     from attrbench.api import collate
     from attrbench.methods import get_method
