@@ -1,4 +1,4 @@
-"""Train the small BagNets that attrbench ships, and tabulate the shipped checkpoints.
+"""Train the small BagNets that attrbench ships (``attrbench train``).
 
 Recipe (chosen for CPU budgets of a few minutes per model; recorded in every checkpoint's meta):
     * data: a dataset from ``attrbench.datasets.DATASETS`` is held in memory as (N, 3, H, W) in
@@ -11,8 +11,11 @@ Recipe (chosen for CPU budgets of a few minutes per model; recorded in every che
       averages over (a seeded subset of) the un-augmented training images. BagNet's stem BN uses
       the official momentum 0.001, so after a few hundred steps its running statistics would
       still be close to their initial values and eval-mode accuracy would collapse;
-    * evaluation: accuracy on the test split; for SynthBirds also on the same test scenes
-      rendered without the bird (near chance, 1/num_classes, for a model that uses the bird).
+    * evaluation: accuracy on the test split; for generated SynthBirds also on the same test
+      scenes rendered without the bird (near chance, 1/num_classes, for a model that uses the bird);
+    * reproducibility: same seed and same CPU thread count -> bit-identical weights (checked by
+      tests/test_train.py); every checkpoint stores its logits on seeded random probe images and
+      on evenly spaced test images, so a loaded model can be checked against the trained one.
 
 ``python -m attrbench.train --table`` (or ``attrbench train --table``) writes
 ``results/checkpoints.md`` and ``.csv`` from the meta stored in the shipped checkpoints

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             if i >= args.warmup:
                 times[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
-    info = next(iter(track.database_info.values()))
+    info = track.database_info["gradcam/triplet/K50"]
     print(f"model {model.spec.name}, {n} images {tuple(batch.images.shape[-2:])}, device {device}, "
           f"threads {torch.get_num_threads()}; database K={transfer.num_clusters_used} "
           f"(build {info['build_seconds']:.1f} s, cached={info['cached']}, load {db_seconds:.2f} s)")

@@ -72,14 +72,15 @@ def test_transfer_database_built_once_then_cached(tmp_path):
     cls = get_method("mlgradcam-transfer")
     assert track.method_kwargs(get_method("mlgradcam")) == {}
     db1 = track.method_kwargs(cls)["database"]
-    (info,) = track.database_info.values()
+    info = track.database_info["gradcam/triplet/K50"]
+    assert track.database_info["shared_features"]["num_images"] == 12
     assert info["cached"] is False and info["build_seconds"] > 0 and info["num_images"] == 12
     # K = 50 asked, 12 training images: one cluster per image, the request kept in meta
     assert db1.num_clusters == 12 and db1.meta["num_clusters_requested"] == cls.num_clusters == 50
     # a fresh track with the same model, data and seed loads the same file
     _, _, track2 = _prepared(tmp_path)
     db2 = track2.method_kwargs(cls)["database"]
-    (info2,) = track2.database_info.values()
+    (info2,) = track2.database_info.values()  # loaded from the cache: no shared pass
     assert info2["cached"] is True and info2["path"] == info["path"]
     assert torch.equal(db1.weights, db2.weights) and torch.equal(db1.centroids, db2.centroids)
 

@@ -18,7 +18,9 @@ Weight-transfer methods (:class:`~attrbench.embedding.cam_methods.TransferCAM`) 
 built on the *training* classes (``classes="first_half"``, both splits) of the same dataset, in
 :meth:`EmbeddingTrack.method_kwargs`; databases are cached in
 ``$ATTRBENCH_CACHE/embedding-db/<key>.pt`` keyed by the model weights, the training data and the
-build options, and their build time is kept in :attr:`EmbeddingTrack.database_info`.
+build options, and their build time is kept in :attr:`EmbeddingTrack.database_info` (``build_seconds`` of a
+database excludes the one backbone pass over the training images that all databases of a track
+share, recorded as ``database_info["shared_features"]``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -175,7 +178,9 @@ class EmbeddingTrack(Track):
             data = _Cast(train, dtype)
             head = self._head()
             if head is not None and self._train_features is None:
+                start = time.perf_counter()
                 self._train_features = layer_features(self.model, data, layer=layer, device=self.device)
+                self.database_info["shared_features"] = {"seconds": time.perf_counter() - start, "num_images": len(data)}
             db = build_database(self.model, data, layer=layer, device=self.device, head=head,
                                 features=self._train_features if head is not None else None,
                                 meta={"model": self.model.spec.name, "key": key}, **options)

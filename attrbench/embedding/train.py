@@ -12,6 +12,7 @@ negative (so that a collapsed batch still gets a gentle, not a hardest-negative,
 L = mean over (a, p) of [d(a, p) - d(a, n) + m]_+ with squared Euclidean d.
 
     python -m attrbench.embedding.train --dataset synthbirds --out attrbench/checkpoints/embed-synthbirds.pt
+    (defaults = the shipped model: BagNet-17 backbone, width 8, 80 px, 10 epochs of 5 x 4 batches)
     python -m attrbench.embedding.train --dataset cub200 --data-root PATH/CUB_200_2011 --image-size 224 ...
 """
 
@@ -216,15 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=("synthbirds", "cub200"), default="synthbirds")
     p.add_argument("--data-root", default=None, help="dataset folder (synthbirds: default cache, generated once)")
-    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--image-size", type=int, default=80)
     p.add_argument("--backbone", default="bagnet17", help="bagnet9 | bagnet17 | bagnet33 | resnet")
-    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--width", type=int, default=8)
     p.add_argument("--layers", type=int, nargs="+", default=[1, 1, 1, 1])
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--margin", type=float, default=0.2)
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--classes-per-batch", type=int, default=8, help="P of the P x K batches")
-    p.add_argument("--images-per-class", type=int, default=8, help="K of the P x K batches")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--classes-per-batch", type=int, default=5, help="P of the P x K batches")
+    p.add_argument("--images-per-class", type=int, default=4, help="K of the P x K batches")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
