@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         doc = (module.__doc__ or "").strip().splitlines()
-        help_text = doc[0] if doc else name
+        help_text = (doc[0] if doc else name).replace("%", "%%")  # argparse %-formats help
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)

@@ -188,20 +188,32 @@ def gallery_figure(
     data_root: str | None = None,
     model: str | None = None,
     maps: GalleryMaps | None = None,
+    max_columns: int = 10,
 ) -> Figure:
-    """The gallery figure (rows: samples; columns: image, ground truth, methods); see :func:`compute_gallery`."""
+    """The gallery figure (rows: samples; columns: image, ground truth, methods); see :func:`compute_gallery`.
+
+    With more than ``max_columns`` panels per sample, each sample's panels wrap onto further rows.
+    """
+    if max_columns < 2:
+        raise ValueError(f"max_columns must be >= 2, got {max_columns}")
     g = maps if maps is not None else compute_gallery(run, samples=samples, device=device, data_root=data_root,
                                                       model=model)
     columns = ["image"] + (["ground truth"] if g.truth is not None else []) + list(g.maps)
-    rows = len(g.ids)
-    fig = Figure(figsize=(1.9 * len(columns), 2.05 * rows + 0.5))  # no pyplot: no global state, no window
-    axes = fig.subplots(rows, len(columns), squeeze=False)
+    # at most `max_columns` panels side by side: a long method list wraps onto further rows per sample
+    width = min(len(columns), max_columns)
+    per_sample = -(-len(columns) // width)
+    rows = len(g.ids) * per_sample
+    fig = Figure(figsize=(1.9 * width, 2.05 * rows + 0.5))  # no pyplot: no global state, no window
+    axes = fig.subplots(rows, width, squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
     for i, sid in enumerate(g.ids):
         image = g.images[i].clamp(0, 1).double()
         label = int(g.labels[i])
         cname = g.class_names[label] if label < len(g.class_names) else f"class {label}"
         for j, col in enumerate(columns):
-            ax = axes[i][j]
+            ax = axes[i * per_sample + j // width][j % width]
+            ax.set_visible(True)
             ax.set_xticks([])
             ax.set_yticks([])
             if col == "image":
@@ -216,9 +228,9 @@ def gallery_figure(
                 _show_map(ax, g.truth[i, 0], image)  # type: ignore[index]
             else:
                 _show_map(ax, g.maps[col][i, 0], image)
-            if i == 0:
+            if i == 0 or per_sample > 1:  # wrapped rows hold other methods: name every panel
                 ax.set_title(col, fontsize=9)
     fig.suptitle(f"{Path(run).name}: maps recomputed from the run config; each map scaled to its max |value| "
                  "(red +, blue −)", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / fig.get_figheight()))  # keep the first titles below the suptitle
     return fig

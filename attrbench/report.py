@@ -162,7 +162,7 @@ def curves_figure(tables: RunTables) -> Figure:
             what = "removed (most relevant first)" if kind == "deletion" else "inserted (most relevant first)"
             better = "lower area is better ↓" if kind == "deletion" else "higher area is better ↑"
             ax.set_title(f"{kind} — {model}\n{better}", fontsize=10)
-            ax.set_xlabel(f"fraction of pixels {what}")
+            ax.set_xlabel(f"fraction of the image {what}")
             ax.set_ylabel(ylabel)
             ax.set_xlim(0.0, 1.0)
     legend: dict[str, Any] = {}

@@ -117,6 +117,7 @@ class Runner:
         if h != w:
             raise DataError(f"model {model.spec.name!r} takes {h}x{w} inputs; datasets resize to squares only")
         kwargs: dict[str, Any] = {"split": self.cfg.split, "image_size": int(h)}
+        kwargs.update(getattr(self._track, "dataset_kwargs", {}))  # a track's protocol, e.g. unseen classes
         if self.cfg.data_root is not None:
             kwargs["root"] = self.cfg.data_root
         return cls(**kwargs)

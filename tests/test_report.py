@@ -46,8 +46,8 @@ def test_curves_figure_axes_are_labelled_with_units(run) -> None:
     fig = curves_figure(load_tables([run]))
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 2
-    assert axes[0].get_xlabel().startswith("fraction of pixels removed")
-    assert axes[1].get_xlabel().startswith("fraction of pixels inserted")
+    assert axes[0].get_xlabel().startswith("fraction of the image removed")
+    assert axes[1].get_xlabel().startswith("fraction of the image inserted")
     assert axes[0].get_ylabel() == "target score (class logit)"
     assert axes[0].get_xlim() == (0.0, 1.0)
     # the plotted mean line of method b on deletion is 1 - 2 f + 0.1
@@ -141,5 +141,9 @@ def test_gallery_recomputes_maps_from_the_run_config(tmp_path) -> None:
     from attrbench.report import save_figure
 
     assert save_figure(fig, tmp_path, "gallery", ["png"])[0].stat().st_size > 1000
+    # panels wrap: 4 per sample at most 2 side by side -> 2 rows per sample, every panel titled
+    wrapped = gallery_figure(out, samples=["toy3", "toy1"], maps=g, max_columns=2)
+    titles = [ax.get_title() for ax in wrapped.axes if ax.get_visible()]
+    assert titles == ["image", "ground truth", "saliency", "oracle"] * 2
     with pytest.raises(ValueError, match="not among the run's 4 samples"):
         compute_gallery(out, samples=["toy5"], device="cpu")

@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     command = "python -m attrbench.embedding.train " + shlex.join(sys.argv[1:] if argv is None else argv)
     start = time.perf_counter()
-    train_x, train_y, _ = load_split(args.dataset, data_root=args.data_root, classes="first_half",
+    train_x, train_y, train_data = load_split(args.dataset, data_root=args.data_root, classes="first_half",
                                      image_size=args.image_size)
     test_x, test_y, _ = load_split(args.dataset, data_root=args.data_root, classes="second_half",
                                    image_size=args.image_size)
@@ -273,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "metrics": metrics,
         "dataset": args.dataset,
+        "data_root": str(getattr(train_data, "root", "")),
         "train_classes": "first_half",
         "test_classes": "second_half",
         "image_size": args.image_size,

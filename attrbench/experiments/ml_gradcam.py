@@ -10,8 +10,10 @@ figure (maps of the eight variants on a few test images) and the database build 
 
     python -m attrbench.experiments.ml_gradcam [--model embed-synthbirds] [--n-samples 200]
 
-Outputs (``--out``, default ``results/embedding``): table.md, table.csv, records.parquet (copy
-of the run's records), databases.json, qualitative.png, run/ (the run directory).
+Outputs (``--out``, default ``results/embedding``): table.md, table.csv, comparisons.csv (paired
+per-image differences for the paper's claims), records.parquet (copy of the run's records),
+databases.json, qualitative.png, command.txt, run/ (the run directory). ``--tables-only``
+rebuilds the tables from the stored run.
 """
 
 from __future__ import annotations
@@ -70,6 +72,49 @@ def table_from_records(records):  # noqa: ANN001, ANN201  (pandas DataFrame -> D
             row["n"] = int(hit["n"].iloc[0])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: (claim, better spec, worse spec): paired per-image differences tested by the README.
+COMPARISONS: tuple[tuple[str, str, str], ...] = (
+    ("averaging helps (Grad-CAM)", "mlgradcam[n_triplets=50,top_k=none]", "mlgradcam[n_triplets=1,top_k=none]"),
+    ("averaging helps (Grad-CAM++)", "mlgradcampp[n_triplets=50,top_k=none]", "mlgradcampp[n_triplets=1,top_k=none]"),
+    ("top-k helps (Grad-CAM)", "mlgradcam[n_triplets=50,top_k=50]", "mlgradcam[n_triplets=50,top_k=none]"),
+    ("top-k helps (Grad-CAM++)", "mlgradcampp[n_triplets=50,top_k=50]", "mlgradcampp[n_triplets=50,top_k=none]"),
+    ("transfer keeps quality (Grad-CAM)", "mlgradcam-transfer", "mlgradcam[n_triplets=50,top_k=50]"),
+    ("transfer keeps quality (Grad-CAM++)", "mlgradcampp-transfer", "mlgradcampp[n_triplets=50,top_k=50]"),
+    ("Grad-CAM vs Grad-CAM++, 1 triplet", "mlgradcam[n_triplets=1,top_k=none]", "mlgradcampp[n_triplets=1,top_k=none]"),
+    ("Grad-CAM vs Grad-CAM++, N + top-k", "mlgradcam[n_triplets=50,top_k=50]", "mlgradcampp[n_triplets=50,top_k=50]"),
+)
+
+
+def comparisons_from_records(records, *, metric: str = "loc_energy_mask"):  # noqa: ANN001, ANN201
+    """Paired differences (first - second) per image with a 95 % t-interval, from stored records."""
+    import numpy as np
+    import pandas as pd
+
+    from attrbench.stats import mean_ci
+
+    ok = records[(records["metric"] == metric) & (records["status"] == "ok")]
+    wide = ok.pivot_table(index="sample_id", columns="method", values="value", aggfunc="first")
+    rows = []
+    for claim, a, b in COMPARISONS:
+        if a not in wide or b not in wide:
+            continue
+        diff = (wide[a] - wide[b]).to_numpy(dtype="float64")
+        diff = diff[np.isfinite(diff)]
+        mean, low, high = mean_ci(diff)
+        rows.append({"comparison": claim, "first": a, "second": b, "metric": metric, "n": int(diff.size),
+                     "mean_diff": mean, "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)
+
+
+def _comparisons_markdown(comp) -> str:  # noqa: ANN001
+    lines = ["", "Paired differences of energy in mask (first - second, same images), mean [95 % t-interval]:", "",
+             "| comparison | first | second | difference |", "|---|---|---|---|"]
+    for _, r in comp.iterrows():
+        lines.append(f"| {r['comparison']} | `{r['first']}` | `{r['second']}` | "
+                     f"{r['mean_diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] |")
+    return "\n".join(lines) + "\n"
 
 
 def _markdown(table, *, header: str) -> str:  # noqa: ANN001
@@ -139,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--figure-images", type=int, default=5)
     p.add_argument("--out", default="results/embedding")
+    p.add_argument("--tables-only", action="store_true",
+                   help="only rebuild table.md/csv and comparisons.csv from the stored run in OUT/run")
     return p
 
 
@@ -160,18 +207,25 @@ def main(argv: list[str] | None = None) -> int:
     size = model.spec.input_size[0]
     dataset = SynthBirds(root=args.data_root, split=args.split, classes="second_half", image_size=size)
     run_dir = out / "run"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    specs = [spec for _, _, spec in VARIANTS]
-    evaluate(methods=specs, model=model, dataset=dataset, track="embedding",
-             metrics=["localisation", "runtime"], n_samples=args.n_samples, batch_size=args.batch_size,
-             device=str(device), seed=args.seed, out=run_dir, postprocess="pytorch-grad-cam")
-    records = load_run(run_dir).records
+    if not args.tables_only:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        specs = [spec for _, _, spec in VARIANTS]
+        evaluate(methods=specs, model=model, dataset=dataset, track="embedding",
+                 metrics=["localisation", "runtime"], n_samples=args.n_samples, batch_size=args.batch_size,
+                 device=str(device), seed=args.seed, out=run_dir, postprocess="pytorch-grad-cam")
+    run = load_run(run_dir)
+    records = run.records
     records.to_parquet(out / "records.parquet", index=False)
     table = table_from_records(records)
     table.to_csv(out / "table.csv", index=False)
     meta = getattr(model, "checkpoint_meta", {}) or {}
     command = "python -m attrbench.experiments.ml_gradcam " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command_file = out / "command.txt"
+    if args.tables_only and command_file.is_file():  # the command that made the run
+        command = command_file.read_text(encoding="utf-8").strip()
+    else:
+        command_file.write_text(command + "\n", encoding="utf-8")
     header = (
         f"ML Grad-CAM on SynthBirds unseen classes ({len(records['sample_id'].unique())} images of split "
         f"{args.split!r}, classes 'second_half'), model {model.spec.name} "
@@ -179,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         f"k = 50 channels, K = 50 clusters; maps ReLU'd, min-max normalised, bilinear to the image.\n"
         f"Mean [95 % t-interval]. Command: `{command}`"
     )
-    (out / "table.md").write_text(_markdown(table, header=header), encoding="utf-8")
+    comp = comparisons_from_records(records)
+    comp.to_csv(out / "comparisons.csv", index=False)
+    (out / "table.md").write_text(_markdown(table, header=header) + _comparisons_markdown(comp), encoding="utf-8")
+    if args.tables_only:
+        print((out / "table.md").read_text(encoding="utf-8"))
+        return 0
     # databases and the figure: a track prepared the same way as the run's (same seed, cache)
     track = EmbeddingTrack()
     track.prepare(model=model, dataset=dataset, device=device, seed=args.seed)

@@ -147,7 +147,11 @@ def perturbation_curves(
             removed = ~removed
         pix = removed.view(-1, 1, hu, 1, wu, 1).expand(-1, 1, hu, unit, wu, unit)
         pix = pix.reshape(-1, 1, hu * unit, wu * unit)[:, :, :h, :w]
-        x = torch.where(pix, fill_x[s_idx], images[s_idx])
+        x = images[s_idx]  # a fresh copy: fill it in place (one pass over the chunk)
+        if fill == "zero":
+            x.masked_fill_(pix, 0.0)
+        else:
+            x = torch.where(pix, fill_x[s_idx], x)
         y = model(x)
         out[start : start + len(idx)] = scorer(y, *(t[s_idx] for t in scorer.per_sample)).to(torch.float64)
     fractions = counts.to(torch.float64) / (hu * wu)
