@@ -23,11 +23,19 @@ TABLE_COLUMNS = (
 )
 
 
+def _section(meta: dict[str, Any], key: str) -> dict[str, Any]:
+    """``meta[key]`` if it is a dict, else {} (checkpoints of other trainers store other shapes)."""
+    value = meta.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _recipe(meta: dict[str, Any]) -> str:
     """One line describing how a checkpoint was trained (markdown only)."""
-    r = meta.get("recipe", {})
-    aug = r.get("augment", {})
-    versions = meta.get("versions", {})
+    r = _section(meta, "recipe")
+    if not r:
+        return "recipe not recorded in attrbench.train's format; see the command"
+    aug = _section(r, "augment")
+    versions = _section(meta, "versions")
     return (
         f"{r.get('optimizer', '?')} lr={r.get('lr')} weight_decay={r.get('weight_decay')}, {r.get('schedule', '')}; "
         f"{r.get('epochs')} epochs, batch {r.get('batch_size')}; augmentation: translate up to "
@@ -43,15 +51,16 @@ def table_rows(directory: str | Path | None = None) -> list[dict[str, Any]]:
     for path in sorted(Path(directory or shipped_dir()).glob("*.pt")):
         model = load_checkpoint(path)
         meta = model.checkpoint_meta  # type: ignore[attr-defined]
-        m = meta.get("metrics", {})
+        m = _section(meta, "metrics")
+        dataset = meta.get("dataset")
         h, w = model.spec.input_size
         rows.append({
             "model": path.stem,
-            "dataset": meta.get("dataset", {}).get("name", ""),
+            "dataset": dataset.get("name", "") if isinstance(dataset, dict) else str(dataset or ""),
             "input_size": f"{h}x{w}",
             "n_train": m.get("n_train"),
             "n_test": m.get("n_test"),
-            "epochs": meta.get("recipe", {}).get("epochs"),
+            "epochs": _section(meta, "recipe").get("epochs", m.get("epochs")),
             "params": sum(p.numel() for p in model.parameters()),
             "file_mb": round(path.stat().st_size / 1e6, 2),
             "test_accuracy": m.get("test_accuracy"),
@@ -90,7 +99,7 @@ def write_table(*, directory: str | Path | None = None, out_dir: str | Path = "r
         "`no_bird_accuracy` is the accuracy on the same SynthBirds test scenes rendered without the",
         "bird (near `chance` when the model uses the bird). `train_seconds` is wall-clock time including",
         "data loading and evaluation, on whatever machine trained it (see the recipe line below).",
-        "`scripts/train_all.sh` re-trains all of them with the recorded commands.",
+        "`scripts/train_all.sh` re-trains the BagNets with the recorded commands.",
         "",
         "| " + " | ".join(c for c in TABLE_COLUMNS if c != "command") + " |",
         "|" + "---|" * (len(TABLE_COLUMNS) - 1),
