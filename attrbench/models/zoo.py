@@ -166,6 +166,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; checkpoints are shared files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
