@@ -16,7 +16,7 @@ Outputs in ``--out`` (all derived from the stored runs with attrbench's own expo
     runs/<dataset>/<model>/         one run directory per model (records, curves, config, summary)
     leaderboard.md|csv|tex          headline metrics, all models (rows: model x method)
     <dataset>.md|csv|tex            every metric for one dataset
-    figures/<dataset>/              metrics.png|pdf, curves.png|pdf, gallery.png|pdf (first samples
+    figures/<dataset>/              metrics.png|pdf, curves.png|pdf, gallery.png (first samples
                                     of the middle model, maps recomputed from its run config)
     README.md                       the command, wall times, versions, skipped parts
 """
@@ -229,7 +229,8 @@ def run_leaderboard(
             ids = list(dict.fromkeys(load_records([runs[middle]])["sample_id"]))[:gallery]
             fig = gallery_figure(runs[middle], samples=ids, device=device, data_root=roots.get(dataset),
                                  model=models_by_dataset[dataset][middle])
-            files += save_figure(fig, out / "figures" / _slug(dataset), "gallery", ("png", "pdf"))
+            # PNG only, at 100 dpi: a 19-column gallery of noisy images is megabytes in PDF
+            files += save_figure(fig, out / "figures" / _slug(dataset), "gallery", ("png",), dpi=100)
     total = time.perf_counter() - t_start
     total_cpu = time.process_time() - c_start
     summary = {

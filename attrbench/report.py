@@ -234,7 +234,7 @@ def metrics_figure(
     return fig
 
 
-def save_figure(fig: Figure, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+def save_figure(fig: Figure, out: Path, stem: str, formats: Sequence[str], *, dpi: int = 150) -> list[Path]:
     """Save ``fig`` as ``out/stem.<fmt>`` for each format (Agg for PNG, the PDF backend for PDF)."""
     bad = [f for f in formats if f not in FIGURE_FORMATS]
     if bad:
@@ -245,7 +245,7 @@ def save_figure(fig: Figure, out: Path, stem: str, formats: Sequence[str]) -> li
         path = out / f"{stem}.{fmt}"
         # fixed metadata: the same data gives the same PDF bytes (no creation date)
         metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
-        fig.savefig(path, dpi=150, bbox_inches="tight", metadata=metadata)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=metadata)
         paths.append(path)
     return paths
 
