@@ -7,6 +7,7 @@ import torch
 from attrbench.api import ModelSpec, Sample
 from attrbench.models.common import ImageModel
 from attrbench.models.embedding import EmbeddingNet
+from attrbench.testing.models import randomise_batchnorm, seeded
 
 __all__ = ["random_samples", "tiny_embedding_net"]
 
@@ -24,20 +25,9 @@ def tiny_embedding_net(
 
     BatchNorm statistics are randomised so eval-mode BN is a non-trivial affine map.
     """
-    gen = torch.Generator().manual_seed(seed)
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        layers = (1, 1, 1, 1) if backbone.startswith("bagnet") else (1, 1, 1)
-        net = EmbeddingNet(backbone=backbone, width=width, layers=layers, dim=dim)
-    finally:
-        torch.random.set_rng_state(state)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+    layers = (1, 1, 1, 1) if backbone.startswith("bagnet") else (1, 1, 1)
+    net = seeded(lambda: EmbeddingNet(backbone=backbone, width=width, layers=layers, dim=dim), seed)
+    randomise_batchnorm(net, generator=torch.Generator().manual_seed(seed))
     spec = ModelSpec(name=f"tiny-embedding-{backbone}", kind="embedding", input_size=input_size, num_outputs=dim,
                      cam_layer="net." + net.cam_layer)
     return ImageModel(net, spec=spec).to(dtype).eval()

@@ -8,7 +8,27 @@ from attrbench.api import ModelSpec
 from attrbench.models.bagnet import BagNet
 from attrbench.models.common import ImageModel
 
-__all__ = ["tiny_bagnet"]
+__all__ = ["randomise_batchnorm", "seeded", "tiny_bagnet"]
+
+
+def seeded(factory, seed: int):  # noqa: ANN001, ANN201
+    """``factory()`` under ``torch.manual_seed(seed)``, restoring the global RNG state after."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return factory()
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def randomise_batchnorm(net: torch.nn.Module, *, generator: torch.Generator) -> None:
+    """Random BN statistics and affine parameters, so eval-mode BN is a non-trivial affine map."""
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
 
 
 def tiny_bagnet(
@@ -25,19 +45,8 @@ def tiny_bagnet(
     BatchNorm running statistics are randomised too, so eval-mode BN is a non-trivial affine
     map (as in a trained network). CAM layer ``net.layer4``; ground truth declared.
     """
-    gen = torch.Generator().manual_seed(seed)
-    torch_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        net = BagNet(q, num_classes=num_classes, width=width, layers=(1, 1, 1, 1))
-    finally:
-        torch.random.set_rng_state(torch_state)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+    net = seeded(lambda: BagNet(q, num_classes=num_classes, width=width, layers=(1, 1, 1, 1)), seed)
+    randomise_batchnorm(net, generator=torch.Generator().manual_seed(seed))
     spec = ModelSpec(
         name=f"tiny-bagnet{q}",
         input_size=input_size,
