@@ -19,13 +19,6 @@ from attrbench.hooks import hooks_of
 from attrbench.methods import get_method
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny float64 models: one torch thread is faster than two oversubscribed ones on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 CPU = torch.device("cpu")
 

@@ -8,13 +8,6 @@ import torch
 from attrbench.embedding.train import main, pk_batches, recall_at_k, recalibrate_batchnorm, semihard_triplet_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny float64 models: one torch thread is faster than two oversubscribed ones on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_semihard_loss_by_hand():

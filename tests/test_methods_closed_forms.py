@@ -27,13 +27,6 @@ from attrbench.testing.models import tiny_bagnet
 EXACT = {"rtol": 1e-10, "atol": 1e-12}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny float64 nets gain nothing from intra-op threads; on a shared machine they spin
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class LinearModel(nn.Module):

@@ -29,13 +29,6 @@ from attrbench.testing.references import REFERENCE_BATCH, reference_path
 EXACT = {"rtol": 1e-10, "atol": 1e-12}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny float64 nets gain nothing from intra-op threads; on a shared machine they spin
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(params=list_methods(), scope="module")
