@@ -47,7 +47,7 @@ HEADLINE: tuple[str, ...] = (
     "gt_spearman", "gt_topk_precision@10", "gt_positive_mass", "deletion_auc", "insertion_auc", "loc_energy_mask",
     "loc_pointing_game",
 )  # fmt: skip
-DEFAULT_N_SAMPLES = 16
+DEFAULT_N_SAMPLES = 32
 #: the classification track's metrics without the model-randomisation test. Measured on this
 #: 2-core CPU (bagnet9-synthbirds, 16 samples, 17 methods): randomisation on only 4 samples took
 #: 85 % of the run (it re-explains each sample once per cascade stage: 7 stages, and occlusion
