@@ -6,8 +6,8 @@ its output is checked. To measure:
     pytest tests/benchmarks/test_bench_methods.py --benchmark-enable \
         --benchmark-json=results/benchmarks/methods.json
 
-Workload: random-init BagNet-17 (width 16, one block per stage, 10 classes, float32, eval) on a
-batch of 8 random 96 x 96 images, ClassLogit target; the cost per image is the reported time / 8
+Workload: the embedded default model, the shipped ``bagnet17-synthbirds`` (width 8, one block per
+stage, 20 classes, float32, eval), on a batch of 8 random 96 x 96 images, ClassLogit target; the cost per image is the reported time / 8
 (``extra_info["batch"]``). Methods of other tracks (embedding) use their contract case
 (attrbench.testing.contract) with a batch of 8.
 
@@ -24,14 +24,14 @@ import torch
 from attrbench.api import ClassLogit
 from attrbench.methods import get_method, list_methods
 from attrbench.testing.contract import CASE_FACTORIES, FAST_KWARGS, contract_case
-from attrbench.testing.models import tiny_bagnet
+from attrbench.models import load_model
 
 BATCH = 8
 
 
 @pytest.fixture(scope="module")
 def bagnet():
-    return tiny_bagnet(17, num_classes=10, width=16, seed=0, dtype=torch.float32, input_size=(96, 96))
+    return load_model("bagnet17-synthbirds", device=torch.device("cpu"))
 
 
 @pytest.mark.parametrize("name", list_methods())
@@ -45,7 +45,7 @@ def test_bench_method(benchmark, bagnet, name) -> None:
     else:
         gen = torch.Generator().manual_seed(0)
         model, inputs = bagnet, torch.rand(batch, 3, size, size, generator=gen)
-        target, kwargs = ClassLogit(torch.arange(batch) % 10), ({} if full else dict(FAST_KWARGS.get(name, {})))
+        target, kwargs = ClassLogit(torch.arange(batch) % bagnet.spec.num_outputs), ({} if full else dict(FAST_KWARGS.get(name, {})))
     method = cls(model, spec=model.spec, **kwargs)
     benchmark.extra_info.update(batch=batch, image_size=tuple(inputs.shape[-2:]), dtype=str(inputs.dtype),
                                 threads=torch.get_num_threads())
