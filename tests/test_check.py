@@ -11,7 +11,7 @@ from attrbench.check import compare, format_diff, load_baseline, make_baseline, 
 from attrbench.cli import main as cli_main
 from attrbench.export import load_records
 from attrbench.stats import mean_ci
-from attrbench.testing import toy
+from attrbench.testing import toys as toy
 from attrbench.testing.runs import write_run
 
 DIRECTIONS = {"gt_spearman": True, "deletion_auc": False, "runtime_s": False}

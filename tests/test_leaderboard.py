@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from attrbench.leaderboard import EARLIER_LAYER_CAMS, classification_methods, main, run_leaderboard, track_of
-from attrbench.testing import toy
+from attrbench.testing import toys as toy
 
 
 def test_method_selection_excludes_other_tracks() -> None:

@@ -117,7 +117,7 @@ def test_gallery_recomputes_maps_from_the_run_config(tmp_path) -> None:
     from attrbench.methods.saliency import Saliency
     from attrbench.models.zoo import load_model
     from attrbench.runner import RunConfig, run
-    from attrbench.testing import toy
+    from attrbench.testing import toys as toy
 
     out = tmp_path / "run"
     run(RunConfig(methods=["saliency", "oracle"], model=toy.MODEL, dataset=toy.DATASET, metrics=["runtime"], n_samples=4,

@@ -1,8 +1,11 @@
 """Tiny stand-ins for runner and metric tests: samples with masks by construction, toy methods,
-a toy model factory (usable as ``attrbench.testing.toys:toy_model``)."""
+a toy model factory (usable as ``attrbench.testing.toys:toy_model``), and a model and dataset
+addressable by name (:data:`MODEL`, :data:`DATASET`) so that a run made with them can be
+re-created from its ``config.json`` alone (``attrbench check --method``, the report gallery)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import torch
@@ -12,7 +15,7 @@ from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, 
 from attrbench.models.common import ImageModel
 from attrbench.testing.models import tiny_bagnet
 
-__all__ = ["FailingForSecond", "NaNForFirst", "ToyInputXGradient", "make_context", "toy_model", "toy_samples"]
+__all__ = ["DATASET", "MODEL", "ToyImages", "tiny_model", "FailingForSecond", "NaNForFirst", "ToyInputXGradient", "make_context", "toy_model", "toy_samples"]
 
 
 def toy_model() -> ImageModel:
@@ -130,3 +133,41 @@ def make_context(
         seconds=seconds,
         max_forward_batch=max_forward_batch,
     )
+
+
+MODEL = "attrbench.testing.toys:tiny_model"
+DATASET = "attrbench.testing.toys:ToyImages"
+
+
+def tiny_model() -> ImageModel:
+    """Random-init float64 BagNet-9 (5 classes, width 4) on 32 x 32 inputs, named by its address."""
+    model = tiny_bagnet(9, num_classes=5, width=4, seed=0, input_size=(32, 32))
+    model.spec = dataclasses.replace(model.spec, name=MODEL, class_names=tuple(f"class{i}" for i in range(5)))
+    return model
+
+
+class ToyImages:
+    """``n`` seeded uniform-noise 32 x 32 images, labels ``i % 5``, ids ``toy<i>``, centred square masks.
+
+    Accepts the runner's dataset keywords (``split``, ``image_size``, ``root``) and ignores them.
+    """
+
+    name = DATASET
+    has_masks = True
+    has_bboxes = True
+
+    def __init__(self, *, split: str = "test", image_size: object = None, root: object = None, n: int = 6) -> None:
+        gen = torch.Generator().manual_seed(1)
+        mask = torch.zeros(1, 32, 32)
+        mask[:, 8:24, 8:24] = 1.0
+        self.samples = [
+            Sample(image=torch.rand(3, 32, 32, generator=gen), label=i % 5, id=f"toy{i}", mask=mask,
+                   bbox=(8.0, 8.0, 16.0, 16.0))
+            for i in range(n)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> Sample:
+        return self.samples[i]
