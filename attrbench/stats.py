@@ -15,18 +15,26 @@ import numpy as np
 __all__ = ["bootstrap_ci", "mean_ci", "t_ci"]
 
 
+def _finite(values: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float] | None]:
+    """Finite values, and the degenerate (mean, NaN, NaN) answer when fewer than two remain."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return x, (math.nan, math.nan, math.nan)
+    if x.size < 2:
+        return x, (float(x.mean()), math.nan, math.nan)
+    return x, None
+
+
 def t_ci(values: np.ndarray, *, level: float = 0.95) -> tuple[float, float, float]:
     """(mean, low, high) of the t-interval; NaN bounds when n < 2, NaN everything when n = 0."""
     from scipy import stats
 
-    x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
+    x, degenerate = _finite(values)
+    if degenerate is not None:
+        return degenerate
     n = x.size
-    if n == 0:
-        return math.nan, math.nan, math.nan
     mean = float(x.mean())
-    if n < 2:
-        return mean, math.nan, math.nan
     sem = float(x.std(ddof=1)) / math.sqrt(n)
     half = float(stats.t.ppf(0.5 + level / 2, df=n - 1)) * sem
     return mean, mean - half, mean + half
@@ -36,14 +44,11 @@ def bootstrap_ci(
     values: np.ndarray, *, level: float = 0.95, resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float, float]:
     """(mean, low, high) of the percentile bootstrap of the mean (seeded, deterministic)."""
-    x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
+    x, degenerate = _finite(values)
+    if degenerate is not None:
+        return degenerate
     n = x.size
-    if n == 0:
-        return math.nan, math.nan, math.nan
     mean = float(x.mean())
-    if n < 2:
-        return mean, math.nan, math.nan
     rng = np.random.default_rng(seed)
     means = x[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
     alpha = (1 - level) / 2
