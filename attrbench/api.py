@@ -1,6 +1,14 @@
-"""Typed contracts between the parts of attrbench.
+"""The public face of extension: every contract a new method, metric, track, dataset or model implements.
 
-Data flows one way (ARCHITECTURE.md):
+Defined here: the data types (:class:`Sample`, :class:`Batch`), :class:`ModelSpec`,
+:class:`Target` and its kinds, :class:`AttributionMethod` with :class:`MethodInfo`, and
+:class:`MetricInfo`. Re-exported (defined beside the code that runs them, imported lazily so that
+this module stays light and free of import cycles): :class:`Metric`, :class:`MetricContext`,
+:class:`MetricResult`, :class:`Curve` (``attrbench.metrics.base``), :class:`Track`
+(``attrbench.tracks``), :class:`ImageModel` (``attrbench.models.common``) and
+:class:`ImageDataset` (``attrbench.datasets.base``).
+
+Data flows one way (README, "How the code is laid out"):
 
     Dataset -> Sample -> Batch (on device) -> model -> Target (one scalar per sample)
     -> AttributionMethod -> raw attribution -> postprocess -> map (B, 1, H, W)
@@ -15,27 +23,59 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from attrbench.datasets.base import ImageDataset
+    from attrbench.metrics.base import Curve, Metric, MetricContext, MetricResult
+    from attrbench.models.common import ImageModel
+    from attrbench.tracks import Track
 
 __all__ = [
     "AttributionMethod",
     "Batch",
     "ClassLogit",
     "ClassProbability",
+    "Curve",
     "FunctionTarget",
+    "ImageDataset",
+    "ImageModel",
     "MethodInfo",
+    "Metric",
     "MetricCategory",
+    "MetricContext",
     "MetricInfo",
+    "MetricResult",
     "ModelSpec",
     "Resolution",
     "Sample",
     "Target",
+    "Track",
     "collate",
 ]
+
+#: contracts defined beside the code that runs them: name -> defining module (loaded on first use).
+_REEXPORTS: dict[str, str] = {
+    "Curve": "attrbench.metrics.base",
+    "ImageDataset": "attrbench.datasets.base",
+    "ImageModel": "attrbench.models.common",
+    "Metric": "attrbench.metrics.base",
+    "MetricContext": "attrbench.metrics.base",
+    "MetricResult": "attrbench.metrics.base",
+    "Track": "attrbench.tracks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REEXPORTS:
+        import importlib
+
+        return vars(importlib.import_module(_REEXPORTS[name]))[name]
+    raise AttributeError(f"module 'attrbench.api' has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,6 +322,9 @@ class MethodInfo:
         needs_ground_truth: only for models with ground truth (the oracle).
         stochastic: uses random numbers (seeded by the runner).
         reference: a reference row (random, edge, oracle), not an attribution method.
+        track: the track whose targets the method explains ("classification" or "embedding").
+        needs_weight_database: takes ``database=``, a weight-transfer database the embedding
+            track builds for it (:meth:`attrbench.embedding.track.EmbeddingTrack.method_kwargs`).
     """
 
     name: str
@@ -292,6 +335,8 @@ class MethodInfo:
     needs_ground_truth: bool = False
     stochastic: bool = False
     reference: bool = False
+    track: str = "classification"
+    needs_weight_database: bool = False
 
 
 class AttributionMethod(ABC):
@@ -308,6 +353,9 @@ class AttributionMethod(ABC):
     """
 
     info: ClassVar[MethodInfo]
+    #: the pixel fill value b of a method with ``info.needs_baseline`` (it explains f(x) - f(b));
+    #: such a method sets it in its constructor. None for methods without a baseline.
+    baseline: float | None = None
 
     def __init__(self, model: nn.Module, *, spec: ModelSpec) -> None:
         self.model = model
@@ -351,20 +399,19 @@ class MetricInfo:
 
     Attributes:
         name: registry name (also the ``metric`` column of records, possibly with a suffix).
-        higher_is_better: direction.
         category: what it measures.
         needs_ground_truth: needs a model with patch ground truth.
         needs_mask: needs object masks; needs_bbox: needs boxes.
         needs_model: re-evaluates the model (deletion curves, randomisation).
         reference: paper or convention it follows.
+
+    The direction of each value is declared per output name (``Metric.outputs``).
     """
 
     name: str
-    higher_is_better: bool
     category: MetricCategory
     needs_ground_truth: bool = False
     needs_mask: bool = False
     needs_bbox: bool = False
     needs_model: bool = False
     reference: str = ""
-    extra: dict = field(default_factory=dict)

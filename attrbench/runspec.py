@@ -8,8 +8,10 @@ bool (true/false), None (none) or str; ``a;b`` gives a tuple.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -84,27 +86,87 @@ def parse_spec(text: str) -> tuple[str, dict[str, Any]]:
     return name, options
 
 
-@dataclasses.dataclass
-class RunConfig:
-    """Everything that defines a run (the ``fingerprint`` part must match on resume)."""
+#: marks the RunConfig fields that say *how* a run executes (device, output place, resume, progress
+#: bar), not *what* it computes; they are neither fingerprinted nor stored with results.
+_RUNTIME: dict[str, bool] = {"runtime": True}
 
-    methods: list[str]
-    model: str = "bagnet17-synthbirds"
-    dataset: str = "synthbirds"
+
+@dataclasses.dataclass(kw_only=True)
+class RunConfig:
+    """Everything that defines a run: the one list of run options.
+
+    The stored fields (all but the runtime ones) are the run's *fingerprint*: written to
+    ``config.json``, compared on resume, kept by a CI baseline and read back by
+    :meth:`from_dict` (gallery, check). ``model``/``dataset`` None mean the track's defaults
+    (:class:`attrbench.tracks.Track`), so the default model is declared once, by the track.
+
+    Attributes:
+        methods: method specs (``"ig"``, ``"gradcam[layer=net.layer3]"``, ``"pkg.mod:Class"``) or classes.
+        model: model name, checkpoint path or ``module:factory``; None = the track's default.
+        dataset: dataset name; None = the track's default.
+        data_root, split, weights: where the data and weights come from.
+        metrics: metric specs; None = the track's defaults that apply.
+        n_samples, batch_size, seed: the first ``n_samples`` items, in batches, and the run seed.
+        postprocess: preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object.
+        track: "classification" or "embedding".
+        max_forward_batch: images per forward pass in perturbation curves.
+        device, out, resume, progress: runtime options (not fingerprinted).
+    """
+
+    methods: list[Any]
+    model: str | None = None
+    dataset: str | None = None
     data_root: str | None = None
     split: str = "test"
     weights: str | None = None
     metrics: list[str] | None = None
     n_samples: int = DEFAULT_N_SAMPLES
     batch_size: int = DEFAULT_BATCH_SIZE
-    device: str | None = None
     seed: int = 0
-    out: str | None = None
-    postprocess: str = "raw"
+    postprocess: Any = "raw"
     track: str = "classification"
-    resume: bool = False
     max_forward_batch: int = DEFAULT_MAX_FORWARD_BATCH
-    progress: bool = True
+    device: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
+    out: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
+    resume: bool = dataclasses.field(default=False, metadata=_RUNTIME)
+    progress: bool = dataclasses.field(default=True, metadata=_RUNTIME)
+
+    @classmethod
+    def stored_fields(cls) -> tuple[str, ...]:
+        """Names of the fields that define the results (everything but the runtime options)."""
+        return tuple(f.name for f in dataclasses.fields(cls) if not f.metadata.get("runtime"))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The stored fields as JSON values (a PostProcess object as its dict, a class as its name).
+
+        Two runs with equal fingerprints compute the same records; a resume requires it.
+        """
+        out: dict[str, Any] = {}
+        for name in self.stored_fields():
+            value = vars(self)[name]
+            if name == "postprocess" and not isinstance(value, str):
+                value = value.as_dict()
+            elif name == "methods":
+                value = [m if isinstance(m, str) else m.info.name for m in value]
+            out[name] = value
+        return json.loads(json.dumps(out, default=str))
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any], **overrides: Any) -> RunConfig:
+        """The RunConfig a stored config (``config.json``, a baseline's ``config``) describes.
+
+        Keys that are not stored fields are ignored; a stored ``postprocess_config`` (the resolved
+        preset a run wrote) wins over the preset name. ``overrides`` replace fields (runtime
+        options, another model path or data root, the methods to re-run).
+        """
+        values = {k: stored[k] for k in cls.stored_fields() if stored.get(k) is not None}
+        if stored.get("postprocess_config"):
+            from attrbench.postprocess import PostProcess
+
+            values["postprocess"] = PostProcess.from_dict(stored["postprocess_config"])
+        values.setdefault("methods", [])
+        values.update(overrides)
+        return cls(**values)
 
 
 def unit_seed(seed: int, method: str, batch_index: int) -> int:

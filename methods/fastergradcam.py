@@ -23,6 +23,8 @@ class FasterGradCAM(TransferCAM):
         paper="shinmura0/Faster-Grad-CAM (GitHub), after Chen et al., WACV 2020, arXiv 2001.06538",
         resolution=Resolution.LAYER,
         needs_layer=True,
+        track="embedding",
+        needs_weight_database=True,
     )
     rule = "gradcam"
     database_target = "similarity"

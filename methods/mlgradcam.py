@@ -20,12 +20,13 @@ _PAPER = "Chen et al., WACV 2020, arXiv 2001.06538"
 class MLGradCAM(TripletCAM):
     """Grad-CAM of the triplet loss, averaged over N triplets, top-k channels."""
 
-    info = MethodInfo(name="mlgradcam", paper=_PAPER, resolution=Resolution.LAYER, needs_layer=True)
+    info = MethodInfo(name="mlgradcam", paper=_PAPER, resolution=Resolution.LAYER, needs_layer=True, track="embedding")
     rule = "gradcam"
 
 
 class MLGradCAMTransfer(TransferCAM):
     """ML Grad-CAM weights transferred from the nearest of K = 50 training clusters."""
 
-    info = MethodInfo(name="mlgradcam-transfer", paper=_PAPER, resolution=Resolution.LAYER, needs_layer=True)
+    info = MethodInfo(name="mlgradcam-transfer", paper=_PAPER, resolution=Resolution.LAYER, needs_layer=True,
+                      track="embedding", needs_weight_database=True)
     rule = "gradcam"

@@ -19,12 +19,13 @@ _PAPER = "Chen et al., WACV 2020, arXiv 2001.06538 (Grad-CAM++ eq. 19, arXiv 171
 class MLGradCAMpp(TripletCAM):
     """Grad-CAM++ (eq. 19) of the triplet loss, averaged over N triplets, top-k channels."""
 
-    info = MethodInfo(name="mlgradcampp", paper=_PAPER, resolution=Resolution.LAYER, needs_layer=True)
+    info = MethodInfo(name="mlgradcampp", paper=_PAPER, resolution=Resolution.LAYER, needs_layer=True, track="embedding")
     rule = "gradcampp"
 
 
 class MLGradCAMppTransfer(TransferCAM):
     """ML Grad-CAM++ weights transferred from the nearest of K = 50 training clusters."""
 
-    info = MethodInfo(name="mlgradcampp-transfer", paper=_PAPER, resolution=Resolution.LAYER, needs_layer=True)
+    info = MethodInfo(name="mlgradcampp-transfer", paper=_PAPER, resolution=Resolution.LAYER, needs_layer=True,
+                      track="embedding", needs_weight_database=True)
     rule = "gradcampp"

@@ -16,7 +16,7 @@ loss uses the training margin, sign "descent" and no hinge (:mod:`.targets`).
 
 Weight-transfer methods (:class:`~attrbench.embedding.cam_methods.TransferCAM`) get a database
 built on the *training* classes (``classes="first_half"``, both splits) of the same dataset, in
-:meth:`EmbeddingTrack.method_kwargs`; databases are cached in
+:meth:`EmbeddingTrack.method_kwargs` (methods that declare ``MethodInfo.needs_weight_database``); databases are cached in
 ``$ATTRBENCH_CACHE/embedding-db/<key>.pt`` keyed by the model weights, the training data and the
 build options, and their build time is kept in :attr:`EmbeddingTrack.database_info` (``build_seconds`` of a
 database excludes the one backbone pass over the training images that all databases of a track
@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from attrbench.api import Batch, Target
+from attrbench.api import AttributionMethod, Batch, Target
 from attrbench.embedding.database import (
     WeightDatabase,
     build_database,
@@ -45,7 +45,7 @@ from attrbench.embedding.database import (
 from attrbench.embedding.targets import CosineSimilarity, TripletLoss, sample_triplets
 from attrbench.errors import DataError
 from attrbench.models.common import ImageModel
-from attrbench.tracks import Track
+from attrbench.tracks import Track, check_method_track
 
 __all__ = ["EmbeddingTrack", "training_dataset_for"]
 
@@ -150,14 +150,14 @@ class EmbeddingTrack(Track):
         return CosineSimilarity(self.references[rows].to(dev, dtype), triplets=triplets)
 
     # ------------------------------------------------------------------ databases
-    def method_kwargs(self, method_cls: type) -> dict[str, Any]:
-        from attrbench.embedding.cam_methods import TransferCAM
-
-        if not (isinstance(method_cls, type) and issubclass(method_cls, TransferCAM)):
+    def method_kwargs(self, method_cls: type[AttributionMethod]) -> dict[str, Any]:
+        """``database=`` for methods declaring ``MethodInfo.needs_weight_database`` (after :meth:`prepare`)."""
+        check_method_track(method_cls, self.name)
+        if not method_cls.info.needs_weight_database:
             return {}
-        if not self._ready:  # a runner may build methods before prepare(); they get the database later
-            return {}
-        return {"database": self.database(method_cls.database_options())}
+        if not self._ready:
+            raise RuntimeError("EmbeddingTrack.prepare must run before method_kwargs")
+        return {"database": self.database(method_cls.database_options())}  # type: ignore[attr-defined]
 
     def database(self, options: dict[str, Any]) -> WeightDatabase:
         """The database for ``options`` (build_database keywords), from memory, cache or built now."""

@@ -82,7 +82,6 @@ class Deletion(PerturbationMetric):
     mode = "deletion"
     info: ClassVar[MetricInfo] = MetricInfo(
         name="deletion",
-        higher_is_better=False,
         category=MetricCategory.FAITHFULNESS,
         needs_model=True,
         reference="Petsiuk et al., BMVC 2018, arXiv 1806.07421; torchcam DeletionInsertionMetric convention",

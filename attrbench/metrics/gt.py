@@ -44,7 +44,6 @@ class GroundTruthAgreement(Metric):
 
     info: ClassVar[MetricInfo] = MetricInfo(
         name="gt",
-        higher_is_better=True,
         category=MetricCategory.GROUND_TRUTH,
         needs_ground_truth=True,
         needs_model=True,

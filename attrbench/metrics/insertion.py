@@ -21,7 +21,6 @@ class Insertion(PerturbationMetric):
     mode = "insertion"
     info: ClassVar[MetricInfo] = MetricInfo(
         name="insertion",
-        higher_is_better=True,
         category=MetricCategory.FAITHFULNESS,
         needs_model=True,
         reference="Petsiuk et al., BMVC 2018, arXiv 1806.07421; torchcam DeletionInsertionMetric convention",

@@ -64,7 +64,6 @@ class Localisation(Metric):
 
     info: ClassVar[MetricInfo] = MetricInfo(
         name="localisation",
-        higher_is_better=True,
         category=MetricCategory.LOCALISATION,
         needs_mask=True,
         reference="Zhang et al. IJCV 2018 (pointing game); Wang et al. CVPRW 2020 (energy); Fawcett 2006 (AUROC)",

@@ -83,7 +83,6 @@ class Randomisation(Metric):
 
     info: ClassVar[MetricInfo] = MetricInfo(
         name="randomisation",
-        higher_is_better=False,
         category=MetricCategory.RANDOMISATION,
         needs_model=True,
         reference="Adebayo et al., NeurIPS 2018, arXiv 1810.03292 (cascading, top-down)",

@@ -24,7 +24,6 @@ class Runtime(Metric):
 
     info: ClassVar[MetricInfo] = MetricInfo(
         name="runtime",
-        higher_is_better=False,
         category=MetricCategory.COST,
         reference="wall time of the method call / batch size",
     )

@@ -1,0 +1,313 @@
+"""The run context: everything a :class:`RunConfig` opens, built once, shared by every consumer.
+
+:meth:`RunContext.open` performs the set-up phases in this order:
+
+1. check the config and every method, metric and dataset name (before anything heavy loads);
+2. load the model (``model`` or the track's default) on the device and the dataset with the
+   model's input size and the track's ``dataset_kwargs``; keep its first ``n_samples`` items;
+3. choose the metrics (the config's, or the track's defaults that apply:
+   :func:`attrbench.metrics.applicability.inapplicable`) and the post-processing;
+4. prepare the track on the run's samples, then build each method once, with the track's
+   ``method_kwargs``.
+
+:meth:`RunContext.prepare_batch` moves a batch to the device and the model's dtype and replaces
+unknown labels (-1) by the model's top prediction. The runner (:mod:`attrbench.runner`), the
+gallery (:mod:`attrbench.gallery`) and the CI check (:func:`attrbench.check.rerun`) all go
+through this object, so they see the same model, split, samples, targets and methods.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from attrbench.api import AttributionMethod, Batch, Sample, collate
+from attrbench.device import resolve_device
+from attrbench.errors import DataError
+from attrbench.metrics.base import Metric
+from attrbench.models.bagnet import ReceptiveField
+from attrbench.models.common import ImageModel
+from attrbench.runspec import RunConfig, parse_spec
+from attrbench.tracks import Track, get_track
+
+__all__ = ["PreparedMethod", "RunContext", "seed_all"]
+
+
+def seed_all(seed: int) -> None:
+    """Seed every generator a method may draw from: torch, numpy and :mod:`random`."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+@dataclass
+class PreparedMethod:
+    """A method spec bound to its class, options, track arguments and the one instance of the run.
+
+    Attributes:
+        label: the spec as given (``"gradcam[layer=net.layer3]"``), the ``method`` column of records.
+        cls: the method class.
+        options: constructor options parsed from the spec.
+        track_kwargs: constructor arguments from the track (``Track.method_kwargs``).
+        instance: the method bound to the run's model.
+    """
+
+    label: str
+    cls: type[AttributionMethod]
+    options: dict[str, Any]
+    track_kwargs: dict[str, Any]
+    instance: AttributionMethod
+
+    def rebind(self, model: torch.nn.Module) -> AttributionMethod:
+        """The same method (same options) on another model of the same architecture."""
+        return self.cls(model, spec=self.instance.spec, **{**self.track_kwargs, **self.options})
+
+    @property
+    def baseline(self) -> float | None:
+        """The pixel baseline the method explains against, when its info declares one."""
+        return self.instance.baseline if self.cls.info.needs_baseline else None
+
+
+def _method_class(item: Any) -> tuple[type[AttributionMethod], dict[str, Any], str]:
+    from attrbench.methods import get_method
+
+    if isinstance(item, type):
+        return item, {}, item.info.name
+    name, options = parse_spec(item)
+    return get_method(name), options, item.strip()
+
+
+@dataclass
+class RunContext:
+    """An opened run (module docstring); build it with :meth:`open`.
+
+    Attributes:
+        config: the resolved config: model and dataset names, method and metric labels, and
+            ``n_samples`` as evaluated (at most the dataset's length); its :meth:`RunConfig.fingerprint`
+            identifies the run.
+        requested: the config as given.
+        device: where everything runs; dtype: the model's parameter dtype.
+        model: the eval-mode model; track: the prepared track.
+        dataset: the whole dataset; samples: its first ``config.n_samples`` items.
+        metrics: metric instances, with ``metric_labels`` (their specs) and ``skipped`` (default
+            metrics that do not apply -> why).
+        methods: each method of the run, built once.
+        postprocess: the PostProcess object.
+        rf: the model's receptive field (BagNets), else None.
+    """
+
+    config: RunConfig
+    requested: RunConfig
+    device: torch.device
+    dtype: torch.dtype
+    model: ImageModel
+    track: Track
+    dataset: Any
+    samples: Subset
+    metrics: list[Metric]
+    metric_labels: list[str]
+    skipped: dict[str, str]
+    methods: list[PreparedMethod]
+    postprocess: Any
+    rf: ReceptiveField | None
+
+    @classmethod
+    def open(cls, config: RunConfig, *, model: ImageModel | None = None, dataset: Any = None) -> RunContext:
+        """Open ``config`` (model and dataset may be given as objects); see the module docstring.
+
+        Raises:
+            ValueError: no method, a method given twice, or a non-positive batch size / sample count.
+            DataError: the data, model, methods and metrics do not fit together.
+            UnknownNameError: a method, metric, track or dataset name is unknown.
+        """
+        _check_config(config, dataset_given=dataset is not None)
+        track = get_track(config.track)
+        device = resolve_device(config.device)
+        if model is None:
+            from attrbench.models.zoo import load_model
+
+            model = load_model(config.model or track.default_model, device=device, weights=config.weights)
+        else:
+            model = model.to(device).eval()
+        dataset_name = config.dataset or ("custom" if dataset is not None else track.default_dataset)
+        if dataset is None:
+            dataset = _load_dataset(config, dataset_name, model, track)
+        n = _check_samples(dataset, dataset_name, config, model)
+        samples = Subset(dataset, range(n))
+        metrics, labels, skipped = _metrics(config, track, model, dataset, dataset_name)
+        classes = _method_classes(config, model, track)
+        track.prepare(model=model, dataset=samples, device=device, seed=config.seed)
+        methods = []
+        for mcls, options, label in classes:  # after prepare(): track resources (e.g. databases) exist
+            kwargs = track.method_kwargs(mcls)
+            methods.append(PreparedMethod(label, mcls, options, kwargs, mcls(model, spec=model.spec, **{**kwargs, **options})))
+        rf = None
+        if model.spec.receptive_field is not None:
+            from attrbench.ground_truth import receptive_field_of
+
+            rf = receptive_field_of(model)
+        resolved = dataclasses.replace(config, methods=[m.label for m in methods], model=model.spec.name,
+                                       dataset=dataset_name, metrics=labels, n_samples=n)  # fmt: skip
+        return cls(config=resolved, requested=config, device=device, dtype=next(model.parameters()).dtype,
+                   model=model, track=track, dataset=dataset, samples=samples, metrics=metrics,
+                   metric_labels=labels, skipped=skipped, methods=methods,
+                   postprocess=_postprocessor(config.postprocess), rf=rf)  # fmt: skip
+
+    # ---------------------------------------------------------------- batches
+    def loader(self) -> DataLoader:
+        """The run's samples in dataset order, in batches of ``config.batch_size`` (not yet prepared)."""
+        return DataLoader(self.samples, batch_size=self.config.batch_size, shuffle=False, collate_fn=collate,
+                          num_workers=0)  # fmt: skip
+
+    def prepare_batch(self, batch: Batch) -> Batch:
+        """``batch`` on the device in the model's dtype, unknown labels (-1) -> the model's top prediction."""
+        batch = batch.to(self.device)
+        batch.images = batch.images.to(self.dtype)
+        if batch.masks is not None:
+            batch.masks = batch.masks.to(self.dtype)
+        if bool((batch.labels < 0).any()):
+            with torch.no_grad():
+                pred = self.model(batch.images).argmax(1)
+            batch.labels = torch.where(batch.labels < 0, pred, batch.labels)
+        return batch
+
+    def find_samples(self, ids: list[str]) -> Batch:
+        """The run's samples with ``ids`` (in that order) as one prepared batch.
+
+        Raises:
+            DataError: an id is not among the run's samples.
+        """
+        found: dict[str, Sample] = {}
+        seen: list[str] = []
+        for i in range(len(self.samples)):
+            sample = self.samples[i]
+            seen.append(sample.id)
+            if sample.id in ids:
+                found[sample.id] = sample
+            if len(found) == len(set(ids)):
+                break
+        missing = [s for s in ids if s not in found]
+        if missing:
+            raise DataError(f"sample ids {missing} are not among the run's {len(self.samples)} samples "
+                            f"(first ids: {seen[:5]})")  # fmt: skip
+        return self.prepare_batch(collate([found[s] for s in ids]))
+
+    def describe(self) -> dict[str, Any]:
+        """What ``config.json`` records besides the fingerprint: model spec, post-processing, methods, metrics."""
+        spec = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.model.spec).items()}
+        return {
+            "device": str(self.device),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "model_spec": spec,
+            "postprocess_config": self.postprocess.as_dict(),
+            "method_config": {m.label: {"class": f"{m.cls.__module__}:{m.cls.__qualname__}",
+                                        "info": _info_dict(m.cls.info), "config": m.instance.config}
+                              for m in self.methods},  # fmt: skip
+            "metric_info": {label: m.describe() for label, m in zip(self.metric_labels, self.metrics)},
+            "skipped_metrics": self.skipped,
+        }
+
+
+# -------------------------------------------------------------------- set-up phases
+def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
+    """Fail on an empty or malformed config and on unknown names before loading anything heavy."""
+    from attrbench.methods import get_method
+    from attrbench.metrics import get_metric
+
+    if not config.methods:
+        raise ValueError("no method given; pass at least one (e.g. --method ig)")
+    if config.batch_size < 1 or config.n_samples < 1:
+        raise ValueError(f"batch_size and n_samples must be positive, got {config.batch_size} and {config.n_samples}")
+    for item in config.methods:
+        if not isinstance(item, type):
+            get_method(parse_spec(item)[0])
+    for item in config.metrics or []:
+        get_metric(parse_spec(item)[0])
+    if not dataset_given and config.dataset is not None:
+        from attrbench.datasets import registry as datasets
+
+        datasets.path(config.dataset)
+
+
+def _load_dataset(config: RunConfig, name: str, model: ImageModel, track: Track) -> Any:
+    from attrbench.datasets import registry as datasets
+
+    h, w = model.spec.input_size
+    if h != w:
+        raise DataError(f"model {model.spec.name!r} takes {h}x{w} inputs; datasets resize to squares only")
+    kwargs: dict[str, Any] = {"split": config.split, "image_size": int(h), **track.dataset_kwargs}
+    if config.data_root is not None:
+        kwargs["root"] = config.data_root
+    return datasets.get(name)(**kwargs)
+
+
+def _check_samples(dataset: Any, name: str, config: RunConfig, model: ImageModel) -> int:
+    """The number of samples to evaluate, after checking the first one fits the model."""
+    if len(dataset) == 0:
+        where = f" at {config.data_root}" if config.data_root else ""
+        raise DataError(f"dataset {name!r}{where} is empty (split {config.split!r}): no samples to evaluate")
+    first = dataset[0]
+    if not isinstance(first, Sample):
+        raise DataError(f"dataset {name!r} must yield attrbench.api.Sample, got {type(first).__name__}")
+    rf = model.spec.receptive_field or 0
+    if tuple(first.image.shape[-2:]) != tuple(model.spec.input_size) and first.image.shape[-1] < rf:
+        raise DataError(f"dataset {name!r} images {tuple(first.image.shape)} are smaller than the model's receptive field")
+    return min(config.n_samples, len(dataset))
+
+
+def _metrics(config: RunConfig, track: Track, model: ImageModel, dataset: Any,
+             name: str) -> tuple[list[Metric], list[str], dict[str, str]]:  # fmt: skip
+    """Metric instances and labels; an explicit metric that does not apply is an error, a default one is skipped."""
+    from attrbench.metrics import get_metric
+    from attrbench.metrics.applicability import data_truth, inapplicable
+
+    explicit = config.metrics is not None
+    truth = data_truth(dataset)
+    metrics, labels, skipped = [], [], {}
+    for text in list(config.metrics) if explicit else list(track.default_metrics):
+        metric_name, options = parse_spec(text)
+        mcls = get_metric(metric_name)
+        problem = inapplicable(mcls.info, model=model, truth=truth, dataset_name=name)
+        if problem is not None:
+            if explicit:
+                raise DataError(problem + " (drop it from --metrics)")
+            skipped[metric_name] = problem
+            continue
+        metrics.append(mcls(**options))
+        labels.append(text)
+    return metrics, labels, skipped
+
+
+def _method_classes(config: RunConfig, model: ImageModel, track: Track) -> list[tuple[type[AttributionMethod], dict[str, Any], str]]:  # fmt: skip
+    """(class, options, label) per method, checked against the model and the track before anything is built."""
+    from attrbench.tracks import check_method_track
+
+    out = [_method_class(item) for item in config.methods]
+    for mcls, _, label in out:
+        if mcls.info.needs_ground_truth and not model.spec.has_ground_truth:
+            raise DataError(f"method {label!r} needs a model with ground truth; {model.spec.name!r} has none")
+        check_method_track(mcls, track.name)
+    labels = [label for _, _, label in out]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"a method is given twice: {labels}")
+    return out
+
+
+def _postprocessor(postprocess: Any) -> Any:
+    """A preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object."""
+    if not isinstance(postprocess, str):
+        return postprocess
+    from attrbench.postprocess import get_preset
+
+    return get_preset(postprocess)
+
+
+def _info_dict(info: Any) -> dict[str, Any]:
+    return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in dataclasses.asdict(info).items()}

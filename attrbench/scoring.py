@@ -1,0 +1,198 @@
+"""Score one unit (method x batch) from a :class:`~attrbench.context.RunContext`.
+
+Steps of :func:`score_unit`:
+
+1. seed torch, numpy and random with the unit seed (:func:`attrbench.runspec.unit_seed`);
+2. the method call on the batch, timed (CUDA synchronised); a sample whose method raises or
+   returns NaN/inf is recorded as ``status="failed"`` with the reason (a raising batch is
+   retried sample by sample to isolate the culprit);
+3. post-processing to (B, 1, H, W) maps (and the patch-grid map when the raw map is on the grid);
+4. every metric on the successful samples at once (a metric that raises fails its values only).
+
+The result is the unit's records and curves in the store's columns (:class:`attrbench.results.UnitRecords`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from attrbench.api import Batch, Target
+from attrbench.context import PreparedMethod, RunContext, seed_all
+from attrbench.metrics.base import Metric, MetricContext, MetricResult
+from attrbench.results import UnitRecords
+from attrbench.runspec import unit_seed
+
+__all__ = ["attribute", "score_unit"]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _subset_batch(batch: Batch, idx: Tensor) -> Batch:
+    def pick(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t[idx]
+
+    ids = [batch.ids[i] for i in idx.tolist()]
+    return Batch(batch.images[idx], batch.labels[idx], ids, pick(batch.masks), pick(batch.bboxes), pick(batch.parts))
+
+
+def _per_sample(method: PreparedMethod, images: Tensor, target: Target) -> tuple[Tensor | None, dict[int, str], float]:
+    """After a batch call raised: each sample alone, so that only the failing ones fail."""
+    device = images.device
+    seconds, rows, failed = 0.0, [], {}
+    for i in range(len(images)):
+        try:
+            _sync(device)
+            t1 = time.perf_counter()
+            rows.append(method.instance(images[i : i + 1], target=target.subset(slice(i, i + 1))))
+            _sync(device)
+            seconds += time.perf_counter() - t1
+        except Exception as exc_i:
+            failed[i] = f"method raised {type(exc_i).__name__}: {exc_i}"
+            rows.append(None)
+    good = [r for r in rows if r is not None]
+    if not good:
+        return None, failed, seconds
+    filler = torch.full_like(good[0], float("nan"))
+    return torch.cat([filler if r is None else r for r in rows]).detach(), failed, seconds
+
+
+def attribute(method: PreparedMethod, images: Tensor, target: Target) -> tuple[Tensor | None, dict[int, str], float]:
+    """Raw maps (None if every sample failed), failure reasons by row, seconds of the method call."""
+    device = images.device
+    _sync(device)
+    t0 = time.perf_counter()
+    try:
+        raw = method.instance(images, target=target)
+        _sync(device)
+        seconds = time.perf_counter() - t0
+    except Exception as exc:  # isolate the failing samples; the others still count
+        if len(images) == 1:
+            return None, {0: f"method raised {type(exc).__name__}: {exc}"}, float("nan")
+        return _per_sample(method, images, target)
+    b = len(images)
+    if not torch.is_tensor(raw) or raw.ndim != 4 or raw.shape[0] != b:
+        shape = tuple(raw.shape) if torch.is_tensor(raw) else type(raw).__name__
+        return None, {i: f"method returned shape {shape}, expected (B={b}, C, h, w)" for i in range(b)}, seconds
+    return raw.detach(), {}, seconds
+
+
+def _maps(ctx: RunContext, method: PreparedMethod, batch: Batch, target: Target) -> tuple[Tensor | None, Tensor | None, dict[int, str], float]:  # fmt: skip
+    """Raw maps, post-processed maps, failure reasons by row, seconds."""
+    raw, failed, seconds = attribute(method, batch.images, target)
+    if raw is None:
+        return None, None, {i: failed.get(i, "method failed") for i in range(len(batch))}, seconds
+    for i in torch.nonzero(~torch.isfinite(raw.flatten(1)).all(dim=1)).flatten().tolist():
+        failed.setdefault(i, "method returned NaN/inf")
+    with torch.no_grad():
+        safe = torch.where(torch.isfinite(raw), raw, torch.zeros_like(raw))
+        maps = ctx.postprocess(safe, size=tuple(batch.images.shape[-2:]), info=method.cls.info, rf=ctx.rf)
+    for i in torch.nonzero(~torch.isfinite(maps.flatten(1)).all(dim=1)).flatten().tolist():
+        failed.setdefault(i, "post-processing gave NaN/inf")
+    return raw, maps, failed, seconds
+
+
+def _fail(out: UnitRecords, metric: Metric, names: list[str], rows: list[int], sub: Batch, sub_index: Tensor,
+          reasons: list[str]) -> None:  # fmt: skip
+    """Failed records of ``names`` for the rows ``rows`` of ``sub`` that the metric selects."""
+    keep = metric.selects(sub_index[rows]).tolist() if rows else []
+    ids = [sub.ids[r] for r, k in zip(rows, keep) if k]
+    errs = [e for e, k in zip(reasons, keep) if k]
+    for name in names:
+        out.add(metric=name, ids=ids, values=np.full(len(ids), np.nan), errors=errs,
+                higher_is_better=metric.higher_is_better(name), category=metric.info.category.value)  # fmt: skip
+
+
+def _metric_context(ctx: RunContext, method: PreparedMethod, sub: Batch, sub_target: Target, sub_raw: Tensor,
+                    maps: Tensor, index: Tensor, seconds: float, seed: int) -> MetricContext:  # fmt: skip
+    size = tuple(sub.images.shape[-2:])
+    grid_map = None
+    if ctx.rf is not None:
+        with torch.no_grad():
+            reduced = ctx.postprocess.reduce_map(sub_raw)
+        if tuple(reduced.shape[-2:]) == ctx.rf.grid(*size):  # already on the patch grid: use as it is
+            grid_map = reduced[:, 0]
+
+    def explain(other: torch.nn.Module) -> Tensor:
+        seed_all(seed)  # the same noise as for the original map
+        raw2 = method.rebind(other)(sub.images, target=sub_target).detach()
+        with torch.no_grad():
+            return ctx.postprocess(raw2, size=size, info=method.cls.info, rf=ctx.rf)
+
+    return MetricContext(
+        model=ctx.model, batch=sub, target=sub_target, raw=sub_raw, maps=maps, method_info=method.cls.info,
+        explain=explain, sample_index=index, grid_map=grid_map, baseline=method.baseline, rf=ctx.rf,
+        seconds=seconds, seed=seed, max_forward_batch=ctx.config.max_forward_batch,
+    )  # fmt: skip
+
+
+def _record(out: UnitRecords, metric: Metric, result: MetricResult, names: list[str], sub: Batch) -> None:
+    keep = np.ones(len(sub), dtype=bool) if result.present is None else result.present.cpu().numpy().astype(bool)
+    ids = [i for i, k in zip(sub.ids, keep) if k]
+    for name in names:
+        reason = result.reasons.get(name, "value is NaN")
+        out.add(metric=name, ids=ids, values=result.values[name].detach().to("cpu", torch.float64).numpy()[keep],
+                errors=[reason] * len(ids), higher_is_better=metric.higher_is_better(name),
+                category=metric.info.category.value)  # fmt: skip
+    for cname, curve in result.curves.items():
+        out.add_curve(curve=cname, ids=ids, fractions=curve.fractions.detach().to("cpu", torch.float64).numpy(),
+                      scores=curve.scores.detach().to("cpu", torch.float64).numpy()[keep])  # fmt: skip
+
+
+def score_unit(ctx: RunContext, method: PreparedMethod, *, batch_index: int, batch: Batch, target: Target,
+               run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """Attribute, post-process and score one (method, batch) unit (module docstring).
+
+    Args:
+        ctx: the opened run.
+        method: one of ``ctx.methods``.
+        batch_index: position of the batch in the run (0-based); batch: the prepared batch (B samples).
+        target: the track's target for ``batch``.
+        run_id: the ``run_id`` column of the records.
+
+    Returns:
+        (records, curves) with :data:`attrbench.results.RECORD_COLUMNS` and ``CURVE_COLUMNS``.
+    """
+    bs = ctx.config.batch_size
+    index = torch.arange(batch_index * bs, batch_index * bs + len(batch), device=batch.images.device)
+    seed = unit_seed(ctx.config.seed, method.label, batch_index)
+    seed_all(seed)
+    raw, maps, failed, seconds = _maps(ctx, method, batch, target)
+    out = UnitRecords(run_id=run_id, dataset=str(ctx.config.dataset), model=str(ctx.config.model), method=method.label)
+    rows_failed = sorted(failed)
+    for metric in ctx.metrics:
+        names = metric.value_names(model=ctx.model, batch=batch)
+        _fail(out, metric, names, rows_failed, batch, index, [failed[i] for i in rows_failed])
+    ok_rows = [i for i in range(len(batch)) if i not in failed]
+    if not ok_rows:
+        return out.frames()
+    idx = torch.tensor(ok_rows, device=batch.images.device)
+    sub, sub_target = _subset_batch(batch, idx), target.subset(idx)
+    mctx = _metric_context(ctx, method, sub, sub_target, raw[idx], maps[idx], index[idx], seconds, seed)  # type: ignore[index]
+    for metric in ctx.metrics:
+        names = metric.value_names(model=ctx.model, batch=sub)
+        try:
+            result = metric.compute(mctx)
+            _check_result(metric, result, names, len(sub))
+        except Exception as exc:  # a broken metric fails its values, not the run
+            reason = f"metric {metric.info.name!r} raised {type(exc).__name__}: {exc}"
+            _fail(out, metric, names, list(range(len(sub))), sub, mctx.sample_index, [reason] * len(sub))
+            continue
+        _record(out, metric, result, names, sub)
+    return out.frames()
+
+
+def _check_result(metric: Metric, result: MetricResult, names: list[str], b: int) -> None:
+    got = set(result.values)
+    if got != set(names):
+        raise RuntimeError(f"metric {metric.info.name!r} emitted {sorted(got)}, declared {sorted(names)}")
+    for name, v in result.values.items():
+        if tuple(v.shape) != (b,):
+            raise RuntimeError(f"metric {metric.info.name!r} value {name!r} has shape {tuple(v.shape)}, expected ({b},)")
