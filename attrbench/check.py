@@ -33,6 +33,8 @@ from typing import Any
 import pandas as pd
 
 from attrbench.errors import DataError
+from attrbench.results import summarise
+from attrbench.runspec import RunConfig
 
 __all__ = [
     "BASELINE_FORMAT",
@@ -52,10 +54,10 @@ __all__ = [
 BASELINE_FORMAT = "attrbench-baseline/1"
 DEFAULT_MARGIN = 0.01
 UNGATED_CATEGORIES: tuple[str, ...] = ("cost",)
-#: run-config entries a baseline keeps so that ``check --method`` can re-run the same evaluation.
+#: run-config entries a baseline keeps so that ``check --method`` can re-run the same evaluation:
+#: the RunConfig's stored fields but the methods, and the resolved post-processing.
 CONFIG_KEYS: tuple[str, ...] = (
-    "model", "weights", "dataset", "data_root", "split", "n_samples", "batch_size", "seed", "metrics",
-    "postprocess", "postprocess_config", "track", "max_forward_batch",
+    *(k for k in RunConfig.stored_fields() if k != "methods"), "postprocess_config",
 )
 
 
@@ -78,7 +80,6 @@ def make_baseline(
     Raises:
         DataError: the runs disagree on their configuration, or hold no successful records.
     """
-    from attrbench.export import summarise
     from attrbench.results import load_run
 
     if scale < 0 or default_margin < 0 or any(v < 0 for v in (margins or {}).values()):
@@ -187,8 +188,6 @@ def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iter
     Raises:
         DataError: no method of ``records`` is in the baseline.
     """
-    from attrbench.export import summarise
-
     entries = pd.DataFrame(baseline["entries"])
     new = summarise(records)
     present = list(dict.fromkeys(new["method"]))
@@ -207,7 +206,7 @@ def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iter
     rows = []
     for e in entries[entries["method"].isin(wanted)].itertuples(index=False):
         hit = new[(new["model"] == e.model) & (new["method"] == e.method) & (new["metric"] == e.metric)]
-        gated = bool(getattr(e, "gated", True))
+        gated = bool(e.gated) if "gated" in entries.columns else True
         old = float(e.mean)
         value = float(hit["mean"].iloc[0]) if len(hit) else math.nan
         n_new = int(hit["n"].iloc[0]) if len(hit) else 0
@@ -227,7 +226,7 @@ def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iter
             "model": e.model, "method": e.method, "metric": e.metric,
             "direction": "↑" if e.higher_is_better else "↓",
             "old": old, "new": value, "delta": delta, "tolerance": float(e.tolerance),
-            "n_old": int(getattr(e, "n", 0)), "n_new": n_new, "verdict": verdict,
+            "n_old": int(e.n) if "n" in entries.columns else 0, "n_new": n_new, "verdict": verdict,
         })
     table = pd.DataFrame(rows)
     failed = bool(len(table)) and bool(table["verdict"].isin(["REGRESSION", "missing"]).any())
@@ -291,33 +290,16 @@ def rerun(
     the stored ones (the stored model is the model's spec name, which resolves for shipped
     checkpoints and ``module:factory`` models; a run given a checkpoint path needs ``model``).
     """
-    from attrbench.postprocess import PostProcess
     from attrbench.results import load_run
-    from attrbench.runner import RunConfig, run
+    from attrbench.runner import run
 
     cfg = baseline["config"]
     for key in ("model", "dataset", "n_samples"):
         if cfg.get(key) is None:
             raise DataError(f"the baseline's config lacks {key!r}; it cannot be re-run (compare a run with --run)")
-    if cfg.get("postprocess_config"):
-        postprocess: Any = PostProcess.from_dict(cfg["postprocess_config"])
-    else:
-        postprocess = cfg.get("postprocess") or "raw"
-    optional = {k: cfg[k] for k in ("weights", "split", "batch_size", "track", "max_forward_batch") if cfg.get(k) is not None}
-    config = RunConfig(
-        methods=[spec for _, spec in methods],
-        model=model or cfg["model"],
-        dataset=cfg["dataset"],
-        data_root=data_root if data_root is not None else cfg.get("data_root"),
-        metrics=list(cfg["metrics"]) if cfg.get("metrics") else None,
-        n_samples=int(cfg["n_samples"]),
-        seed=int(cfg.get("seed", 0)),
-        device=device,
-        out=str(out),
-        postprocess=postprocess,
-        progress=False,
-        **optional,
-    )
+    overrides = {k: v for k, v in (("data_root", data_root), ("model", model)) if v is not None}
+    config = RunConfig.from_dict(cfg, methods=[spec for _, spec in methods], device=device, out=str(out),
+                                 progress=False, **overrides)  # fmt: skip
     run(config)
     records = load_run(out).records
     rename = {spec: name for name, spec in methods if spec != name}

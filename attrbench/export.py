@@ -2,7 +2,7 @@
 
 Everything here is derived from ``records.parquet`` of one or more run directories (never from
 in-memory state of a run). Per (model, method, metric) the successful per-sample values are
-summarised by :func:`attrbench.stats.mean_ci` — the same function the runner uses for
+summarised by :func:`attrbench.results.summarise` — the function the runner uses for
 ``summary.csv`` — so a table and a run's summary agree. Failed samples are not averaged; their
 count is kept in the ``n_failed`` column.
 
@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from attrbench.errors import DataError
+from attrbench.results import summarise
 
 __all__ = [
     "FORMATS",
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 FORMATS: tuple[str, ...] = ("markdown", "latex", "csv")
-KEYS: tuple[str, ...] = ("model", "method", "metric")
 
 
 def load_records(runs: Iterable[str | Path]) -> pd.DataFrame:
@@ -56,38 +56,6 @@ def load_records(runs: Iterable[str | Path]) -> pd.DataFrame:
     return records
 
 
-def summarise(records: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, method, metric): n, n_failed, mean, ci_low, ci_high, higher_is_better, category.
-
-    Args:
-        records: long-format records (run-directory schema).
-
-    Returns:
-        One row per key, in order of first appearance (methods as run, metrics as recorded).
-    """
-    from attrbench.stats import mean_ci
-
-    missing = {*KEYS, "value", "status", "higher_is_better", "category"} - set(records.columns)
-    if missing:
-        raise DataError(f"records lack the columns {sorted(missing)}")
-    rows = []
-    for key, group in records.groupby(list(KEYS), sort=False):
-        ok = group.loc[group["status"] == "ok", "value"].to_numpy(dtype=float)
-        ok = ok[~pd.isna(ok)]
-        mean, low, high = mean_ci(ok) if len(ok) else (math.nan, math.nan, math.nan)
-        rows.append({
-            **dict(zip(KEYS, key)),
-            "n": int(len(ok)),
-            "n_failed": int(len(group) - len(ok)),
-            "mean": float(mean),
-            "ci_low": float(low),
-            "ci_high": float(high),
-            "higher_is_better": bool(group["higher_is_better"].iloc[0]),
-            "category": str(group["category"].iloc[0]),
-        })
-    return pd.DataFrame(rows)
-
-
 def reference_methods(names: Iterable[str]) -> set[str]:
     """Those of ``names`` whose registered ``MethodInfo.reference`` is true (unknown names: not)."""
     from attrbench.methods import get_method
@@ -99,7 +67,7 @@ def reference_methods(names: Iterable[str]) -> set[str]:
             cls = get_method(parse_spec(name)[0])  # a label may carry options: "oracle[...]"
         except (KeyError, ImportError, AttributeError, TypeError, ValueError):
             continue  # an external method that is not importable here is simply not a reference row
-        if getattr(getattr(cls, "info", None), "reference", False):
+        if cls.info.reference:
             out.add(name)
     return out
 

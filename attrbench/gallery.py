@@ -1,10 +1,10 @@
 """Heatmap gallery: image | ground truth | each method's map, for chosen samples of a run.
 
 Runs store records and curves, not maps (a map per sample and method would dwarf the records).
-The gallery therefore *recomputes* the maps from the run's ``config.json``: the same model
-(``model``, ``weights``), dataset (``dataset``, ``data_root``, ``split``, the model's input size),
-track, methods (their specs with options, e.g. ``gradcam[layer=net.layer3]``) and
-post-processing (``postprocess_config``). The chosen samples are explained together as one
+The gallery therefore *recomputes* the maps from the run's ``config.json``, opened as the runner
+opens it (:meth:`attrbench.runspec.RunConfig.from_dict`, :class:`attrbench.context.RunContext`):
+the same model, dataset split (with the track's dataset options), samples, track, methods (their
+specs with options, e.g. ``gradcam[layer=net.layer3]``) and post-processing. The chosen samples are explained together as one
 batch after seeding torch, numpy and random with the runner's unit seed for (seed, method, batch 0)
 (:func:`attrbench.runspec.unit_seed`), so the
 gallery is deterministic; deterministic methods reproduce the run's maps exactly, stochastic
@@ -50,34 +50,6 @@ class GalleryMaps:
         self.truth, self.maps, self.class_names = truth, maps, tuple(class_names)
 
 
-def _seed_all(seed: int) -> None:
-    """Seed every generator a method may draw from (as the runner does for each unit)."""
-    import random
-
-    import numpy as np
-
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def _find_samples(dataset: Any, ids: Sequence[str], n: int) -> list[Any]:
-    """The run's samples (its first ``n`` dataset items) with the requested ids, in that order."""
-    found: dict[str, Any] = {}
-    seen: list[str] = []
-    for i in range(min(n, len(dataset))):
-        sample = dataset[i]
-        seen.append(sample.id)
-        if sample.id in ids:
-            found[sample.id] = sample
-        if len(found) == len(set(ids)):
-            break
-    missing = [s for s in ids if s not in found]
-    if missing:
-        raise DataError(f"sample ids {missing} are not among the run's {n} samples (first ids: {seen[:5]})")
-    return [found[s] for s in ids]
-
-
 @torch.no_grad()
 def _truth(model: Any, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
     from attrbench.ground_truth import patch_truth, patches_to_pixels, receptive_field_of
@@ -107,17 +79,9 @@ def compute_gallery(
         model: overrides the run's model name, e.g. the checkpoint path the run was given (the
             config records the model's spec name, which only shipped models resolve by).
     """
-    from torch.utils.data import Subset
-
-    from attrbench.api import collate
-    from attrbench.datasets import registry as datasets
-    from attrbench.device import resolve_device
-    from attrbench.methods import get_method
-    from attrbench.models.zoo import load_model
-    from attrbench.postprocess import PostProcess, get_preset
+    from attrbench.context import RunContext, seed_all
     from attrbench.results import load_run
-    from attrbench.runspec import parse_spec, unit_seed
-    from attrbench.tracks import get_track
+    from attrbench.runspec import RunConfig, unit_seed
 
     if not samples:
         raise ValueError("choose at least one sample id for the gallery")
@@ -125,45 +89,18 @@ def compute_gallery(
     for key in ("model", "dataset", "methods"):
         if key not in cfg:
             raise DataError(f"{Path(run) / 'config.json'} lacks {key!r}; cannot recompute the gallery")
-    dev = resolve_device(device)
-    net = load_model(model or cfg["model"], device=dev, weights=cfg.get("weights"))
-    kwargs: dict[str, Any] = {"split": cfg.get("split", "test"), "image_size": tuple(net.spec.input_size)}
-    root = data_root if data_root is not None else cfg.get("data_root")
-    if root is not None:
-        kwargs["root"] = root
-    dataset = datasets.get(cfg["dataset"])(**kwargs)
-    batch = collate(_find_samples(dataset, list(samples), int(cfg.get("n_samples", len(dataset))))).to(dev)
-    dtype = next(net.parameters()).dtype
-    batch.images = batch.images.to(dtype)
-    if batch.masks is not None:
-        batch.masks = batch.masks.to(dtype)
-    if bool((batch.labels < 0).any()):  # unknown label -> the model's top prediction, as the runner does
-        with torch.no_grad():
-            batch.labels = torch.where(batch.labels < 0, net(batch.images).argmax(1), batch.labels)
-    track = get_track(cfg.get("track", "classification"))
-    n = int(cfg.get("n_samples", len(dataset)))
-    track.prepare(model=net, dataset=Subset(dataset, range(min(n, len(dataset)))), device=dev,
-                  seed=int(cfg.get("seed", 0)))
-    target = track.make_target(model=net, batch=batch)
-    if cfg.get("postprocess_config"):
-        pp = PostProcess.from_dict(cfg["postprocess_config"])
-    else:
-        pp = get_preset(cfg.get("postprocess", "raw"))
-    rf = None
-    if net.spec.receptive_field is not None:
-        from attrbench.ground_truth import receptive_field_of
-
-        rf = receptive_field_of(net)
+    overrides = {k: v for k, v in (("data_root", data_root), ("model", model)) if v is not None}
+    ctx = RunContext.open(RunConfig.from_dict(cfg, device=device, progress=False, **overrides))
+    batch = ctx.find_samples(list(samples))
+    target = ctx.track.make_target(model=ctx.model, batch=batch)
     size = tuple(batch.images.shape[-2:])
     maps: dict[str, torch.Tensor] = {}
-    for label in cfg["methods"]:
-        name, options = parse_spec(label)
-        cls = get_method(name)
-        method = cls(net, spec=net.spec, **{**track.method_kwargs(cls), **options})
-        _seed_all(unit_seed(int(cfg.get("seed", 0)), label, 0))
-        raw = method(batch.images, target=target).detach()
+    for method in ctx.methods:
+        seed_all(unit_seed(ctx.config.seed, method.label, 0))
+        raw = method.instance(batch.images, target=target).detach()
         with torch.no_grad():
-            maps[label] = pp(raw, size=size, info=cls.info, rf=rf).cpu()
+            maps[method.label] = ctx.postprocess(raw, size=size, info=method.cls.info, rf=ctx.rf).cpu()
+    net = ctx.model
     return GalleryMaps(
         ids=list(batch.ids), images=batch.images.cpu(), labels=batch.labels.cpu(),
         masks=None if batch.masks is None else batch.masks.cpu(),

@@ -33,7 +33,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from attrbench.api import AttributionMethod
 
 __all__ = ["DEFAULT_METRICS", "HEADLINE", "SUITE", "classification_methods", "main", "metrics_for", "run_leaderboard"]
 
@@ -60,18 +63,9 @@ DEFAULT_CIFAR10_ROOT = "../shared/data/cifar10"
 EARLIER_LAYER_CAMS: tuple[str, ...] = ("gradcam[layer=net.layer3]", "gradcampp[layer=net.layer3]")
 
 
-def track_of(cls: type) -> str:
-    """The track a method class needs: its ``track`` attribute if it declares one; the metric-learning
-    CAMs (subclasses of :mod:`attrbench.embedding.cam_methods` bases) need "embedding"; else "classification".
-    """
-    declared = getattr(cls, "track", None)
-    if isinstance(declared, str):
-        return declared
-    try:
-        from attrbench.embedding.cam_methods import TransferCAM, TripletCAM
-    except ImportError:
-        return "classification"
-    return "embedding" if issubclass(cls, (TripletCAM, TransferCAM)) else "classification"
+def track_of(cls: type[AttributionMethod]) -> str:
+    """The track a method class declares (``MethodInfo.track``)."""
+    return cls.info.track
 
 
 def classification_methods() -> tuple[list[str], dict[str, str]]:
@@ -98,17 +92,20 @@ def classification_methods() -> tuple[list[str], dict[str, str]]:
 
 
 def metrics_for(dataset: Any, metrics: Sequence[str], *, label: str) -> tuple[list[str], list[str]]:
-    """``metrics`` without those the dataset cannot serve (masks, boxes), and notes on the dropped ones."""
+    """``metrics`` without those the dataset cannot serve (masks, boxes), and notes on the dropped ones.
+
+    Decided by :func:`attrbench.metrics.applicability.inapplicable`, as in a run.
+    """
     from attrbench.metrics import get_metric
+    from attrbench.metrics.applicability import data_truth, inapplicable
     from attrbench.runspec import parse_spec
 
     keep, notes = [], []
+    truth = data_truth(dataset)
     for spec in metrics:
-        info = get_metric(parse_spec(spec)[0]).info
-        lacks = [what for what, need, has in (("masks", info.needs_mask, "has_masks"), ("boxes", info.needs_bbox, "has_bboxes"))
-                 if need and not getattr(dataset, has, False)]
-        if lacks:
-            notes.append(f"{spec} not scored on {label}: the dataset has no {' or '.join(lacks)}")
+        problem = inapplicable(get_metric(parse_spec(spec)[0]).info, model=None, truth=truth, dataset_name=label)
+        if problem is not None:
+            notes.append(f"{spec} not scored: {problem}")
         else:
             keep.append(spec)
     return keep, notes
@@ -120,7 +117,8 @@ def _slug(name: str) -> str:
 
 
 def _write_tables(runs: Sequence[Path], out: Path, stem: str, metrics: Sequence[str] | None) -> list[Path]:
-    from attrbench.export import load_records, reference_methods, render, summarise, write_table
+    from attrbench.export import load_records, reference_methods, render, write_table
+    from attrbench.results import summarise
 
     summary = summarise(load_records(runs))
     if metrics is not None:

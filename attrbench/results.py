@@ -18,6 +18,7 @@ killed run leaves only complete files. Tables and plots derive only from these f
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -39,6 +40,7 @@ __all__ = [
     "CURVE_COLUMNS",
     "RECORD_COLUMNS",
     "SUMMARY_COLUMNS",
+    "SUMMARY_KEYS",
     "RunData",
     "RunDir",
     "UnitRecords",
@@ -57,7 +59,11 @@ RECORD_COLUMNS: tuple[str, ...] = (
 CURVE_COLUMNS: tuple[str, ...] = (
     "run_id", "dataset", "model", "method", "curve", "sample_id", "step", "fraction", "score",
 )  # fmt: skip
-SUMMARY_COLUMNS: tuple[str, ...] = ("method", "metric", "n", "mean", "ci_low", "ci_high", "higher_is_better")
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high", "higher_is_better", "category",
+)  # fmt: skip
+#: the keys one summary row describes.
+SUMMARY_KEYS: tuple[str, ...] = ("model", "method", "metric")
 
 RECORD_SCHEMA = pa.schema(
     [
@@ -239,27 +245,37 @@ class RunDir:
 
 
 def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "t") -> pd.DataFrame:
-    """Mean and 95 % CI (t-interval by default) of the ok values per method x metric.
+    """The one summary of records: per (model, method, metric) the mean and 95 % CI of the ok values.
 
-    ``n`` counts ok, finite values; failed samples are left out (their number is visible in the
-    records' ``status``).
+    Used by the runner (``summary.csv``), the tables of :mod:`attrbench.export`, the CI gate
+    (:mod:`attrbench.check`), the figures and the leaderboard, so they all agree.
+
+    Args:
+        records: long-format records (columns :data:`RECORD_COLUMNS`; at least the keys, ``value``,
+            ``status``, ``higher_is_better`` and ``category``).
+        method_order: order of the methods (default: first appearance).
+        ci: "t" (Student t-interval) or "bootstrap" (:func:`attrbench.stats.mean_ci`).
+
+    Returns:
+        One row per key in order of first appearance, columns :data:`SUMMARY_COLUMNS`: ``n``
+        counts ok, finite values; ``n_failed`` the other records (failed samples are not averaged).
+
+    Raises:
+        DataError: ``records`` lacks a needed column.
     """
+    missing = {*SUMMARY_KEYS, "value", "status", "higher_is_better", "category"} - set(records.columns)
+    if missing:
+        raise DataError(f"records lack the columns {sorted(missing)}")
     rows = []
-    for (method, metric), group in records.groupby(["method", "metric"], sort=False):
+    for key, group in records.groupby(list(SUMMARY_KEYS), sort=False):
         ok = group.loc[group["status"] == "ok", "value"].to_numpy(dtype="float64")
         ok = ok[pd.notna(ok)]
-        mean, low, high = mean_ci(ok, method=ci)
-        rows.append(
-            {
-                "method": method,
-                "metric": metric,
-                "n": int(ok.size),
-                "mean": mean,
-                "ci_low": low,
-                "ci_high": high,
-                "higher_is_better": bool(group["higher_is_better"].iloc[0]),
-            }
-        )
+        mean, low, high = mean_ci(ok, method=ci) if ok.size else (math.nan, math.nan, math.nan)
+        rows.append({
+            **dict(zip(SUMMARY_KEYS, key)), "n": int(ok.size), "n_failed": int(len(group) - ok.size),
+            "mean": float(mean), "ci_low": float(low), "ci_high": float(high),
+            "higher_is_better": bool(group["higher_is_better"].iloc[0]), "category": str(group["category"].iloc[0]),
+        })  # fmt: skip
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     if method_order is not None and not out.empty:
         order = {m: i for i, m in enumerate(method_order)}

@@ -14,7 +14,6 @@ Memory does not grow with the number of samples: only one batch is in flight.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -171,7 +170,7 @@ def evaluate(
     Returns:
         records in long format (columns :data:`attrbench.results.RECORD_COLUMNS`).
     """
-    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RunConfig)})
+    unknown = sorted(set(options) - set(RunConfig.field_names()))
     if unknown:
         raise TypeError(f"evaluate() got unknown options {unknown}; see attrbench.runspec.RunConfig for the options")
     config = RunConfig(

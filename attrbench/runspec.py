@@ -132,6 +132,11 @@ class RunConfig:
     progress: bool = dataclasses.field(default=True, metadata=_RUNTIME)
 
     @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Every option's name (a command line or an API maps its options onto these)."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
     def stored_fields(cls) -> tuple[str, ...]:
         """Names of the fields that define the results (everything but the runtime options)."""
         return tuple(f.name for f in dataclasses.fields(cls) if not f.metadata.get("runtime"))

@@ -49,14 +49,14 @@ def test_cli_rejects_unknown_dataset(capsys) -> None:
 
 
 def test_metrics_needing_masks_are_dropped_with_a_note() -> None:
+    import torch
+
+    from attrbench.api import Sample
     from attrbench.leaderboard import metrics_for
 
-    class NoMasks:
-        has_masks = False
-        has_bboxes = False
-
-    keep, notes = metrics_for(NoMasks(), ["gt", "localisation", "deletion[steps=4]"], label="cifar10")
+    no_masks = [Sample(image=torch.zeros(3, 8, 8), label=0, id="a")]  # judged by its first sample
+    keep, notes = metrics_for(no_masks, ["gt", "localisation", "deletion[steps=4]"], label="cifar10")
     assert keep == ["gt", "deletion[steps=4]"]
-    assert notes == ["localisation not scored on cifar10: the dataset has no masks"]
+    assert notes == ["localisation not scored: metric 'localisation' needs object masks; dataset 'cifar10' has none"]
     keep, notes = metrics_for(toy.ToyImages(), ["localisation"], label="toy")
     assert keep == ["localisation"] and notes == []

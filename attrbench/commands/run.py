@@ -50,33 +50,15 @@ def main(args: argparse.Namespace) -> int:
 
     from attrbench.results import load_run
     from attrbench.runner import RunConfig, run, split_specs
-    from attrbench.tracks import get_track
 
     methods = [spec for item in args.method for spec in split_specs(item)]
     if args.methods:
         methods += split_specs(args.methods)
     if not methods:
         raise ValueError("no method given; use --method NAME (see `attrbench list methods`)")
-    track = get_track(args.track)
-    config = RunConfig(
-        methods=methods,
-        model=args.model or track.default_model,
-        dataset=args.dataset or track.default_dataset,
-        data_root=args.data_root,
-        split=args.split,
-        weights=args.weights,
-        metrics=split_specs(args.metrics) if args.metrics else None,
-        n_samples=args.n_samples,
-        batch_size=args.batch_size,
-        device=args.device,
-        seed=args.seed,
-        out=args.out,
-        postprocess=args.postprocess,
-        track=args.track,
-        resume=args.resume,
-        max_forward_batch=args.max_forward_batch,
-        progress=not args.quiet,
-    )
+    given = {k: v for k, v in vars(args).items() if k in RunConfig.field_names()}
+    given.update(methods=methods, metrics=split_specs(args.metrics) if args.metrics else None, progress=not args.quiet)
+    config = RunConfig(**given)
     result = run(config)
     data = load_run(result.path)
     summary = pd.read_csv(result.summary_path)
