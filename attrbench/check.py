@@ -70,6 +70,9 @@ def make_baseline(
 ) -> dict[str, Any]:
     """The baseline dict (JSON-serialisable) for the records of ``runs``.
 
+    Long: one pass (read the runs, check they share a config, summarise, build the entries); split
+    up, its steps would only hand the same values around.
+
     Args:
         runs: run directories that share one configuration (model, dataset, seed, ...); they may
             hold different methods.

@@ -148,6 +148,9 @@ def run_leaderboard(
 ) -> dict[str, Any]:
     """Run the suite and write tables, figures and README into ``out``.
 
+    Long: the suite loop (datasets x models, skips, runs, gallery, tables) reads top to bottom as
+    the leaderboard's recipe.
+
     Args:
         out: output directory.
         n_samples: samples per (dataset, model).

@@ -242,6 +242,9 @@ def train(
 ) -> dict[str, Any]:
     """Train a BagNet classifier and write an attrbench checkpoint plus ``<out>.json`` metrics.
 
+    Long: the training recipe (data, model, optimiser, epochs, batch-norm recalibration, evaluation,
+    checkpoint) in the order it runs, as recorded next to each checkpoint.
+
     Args:
         arch: "bagnet9", "bagnet17" or "bagnet33".
         dataset: a name in ``attrbench.datasets.DATASETS``.

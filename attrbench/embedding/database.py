@@ -284,6 +284,9 @@ def build_database(
 ) -> WeightDatabase:
     """Build the weight-transfer database from training samples.
 
+    Long: the build is one recipe (features, clusters, per-cluster weights, timing) kept in order so
+    that it reads against the paper.
+
     Args:
         model: embedding model (eval mode) on ``device``.
         dataset: training samples (their classes define the triplets).

@@ -110,6 +110,8 @@ def perturbation_curves(
 ) -> tuple[Tensor, Tensor]:
     """Deletion (MoRF) or insertion curves for a batch (module docstring for the convention).
 
+    Long: one batched algorithm whose steps share the block order and the fill tensors.
+
     Args:
         model: takes (n, C, H, W) images.
         images: (B, C, H, W).

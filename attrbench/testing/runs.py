@@ -43,6 +43,9 @@ def write_run(
 ) -> Path:
     """Write a run directory whose records hold exactly ``values``.
 
+    Long: writes every column of a run directory's files explicitly, so that a test's expected
+    values can be checked by hand.
+
     Args:
         path: directory to create.
         values: ``values[method][metric]`` = per-sample values (sample ids ``s0, s1, ...``).
