@@ -50,7 +50,7 @@ def table_rows(directory: str | Path | None = None) -> list[dict[str, Any]]:
     rows = []
     for path in sorted(Path(directory or shipped_dir()).glob("*.pt")):
         model = load_checkpoint(path)
-        meta = model.checkpoint_meta  # type: ignore[attr-defined]
+        meta = model.checkpoint_meta
         m = _section(meta, "metrics")
         dataset = meta.get("dataset")
         h, w = model.spec.input_size

@@ -58,6 +58,17 @@ def test_info_matches_registry_name(setup):
     assert cls.info.name == name
 
 
+def test_declared_baseline_and_track(setup):
+    name, cls, case, method, _ = setup
+    # a baseline method declares its pixel baseline; the others keep the contract's None
+    assert isinstance(method.baseline, float) if cls.info.needs_baseline else method.baseline is None
+    assert cls.info.track in ("classification", "embedding")
+    # the contract case of a method explains its declared track's targets
+    from attrbench.testing.contract import CASE_FACTORIES
+
+    assert (cls.info.track == "embedding") == CASE_FACTORIES.get(name, "").endswith(":embedding_case")
+
+
 def test_shape_dtype_finite(setup):
     _, cls, case, method, out = setup
     assert tuple(out.shape) == expected_shape(method, case, cls.info)

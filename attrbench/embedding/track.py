@@ -117,7 +117,7 @@ class EmbeddingTrack(Track):
             raise DataError(f"the embedding track needs an embedding model; {model.spec.name!r} is a {model.spec.kind}")
         pool = _base_dataset(dataset)
         self.model, self.dataset, self.device, self.seed = model, pool, device, seed
-        meta = getattr(model, "checkpoint_meta", {}) or {}
+        meta = model.checkpoint_meta
         self.margin = float(meta.get("margin", self.default_margin))
         dtype = next(model.parameters()).dtype
         ids: list[str] = []

@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     records.to_parquet(out / "records.parquet", index=False)
     table = table_from_records(records)
     table.to_csv(out / "table.csv", index=False)
-    meta = getattr(model, "checkpoint_meta", {}) or {}
+    meta = model.checkpoint_meta
     command = "python -m attrbench.experiments.ml_gradcam " + shlex.join(sys.argv[1:] if argv is None else argv)
     command_file = out / "command.txt"
     if args.tables_only and command_file.is_file():  # the command that made the run

@@ -36,8 +36,7 @@ __all__ = ["Randomisation", "randomisation_stages"]
 
 
 def _network(model: nn.Module) -> tuple[str, nn.Module]:
-    net = getattr(model, "net", None)
-    return ("net.", net) if isinstance(net, nn.Module) else ("", model)
+    return ("net.", model.net) if isinstance(model, ImageModel) else ("", model)
 
 
 def randomisation_stages(model: nn.Module) -> list[tuple[str, list[str]]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -23,12 +25,17 @@ class ImageModel(nn.Module):
 
     Shapes: forward (B, 3, H, W) in [0, 1] -> net's output; patch_logits (if the net has it)
         -> (B, H', W', C).
+
+    Attributes:
+        checkpoint_meta: how a loaded checkpoint was trained (its ``meta`` entry, e.g. the
+            triplet margin of an embedding network); empty for models not loaded from a checkpoint.
     """
 
     def __init__(self, net: nn.Module, *, spec: ModelSpec) -> None:
         super().__init__()
         self.net = net
         self.spec = spec
+        self.checkpoint_meta: dict[str, Any] = {}
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
 

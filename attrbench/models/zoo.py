@@ -189,7 +189,7 @@ def load_checkpoint(path: str | Path, *, device: torch.device | None = None) -> 
     net = build_arch(payload["arch"], payload["arch_kwargs"])
     _load_state_dict_checked(net, payload["state_dict"], source=str(path))
     model = ImageModel(net, spec=_spec_from_dict(payload["spec"]))
-    model.checkpoint_meta = payload.get("meta", {})  # type: ignore[assignment]
+    model.checkpoint_meta = payload.get("meta", {})
     return model.eval().to(device or torch.device("cpu"))
 
 
