@@ -242,8 +242,7 @@ def train(
 ) -> dict[str, Any]:
     """Train a BagNet classifier and write an attrbench checkpoint plus ``<out>.json`` metrics.
 
-    Long: the training recipe (data, model, optimiser, epochs, batch-norm recalibration, evaluation,
-    checkpoint) in the order it runs, as recorded next to each checkpoint.
+    Long: the training recipe, step by step in the order it runs (as recorded with each checkpoint).
 
     Args:
         arch: "bagnet9", "bagnet17" or "bagnet33".
