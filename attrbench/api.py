@@ -234,7 +234,8 @@ class MethodInfo:
         needs_ground_truth: only for models with ground truth (the oracle).
         stochastic: uses random numbers (seeded by the runner).
         reference: a reference row (random, edge, oracle), not an attribution method.
-        track: the track whose targets the method explains ("classification" or "embedding").
+        track: the one track the method works on (e.g. "embedding" for triplet-based CAMs), or
+            None: any track (the method explains whatever target the track gives).
         needs_weight_database: takes ``database=``, a weight-transfer database the embedding
             track builds for it (:meth:`attrbench.embedding.track.EmbeddingTrack.method_kwargs`).
     """
@@ -247,7 +248,7 @@ class MethodInfo:
     needs_ground_truth: bool = False
     stochastic: bool = False
     reference: bool = False
-    track: str = "classification"
+    track: str | None = None
     needs_weight_database: bool = False
 
 

@@ -64,8 +64,8 @@ EARLIER_LAYER_CAMS: tuple[str, ...] = ("gradcam[layer=net.layer3]", "gradcampp[l
 
 
 def track_of(cls: type[AttributionMethod]) -> str:
-    """The track a method class declares (``MethodInfo.track``)."""
-    return cls.info.track
+    """The track a method class needs (``MethodInfo.track``); a method for any track runs on "classification"."""
+    return cls.info.track or "classification"
 
 
 def classification_methods() -> tuple[list[str], dict[str, str]]:

@@ -21,9 +21,9 @@ __all__ = ["ClassificationTrack", "TRACKS", "Track", "check_method_track", "get_
 
 
 def check_method_track(method_cls: type[AttributionMethod], track: str) -> None:
-    """Raise :class:`DataError` unless ``method_cls`` declares ``track`` (``MethodInfo.track``)."""
+    """Raise :class:`DataError` if ``method_cls`` declares another track than ``track`` (``MethodInfo.track``)."""
     declared = method_cls.info.track
-    if declared != track:
+    if declared is not None and declared != track:
         raise DataError(f"method {method_cls.info.name!r} explains the {declared} track; run it with --track {declared}"
                         f" (this run's track is {track!r})")
 

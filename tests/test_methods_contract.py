@@ -62,7 +62,7 @@ def test_declared_baseline_and_track(setup):
     name, cls, case, method, _ = setup
     # a baseline method declares its pixel baseline; the others keep the contract's None
     assert isinstance(method.baseline, float) if cls.info.needs_baseline else method.baseline is None
-    assert cls.info.track in ("classification", "embedding")
+    assert cls.info.track in (None, "embedding")
     # the contract case of a method explains its declared track's targets
     from attrbench.testing.contract import CASE_FACTORIES
 

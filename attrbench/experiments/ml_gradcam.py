@@ -23,6 +23,10 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from attrbench.context import RunContext
 
 __all__ = ["VARIANTS", "main", "table_from_records"]
 
@@ -131,29 +135,24 @@ def _markdown(table, *, header: str) -> str:  # noqa: ANN001
     return "\n".join(lines) + "\n"
 
 
-def _figure(*, model, dataset, track, path: Path, n_images: int, device) -> None:  # noqa: ANN001
-    """Image, mask outline and the eight ML Grad-CAM variants' maps (ReLU, min-max, bilinear)."""
+def _figure(ctx: RunContext, *, path: Path, n_images: int) -> None:
+    """Image, mask outline and the maps of the context's methods (the eight ML Grad-CAM variants)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from attrbench.api import collate
-    from attrbench.methods import get_method
-    from attrbench.postprocess import get_preset
-    from attrbench.runner import parse_spec
 
-    pp = get_preset("pytorch-grad-cam")
-    batch = collate([dataset[i] for i in range(0, len(dataset), max(1, len(dataset) // n_images))][:n_images])
-    batch = batch.to(device)
-    target = track.make_target(model=model, batch=batch)
+    dataset = ctx.dataset
+    picks = [dataset[i] for i in range(0, len(dataset), max(1, len(dataset) // n_images))][:n_images]
+    batch = collate(picks).to(ctx.device)
+    target = ctx.track.make_target(model=ctx.model, batch=batch)
     maps = []
-    for family, variant, spec in VARIANTS[:8]:
-        name, options = parse_spec(spec)
-        cls = get_method(name)
-        method = cls(model, spec=model.spec, **{**track.method_kwargs(cls), **options})
-        raw = method(batch.images, target=target)
-        maps.append((f"{family}\n{variant}", pp(raw, size=tuple(batch.images.shape[-2:]), info=cls.info).detach().cpu()))
+    for (family, variant, _), method in zip(VARIANTS, ctx.methods):
+        raw = method.instance(batch.images, target=target)
+        maps.append((f"{family}\n{variant}",
+                     ctx.postprocess(raw, size=tuple(batch.images.shape[-2:]), info=method.cls.info).detach().cpu()))
     fig, axes = plt.subplots(len(batch), 1 + len(maps), figsize=(1.6 * (1 + len(maps)), 1.7 * len(batch)))
     for r in range(len(batch)):
         img = batch.images[r].permute(1, 2, 0).cpu().numpy()
@@ -194,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from attrbench.datasets.synthbirds import SynthBirds
     from attrbench.device import resolve_device
-    from attrbench.embedding.track import EmbeddingTrack
     from attrbench.models.zoo import load_model
+    from attrbench.context import RunContext
     from attrbench.results import load_run
     from attrbench.runner import evaluate
+    from attrbench.runspec import RunConfig
 
     args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
@@ -239,12 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.tables_only:
         print((out / "table.md").read_text(encoding="utf-8"))
         return 0
-    # databases and the figure: a track prepared the same way as the run's (same seed, cache)
-    track = EmbeddingTrack()
-    track.prepare(model=model, dataset=dataset, device=device, seed=args.seed)
-    _figure(model=model, dataset=dataset, track=track, path=out / "qualitative.png", n_images=args.figure_images,
-            device=device)
-    (out / "databases.json").write_text(json.dumps(track.database_info, indent=2) + "\n", encoding="utf-8")
+    # databases and the figure: the run's set-up (same seed, pool and cache), eight variants, no metrics
+    ctx = RunContext.open(RunConfig(methods=[spec for _, _, spec in VARIANTS[:8]], track="embedding", metrics=[],
+                                    n_samples=args.n_samples, seed=args.seed, device=str(device),
+                                    postprocess="pytorch-grad-cam"), model=model, dataset=dataset)  # fmt: skip
+    _figure(ctx, path=out / "qualitative.png", n_images=args.figure_images)
+    (out / "databases.json").write_text(json.dumps(ctx.track.database_info, indent=2) + "\n", encoding="utf-8")
     print((out / "table.md").read_text(encoding="utf-8"))
     return 0
 
