@@ -81,3 +81,26 @@ def test_unknown_evaluate_option_is_named() -> None:
 
     with pytest.raises(TypeError, match="n_sample"):
         evaluate(methods=["ig"], n_sample=3)
+
+
+def test_a_method_of_another_track_is_refused_before_anything_is_built() -> None:
+    from attrbench.errors import DataError
+
+    with pytest.raises(DataError, match="'mlgradcam' explains the embedding track"):
+        RunContext.open(RunConfig(methods=["mlgradcam"], model=toys.MODEL, dataset=toys.DATASET, metrics=["gt"],
+                                  device="cpu"))  # fmt: skip
+
+
+def test_metric_applicability_is_one_decision_for_declared_and_sampled_data() -> None:
+    from attrbench.api import Sample
+    from attrbench.metrics import get_metric
+    from attrbench.metrics.applicability import data_truth, inapplicable
+
+    loc, gt = get_metric("localisation").info, get_metric("gt").info
+    bare = [Sample(image=torch.zeros(3, 8, 8), label=0, id="a")]
+    truth = data_truth(bare)
+    assert (truth.masks, truth.bboxes) == (False, False)
+    assert inapplicable(loc, model=None, truth=truth, dataset_name="d") == (
+        "metric 'localisation' needs object masks; dataset 'd' has none")
+    assert inapplicable(loc, model=None, truth=data_truth(toys.ToyImages()), dataset_name="d") is None
+    assert inapplicable(gt, model=toys.tiny_model(), truth=truth, dataset_name="d") is None
