@@ -40,7 +40,19 @@ _LAZY: dict[str, str] = {
     "summarise": "attrbench.results",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "RunConfig",
+    "RunContext",
+    "__version__",
+    "evaluate",
+    "get_method",
+    "get_metric",
+    "list_methods",
+    "list_metrics",
+    "load_run",
+    "run",
+    "summarise",
+]
 
 
 def __getattr__(name: str) -> Any:
