@@ -96,7 +96,7 @@ class EmbeddingTrack(Track):
     default_model = "embed-synthbirds"
     default_dataset = "synthbirds"
     default_metrics = ("localisation", "deletion", "runtime")
-    #: dataset options of the protocol (unseen classes); a runner should pass them to the dataset.
+    #: dataset options of the protocol (unseen classes), passed to the dataset by RunContext.
     dataset_kwargs: ClassVar[dict[str, Any]] = {"classes": "second_half"}
     n_triplets: ClassVar[int] = 50
     sign: ClassVar[str] = "descent"
