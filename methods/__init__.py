@@ -24,12 +24,13 @@ METHODS: dict[str, str] = {
     "random": "attrbench.methods.random_noise:RandomAttribution",
     "sobel": "attrbench.methods.sobel:Sobel",
     "oracle": "attrbench.methods.oracle:Oracle",
-    # metric-learning track
-    "mlgradcam": "attrbench.methods.mlgradcam:MLGradCAM",
-    "mlgradcam-transfer": "attrbench.methods.mlgradcam:MLGradCAMTransfer",
-    "mlgradcampp": "attrbench.methods.mlgradcampp:MLGradCAMpp",
-    "mlgradcampp-transfer": "attrbench.methods.mlgradcampp:MLGradCAMppTransfer",
-    "fastergradcam": "attrbench.methods.fastergradcam:FasterGradCAM",
+    # metric-learning track: these live in attrbench.embedding, which imports attrbench.methods (never the
+    # reverse); the registry imports them by name on first use only.
+    "mlgradcam": "attrbench.embedding.mlgradcam:MLGradCAM",
+    "mlgradcam-transfer": "attrbench.embedding.mlgradcam:MLGradCAMTransfer",
+    "mlgradcampp": "attrbench.embedding.mlgradcampp:MLGradCAMpp",
+    "mlgradcampp-transfer": "attrbench.embedding.mlgradcampp:MLGradCAMppTransfer",
+    "fastergradcam": "attrbench.embedding.fastergradcam:FasterGradCAM",
 }
 
 registry = Registry("methods", METHODS, base=AttributionMethod)

@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from attrbench.datasets.synthbirds import SynthBirds
     from attrbench.device import resolve_device
-    from attrbench.embedding.cam import cam_from_weights, gradcam_weights
+    from attrbench.methods.cam import cam_from_weights
+    from attrbench.methods.gradcam import gradcam_weights
     from attrbench.embedding.track import EmbeddingTrack
     from attrbench.hooks import capture_output
     from attrbench.methods import get_method

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import torch
 
 from attrbench.api import Batch, Target
+from attrbench.embedding.cam_methods import TransferCAM
 from attrbench.embedding.database import (
     WeightDatabase,
     build_database,
@@ -151,8 +152,6 @@ class EmbeddingTrack(Track):
 
     # ------------------------------------------------------------------ databases
     def method_kwargs(self, method_cls: type) -> dict[str, Any]:
-        from attrbench.embedding.cam_methods import TransferCAM
-
         if not (isinstance(method_cls, type) and issubclass(method_cls, TransferCAM)):
             return {}
         if not self._ready:  # a runner may build methods before prepare(); they get the database later
