@@ -37,9 +37,10 @@ from torch.utils.data import DataLoader, Subset
 
 from attrbench.api import AttributionMethod, Batch, Sample, Target, collate
 from attrbench.device import resolve_device
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.models.common import ImageModel
+from attrbench.options import build_component
 from attrbench.results import RunDir, UnitRecords, git_hash, package_versions, summarise
 from attrbench.runspec import (
     DEFAULT_BATCH_SIZE,
@@ -144,7 +145,7 @@ class Runner:
                     raise DataError(problem + " (drop it from --metrics)")
                 skipped[name] = problem
                 continue
-            metrics.append(cls(**options))
+            metrics.append(build_component(cls, text, **options))
             labels.append(text)
         return metrics, labels, skipped
 
@@ -161,10 +162,11 @@ class Runner:
             if cls.info.needs_ground_truth and not model.spec.has_ground_truth:
                 raise DataError(f"method {label!r} needs a model with ground truth; {model.spec.name!r} has none")
             extra = self._track.method_kwargs(cls)
-            out.append(_Method(label, cls, options, cls(model, spec=model.spec, **{**extra, **options})))
+            method = build_component(cls, label, model, spec=model.spec, **{**extra, **options})
+            out.append(_Method(label, cls, options, method))
         labels = [m.label for m in out]
         if len(set(labels)) != len(labels):
-            raise ValueError(f"a method is given twice: {labels}")
+            raise OptionError(f"a method is given twice: {labels}")
         return out
 
     def _validate_names(self) -> None:
@@ -228,9 +230,9 @@ class Runner:
 
         c = self.cfg
         if not c.methods:
-            raise ValueError("no method given; pass at least one (e.g. --method ig)")
+            raise OptionError("no method given; pass at least one (e.g. --method ig)")
         if c.batch_size < 1 or c.n_samples < 1:
-            raise ValueError(f"batch_size and n_samples must be positive, got {c.batch_size} and {c.n_samples}")
+            raise OptionError(f"batch_size and n_samples must be positive, got {c.batch_size} and {c.n_samples}")
         self._validate_names()
         device = resolve_device(c.device)
         self._track = get_track(c.track)
@@ -254,10 +256,10 @@ class Runner:
         old = run.read_config()
         if old is not None or run.has_shards():
             if not c.resume:
-                raise ValueError(f"run directory {run.path} already holds a run; pass --resume to continue it or choose another --out")
+                raise OptionError(f"run directory {run.path} already holds a run; pass --resume to continue it or choose another --out")
             if old is not None and old.get("fingerprint") != json.loads(json.dumps(fingerprint, default=str)):
                 diff = sorted(k for k in fingerprint if old.get("fingerprint", {}).get(k) != json.loads(json.dumps(fingerprint[k], default=str)))
-                raise ValueError(f"cannot resume {run.path}: its config differs in {diff}; use another --out")
+                raise OptionError(f"cannot resume {run.path}: its config differs in {diff}; use another --out")
         dtype = next(model.parameters()).dtype
         rf = None
         if model.spec.receptive_field is not None:

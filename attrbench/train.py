@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attrbench.api import ModelSpec
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 from attrbench.models.common import ImageModel
 from attrbench.models.zoo import ARCHS, build_arch, save_checkpoint
 
@@ -264,9 +264,9 @@ def train(
     from tqdm import tqdm
 
     if arch not in ARCHS or not arch.startswith("bagnet"):
-        raise ValueError(f"unknown BagNet architecture {arch!r}; choose bagnet9, bagnet17 or bagnet33")
+        raise OptionError(f"unknown BagNet architecture {arch!r}; choose bagnet9, bagnet17 or bagnet33")
     if min(epochs, batch_size, width, image_size) < 1 or lr <= 0:
-        raise ValueError("epochs, batch_size, width, image_size and lr must be positive")
+        raise OptionError("epochs, batch_size, width, image_size and lr must be positive")
     out = Path(out)
     started = time.perf_counter()
     train_data = load_training_data(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from attrbench.errors import OptionError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from attrbench.runner import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FORWARD_BATCH, DEFAULT_N_SAMPLES
@@ -56,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
     if args.methods:
         methods += split_specs(args.methods)
     if not methods:
-        raise ValueError("no method given; use --method NAME (see `attrbench list methods`)")
+        raise OptionError("no method given; use --method NAME (see `attrbench list methods`)")
     track = get_track(args.track)
     config = RunConfig(
         methods=methods,

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from attrbench.errors import OptionError
+
 __all__ = ["add_arguments", "canonical_command", "main"]
 
 ARCH_CHOICES = ("bagnet9", "bagnet17", "bagnet33")
@@ -100,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
         raise registry.unknown(args.dataset)
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            raise OptionError(f"--threads must be >= 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from attrbench.api import Batch, MetricCategory, MetricInfo
+from attrbench.errors import OptionError
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.functional import auroc, descending_ranks
 from attrbench.models.common import ImageModel
@@ -79,7 +80,7 @@ class Localisation(Metric):
 
     def __init__(self, *, top_percent: float | None = None, threshold: float = 0.5) -> None:
         if top_percent is not None and not 0 < top_percent <= 100:
-            raise ValueError(f"localisation: top_percent must lie in (0, 100] or be None, got {top_percent}")
+            raise OptionError(f"localisation: top_percent must lie in (0, 100] or be None, got {top_percent}")
         self.top_percent = top_percent
         self.threshold = float(threshold)
 
