@@ -17,9 +17,8 @@ Recipe (chosen for CPU budgets of a few minutes per model; recorded in every che
       tests/test_train.py); every checkpoint stores its logits on seeded random probe images and
       on evenly spaced test images, so a loaded model can be checked against the trained one.
 
-``python -m attrbench.train --table`` (or ``attrbench train --table``) writes
-``results/checkpoints.md`` and ``.csv`` from the meta stored in the shipped checkpoints
-(:mod:`attrbench.checkpoint_table`).
+``attrbench checkpoints`` writes ``results/checkpoints.md`` and ``.csv`` from the meta stored in
+the shipped checkpoints (:mod:`attrbench.checkpoint_table`).
 """
 
 from __future__ import annotations
@@ -397,12 +396,7 @@ def train(
     return metrics
 
 
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m attrbench.train --table``: see :mod:`attrbench.checkpoint_table`."""
-    from attrbench.checkpoint_table import main
+if __name__ == "__main__":  # python -m attrbench.train is attrbench train
+    from attrbench.cli import forward
 
-    return main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(_main())
+    sys.exit(forward("train"))

@@ -17,7 +17,7 @@ from attrbench.errors import OptionError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from attrbench.runner import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FORWARD_BATCH, DEFAULT_N_SAMPLES
+    from attrbench.runspec import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FORWARD_BATCH, DEFAULT_N_SAMPLES
 
     parser.add_argument("--method", action="append", default=[], metavar="SPEC",
                         help="method name, name[key=value,...] or pkg.module:Class (repeatable)")
