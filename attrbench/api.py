@@ -1,6 +1,6 @@
 """Typed contracts between the parts of attrbench.
 
-Data flows one way (ARCHITECTURE.md):
+Data flows one way (docs/architecture.md):
 
     Dataset -> Sample -> Batch (on device) -> model -> Target (one scalar per sample)
     -> AttributionMethod -> raw attribution -> postprocess -> map (B, 1, H, W)

@@ -1,6 +1,6 @@
 """Post-processing: the named, recorded steps between a raw attribution and a (B, 1, H, W) map.
 
-Methods return raw attributions (STYLE.md §4); the same "Grad-CAM" differs between libraries
+Methods return raw attributions (docs/methods.md); the same "Grad-CAM" differs between libraries
 only here. The steps, in order:
 
 1. ``reduce``: channels -> one map (applied to (B, C, h, w); a (B, 1, h, w) map goes through the
@@ -155,7 +155,7 @@ class PostProcess:
         return cls(**data)
 
 
-#: named presets (library defaults, STYLE.md §4).
+#: named presets (library defaults, docs/methods.md).
 PRESETS: dict[str, PostProcess] = {
     "raw": PostProcess(),
     "captum": PostProcess(),

@@ -49,7 +49,7 @@ class GroundTruthAgreement(Metric):
         category=MetricCategory.GROUND_TRUTH,
         needs_ground_truth=True,
         needs_model=True,
-        reference="BagNet patch logits (Brendel & Bethge, ICLR 2019, arXiv 1904.00760); attrbench BAGNET.md sec. 5",
+        reference="BagNet patch logits (Brendel & Bethge, ICLR 2019, arXiv 1904.00760); docs/bagnet.md",
     )
     outputs: ClassVar[dict[str, bool]] = {
         "gt_spearman": True,

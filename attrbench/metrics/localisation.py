@@ -5,7 +5,7 @@ The soft mask is binarised at 0.5 (pixel in the object iff mask >= 0.5). Per sam
     loc_pointing_game   1 if the map's maximum pixel (first in row-major order when tied) lies in
                         the mask, else 0 (Zhang et al., IJCV 2018, "Top-down neural attention by
                         excitation backprop", without tolerance); NaN on an empty mask (Quantus
-                        counts an empty mask as a hit, METRICS.md sec. 3).
+                        counts an empty mask as a hit, docs/metrics.md).
     loc_energy_mask     sum_{in mask} relu(a) / sum relu(a): the positive energy inside the object
                         (the energy-based pointing game of Score-CAM, Wang et al., CVPRW 2020; the
                         measure used by the metric-learning Grad-CAM paper, Chen et al., WACV 2020).

@@ -1,6 +1,6 @@
 """Batched deletion / insertion curves (Petsiuk et al., RISE, BMVC 2018, arXiv 1806.07421).
 
-Convention (the one of torchcam's ``DeletionInsertionMetric``; METRICS.md sec. 2):
+Convention (the one of torchcam's ``DeletionInsertionMetric``; docs/metrics.md):
 
 * units: the map (B, 1, H, W) is summed over non-overlapping ``unit`` x ``unit`` blocks anchored
   at pixel (0, 0) (so 8 x 8 blocks coincide with the BagNet stride grid); ``unit=1`` ranks pixels.
