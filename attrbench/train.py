@@ -17,8 +17,7 @@ Recipe (chosen for CPU budgets of a few minutes per model; recorded in every che
       tests/test_train.py); every checkpoint stores its logits on seeded random probe images and
       on evenly spaced test images, so a loaded model can be checked against the trained one.
 
-``attrbench checkpoints`` writes ``results/checkpoints.md`` and ``.csv`` from the meta stored in
-the shipped checkpoints (:mod:`attrbench.checkpoint_table`).
+``attrbench checkpoints`` tabulates the shipped checkpoints (:mod:`attrbench.checkpoint_table`).
 """
 
 from __future__ import annotations
@@ -398,5 +397,4 @@ def train(
 
 if __name__ == "__main__":  # python -m attrbench.train is attrbench train
     from attrbench.cli import forward
-
     sys.exit(forward("train"))
