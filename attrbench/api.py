@@ -8,7 +8,7 @@ this module stays light and free of import cycles): :class:`Metric`, :class:`Met
 (``attrbench.tracks``), :class:`ImageModel` (``attrbench.models.common``) and
 :class:`ImageDataset` (``attrbench.datasets.base``).
 
-Data flows one way (README, "How the code is laid out"):
+Data flows one way (README, "How the code is laid out"; docs/architecture.md):
 
     Dataset -> Sample -> Batch (on device) -> model -> Target (one scalar per sample)
     -> AttributionMethod -> raw attribution -> postprocess -> map (B, 1, H, W)

@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 from attrbench.results import summarise
 from attrbench.runspec import RunConfig
 
@@ -86,7 +86,7 @@ def make_baseline(
     from attrbench.results import load_run
 
     if scale < 0 or default_margin < 0 or any(v < 0 for v in (margins or {}).values()):
-        raise ValueError("scale and margins must be >= 0")
+        raise OptionError("scale and margins must be >= 0")
     margins = dict(margins or {})
     configs, frames = [], []
     for run in runs:
@@ -273,7 +273,7 @@ def parse_method_arg(arg: str) -> tuple[str, str]:
     name, sep, spec = arg.partition("=")
     name, spec = name.strip(), spec.strip()
     if sep and (not name or not spec):
-        raise ValueError(f"expected NAME or NAME=module:Class, got {arg!r}")
+        raise OptionError(f"expected NAME or NAME=module:Class, got {arg!r}")
     return (name, spec) if sep else (name, name)
 
 

@@ -5,8 +5,13 @@ Each subcommand lives in its own module under ``attrbench/commands/`` and provid
 help. Command modules import heavy libraries (torch, pandas, captum) inside ``main`` only, so
 ``attrbench --help`` and listing commands stay fast.
 
-User errors (unknown names, bad data, bad checkpoints) print one line ``attrbench: error: ...``
-and exit 2; set ATTRBENCH_TRACEBACK=1 to see the traceback.
+User errors (:data:`attrbench.errors.USER_ERRORS`: bad options, unknown names, bad data, bad
+checkpoints, missing files) print one line ``attrbench: error: ...`` and exit 2; set
+ATTRBENCH_TRACEBACK=1 to see the traceback. Any other exception is a bug and shows its traceback.
+
+Former ``python -m attrbench.<module>`` entry points forward here (:func:`forward`), so
+``python -m attrbench.leaderboard`` is ``attrbench leaderboard``; ``python -m attrbench`` is
+``attrbench``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import importlib
 import os
 import sys
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "forward", "main"]
 
 #: subcommand -> module (the single list of commands).
 COMMANDS: dict[str, str] = {
@@ -29,6 +34,11 @@ COMMANDS: dict[str, str] = {
     "export": "attrbench.commands.export",
     "baseline": "attrbench.commands.baseline",
     "check": "attrbench.commands.check",
+    "leaderboard": "attrbench.commands.leaderboard",
+    "checkpoints": "attrbench.commands.checkpoints",
+    "train-embedding": "attrbench.commands.train_embedding",
+    "experiment": "attrbench.commands.experiment",
+    "references": "attrbench.commands.references",
 }
 
 
@@ -58,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the command as typed (see attrbench.commands.command_line)
     from attrbench.errors import USER_ERRORS
 
     try:
@@ -71,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("attrbench: interrupted; finished records are kept (use --resume)", file=sys.stderr)
         return 130
+
+
+def forward(command: str) -> int:
+    """Run ``attrbench <command> <this process's arguments>``: the ``python -m`` form of a command.
+
+    Args:
+        command: the subcommand, with its sub-subcommand if any (``"experiment ml-gradcam"``).
+    """
+    return main([*command.split(), *sys.argv[1:]])
 
 
 if __name__ == "__main__":

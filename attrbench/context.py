@@ -30,10 +30,11 @@ from torch.utils.data import DataLoader, Subset
 
 from attrbench.api import AttributionMethod, Batch, Sample, collate
 from attrbench.device import resolve_device
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 from attrbench.metrics.base import Metric
 from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
+from attrbench.options import build_component
 from attrbench.runspec import RunConfig, parse_spec
 from attrbench.tracks import Track, get_track
 
@@ -123,7 +124,7 @@ class RunContext:
         """Open ``config`` (model and dataset may be given as objects); see the module docstring.
 
         Raises:
-            ValueError: no method, a method given twice, or a non-positive batch size / sample count.
+            OptionError: no method, a method given twice, or a non-positive batch size / sample count.
             DataError: the data, model, methods and metrics do not fit together.
             UnknownNameError: a method, metric, track or dataset name is unknown.
         """
@@ -147,7 +148,8 @@ class RunContext:
         methods = []
         for mcls, options, label in classes:  # after prepare(): track resources (e.g. databases) exist
             kwargs = track.method_kwargs(mcls)
-            methods.append(PreparedMethod(label, mcls, options, kwargs, mcls(model, spec=model.spec, **{**kwargs, **options})))
+            instance = build_component(mcls, label, model, spec=model.spec, **{**kwargs, **options})
+            methods.append(PreparedMethod(label, mcls, options, kwargs, instance))
         rf = None
         if model.spec.receptive_field is not None:
             from attrbench.ground_truth import receptive_field_of
@@ -222,9 +224,9 @@ def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
     from attrbench.metrics import get_metric
 
     if not config.methods:
-        raise ValueError("no method given; pass at least one (e.g. --method ig)")
+        raise OptionError("no method given; pass at least one (e.g. --method ig)")
     if config.batch_size < 1 or config.n_samples < 1:
-        raise ValueError(f"batch_size and n_samples must be positive, got {config.batch_size} and {config.n_samples}")
+        raise OptionError(f"batch_size and n_samples must be positive, got {config.batch_size} and {config.n_samples}")
     for item in config.methods:
         if not isinstance(item, type):
             get_method(parse_spec(item)[0])
@@ -280,7 +282,7 @@ def _metrics(config: RunConfig, track: Track, model: ImageModel, dataset: Any,
                 raise DataError(problem + " (drop it from --metrics)")
             skipped[metric_name] = problem
             continue
-        metrics.append(mcls(**options))
+        metrics.append(build_component(mcls, text, **options))
         labels.append(text)
     return metrics, labels, skipped
 
@@ -296,7 +298,7 @@ def _method_classes(config: RunConfig, model: ImageModel, track: Track) -> list[
         check_method_track(mcls, track.name)
     labels = [label for _, _, label in out]
     if len(set(labels)) != len(labels):
-        raise ValueError(f"a method is given twice: {labels}")
+        raise OptionError(f"a method is given twice: {labels}")
     return out
 
 

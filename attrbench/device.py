@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from attrbench.errors import OptionError
+
 __all__ = ["resolve_device"]
 
 
@@ -17,5 +19,5 @@ def resolve_device(name: str | None = None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available on this machine; use --device cpu")
+        raise OptionError(f"device {name!r} requested but CUDA is not available on this machine; use --device cpu")
     return device

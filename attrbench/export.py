@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 from attrbench.results import summarise
 
 __all__ = [
@@ -223,7 +223,7 @@ def render(summary: pd.DataFrame, *, fmt: str, metrics: Sequence[str] | None = N
         return to_latex(summary, metrics=metrics, reference=reference, digits=digits)
     if fmt == "csv":
         return to_csv(summary, metrics=metrics, reference=reference)
-    raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    raise OptionError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
 def write_table(text: str, out: str | Path) -> Path:

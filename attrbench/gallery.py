@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 
 __all__ = ["GalleryMaps", "compute_gallery", "gallery_figure"]
 
@@ -84,7 +84,7 @@ def compute_gallery(
     from attrbench.runspec import RunConfig, unit_seed
 
     if not samples:
-        raise ValueError("choose at least one sample id for the gallery")
+        raise OptionError("choose at least one sample id for the gallery")
     cfg = load_run(run).config
     for key in ("model", "dataset", "methods"):
         if key not in cfg:
@@ -132,7 +132,7 @@ def gallery_figure(
     With more than ``max_columns`` panels per sample, each sample's panels wrap onto further rows.
     """
     if max_columns < 2:
-        raise ValueError(f"max_columns must be >= 2, got {max_columns}")
+        raise OptionError(f"max_columns must be >= 2, got {max_columns}")
     g = maps if maps is not None else compute_gallery(run, samples=samples, device=device, data_root=data_root,
                                                       model=model)
     columns = ["image"] + (["ground truth"] if g.truth is not None else []) + list(g.maps)

@@ -2,7 +2,7 @@
 
 Hook-based methods (own Grad-CAM, Grad-CAM++) read a layer's output during one forward pass.
 Registering and removing by hand leaks hooks when an exception escapes between the two; a
-``with`` block cannot (STYLE.md §5, habit 9).
+``with`` block cannot (docs/architecture.md, Hooks).
 """
 
 from __future__ import annotations

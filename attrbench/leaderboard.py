@@ -1,7 +1,7 @@
 """The embedded leaderboard: every classification method on the shipped BagNets, tables and plots.
 
-    python -m attrbench.leaderboard [--n-samples N] [--out results/leaderboard]
-                                    [--cifar10-root ../shared/data/cifar10]
+    attrbench leaderboard [--n-samples N] [--out results/leaderboard]
+                          [--cifar10-root ../shared/data/cifar10]
 
 Suite: SynthBirds (test split, generated on first use) with ``bagnet{9,17,33}-synthbirds`` and
 CIFAR-10 (test split, from ``--cifar10-root``; skipped with a note when the folder is absent)
@@ -23,12 +23,10 @@ Outputs in ``--out`` (all derived from the stored runs with attrbench's own expo
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import inspect
 import os
 import platform
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -38,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from attrbench.api import AttributionMethod
 
-__all__ = ["DEFAULT_METRICS", "HEADLINE", "SUITE", "classification_methods", "main", "metrics_for", "run_leaderboard"]
+__all__ = ["DEFAULT_METRICS", "HEADLINE", "SUITE", "classification_methods", "metrics_for", "run_leaderboard"]
 
 #: dataset -> models (the shipped checkpoints).
 SUITE: dict[str, tuple[str, ...]] = {
@@ -239,7 +237,7 @@ def run_leaderboard(
     total = time.perf_counter() - t_start
     total_cpu = time.process_time() - c_start
     summary = {
-        "command": command or "python -m attrbench.leaderboard",
+        "command": command or "attrbench leaderboard",
         "n_samples": n_samples, "seed": seed, "methods": list(methods), "skipped_methods": skipped_methods,
         "notes": notes, "timings": timings, "total_seconds": total, "total_cpu_seconds": total_cpu,
         "load_average": _load_average(),
@@ -300,51 +298,7 @@ def _write_readme(out: Path, s: dict[str, Any]) -> Path:
     return write_table("\n".join(lines), out / "README.md")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m attrbench.leaderboard", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
-                        help=f"samples per dataset and model (default: {DEFAULT_N_SAMPLES})")
-    parser.add_argument("--out", default="results/leaderboard", help="output directory")
-    parser.add_argument("--cifar10-root", default=DEFAULT_CIFAR10_ROOT,
-                        help=f"CIFAR-10 image folder (default: {DEFAULT_CIFAR10_ROOT}; skipped when absent)")
-    parser.add_argument("--datasets", default=None, help=f"comma-separated subset of {', '.join(SUITE)}")
-    parser.add_argument("--methods", default=None, help="comma-separated method specs (default: all classification methods)")
-    parser.add_argument("--metrics", default=None,
-                        help=f"comma-separated metric specs (default: {','.join(DEFAULT_METRICS)})")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--gallery", type=int, default=4, help="samples per gallery (0: none)")
-    parser.add_argument("--resume", action="store_true", help="continue unfinished run directories")
-    args = parser.parse_args(argv)
-    from attrbench.errors import USER_ERRORS
-    from attrbench.runspec import split_specs
-
-    suite = dict(SUITE)
-    if args.datasets:
-        wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
-        unknown = [d for d in wanted if d not in SUITE]
-        if unknown:
-            print(f"leaderboard: error: unknown datasets {unknown}; choose from {', '.join(SUITE)}", file=sys.stderr)
-            return 2
-        suite = {d: SUITE[d] for d in wanted}
-    argv_list = list(sys.argv[1:] if argv is None else argv)
-    command = "python -m attrbench.leaderboard" + ("" if not argv_list else " " + shlex.join(argv_list))
-    try:
-        summary = run_leaderboard(
-            out=args.out, n_samples=args.n_samples, batch_size=args.batch_size, cifar10_root=args.cifar10_root,
-            suite=suite, methods=split_specs(args.methods) if args.methods else None,
-            metrics=split_specs(args.metrics) if args.metrics else None, device=args.device, seed=args.seed,
-            gallery=args.gallery, resume=args.resume, command=command,
-        )
-    except USER_ERRORS as exc:
-        print(f"leaderboard: error: {exc}", file=sys.stderr)
-        return 2
-    for note in summary["notes"]:
-        print(f"note: {note}")
-    print(f"wrote {len(summary['files'])} files to {args.out} in {summary['total_seconds'] / 60:.1f} min")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from attrbench.cli import forward
+
+    sys.exit(forward("leaderboard"))

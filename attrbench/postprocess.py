@@ -1,6 +1,6 @@
 """Post-processing: the named, recorded steps between a raw attribution and a (B, 1, H, W) map.
 
-Methods return raw attributions (STYLE.md §4); the same "Grad-CAM" differs between libraries
+Methods return raw attributions (docs/methods.md); the same "Grad-CAM" differs between libraries
 only here. The steps, in order:
 
 1. ``reduce``: channels -> one map (applied to (B, C, h, w); a (B, 1, h, w) map goes through the
@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from attrbench.api import MethodInfo, Resolution
+from attrbench.errors import OptionError, OptionTypeError
 from attrbench.ground_truth import patches_to_pixels
 from attrbench.models.bagnet import ReceptiveField
 
@@ -72,11 +73,11 @@ class PostProcess:
             ("upsample", self.upsample, UPSAMPLINGS),
         ):
             if value not in choices:
-                raise ValueError(f"PostProcess.{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+                raise OptionError(f"PostProcess.{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
         if not isinstance(self.relu, bool):
-            raise TypeError(f"PostProcess.relu must be a bool, got {self.relu!r}")
+            raise OptionTypeError(f"PostProcess.relu must be a bool, got {self.relu!r}")
         if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float)) or not self.eps > 0:
-            raise ValueError(f"PostProcess.eps must be a positive number, got {self.eps!r}")
+            raise OptionError(f"PostProcess.eps must be a positive number, got {self.eps!r}")
 
     # ----------------------------------------------------------------------------------------
     def reduce_map(self, raw: Tensor) -> Tensor:
@@ -114,7 +115,7 @@ class PostProcess:
         size = (int(size[0]), int(size[1]))
         if info.resolution is Resolution.PATCH:
             if rf is None:
-                raise ValueError(f"method {info.name!r} returns a patch-grid map; resizing it needs rf (receptive field)")
+                raise OptionError(f"method {info.name!r} returns a patch-grid map; resizing it needs rf (receptive field)")
             return patches_to_pixels(m[:, 0], rf=rf, size=size)
         if tuple(m.shape[-2:]) == size:
             return m
@@ -150,11 +151,11 @@ class PostProcess:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - fields)
         if unknown:
-            raise ValueError(f"unknown post-processing keys {unknown}; expected a subset of {sorted(fields)}")
+            raise OptionError(f"unknown post-processing keys {unknown}; expected a subset of {sorted(fields)}")
         return cls(**data)
 
 
-#: named presets (library defaults, STYLE.md §4).
+#: named presets (library defaults, docs/methods.md).
 PRESETS: dict[str, PostProcess] = {
     "raw": PostProcess(),
     "captum": PostProcess(),

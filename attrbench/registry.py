@@ -16,30 +16,27 @@ import importlib
 from importlib import metadata
 from typing import Any
 
+from attrbench.errors import ExternalNameError, OptionError, OptionTypeError, UnknownNameError
+
 __all__ = ["Registry", "UnknownNameError", "import_object"]
-
-
-class UnknownNameError(KeyError):
-    """An unknown registry name; the message suggests the closest ones."""
-
-    def __str__(self) -> str:  # KeyError quotes its argument; show the message as written
-        return str(self.args[0])
 
 
 def import_object(spec: str) -> Any:
     """Import ``"pkg.module:attr"`` (attr may be dotted)."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"expected 'module:attr', got {spec!r}")
+        raise OptionError(f"expected 'module:attr', got {spec!r}")
     try:
         obj: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(f"cannot import module {module_name!r} for {spec!r}: {exc}") from exc
+        if exc.name is None or not module_name.startswith(exc.name):
+            raise  # the module exists but imports something missing: an installation problem, not a name
+        raise ExternalNameError(f"cannot import module {module_name!r} for {spec!r}: {exc}") from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise AttributeError(f"module {module_name!r} has no attribute {attr!r} (from {spec!r})") from None
+            raise ExternalNameError(f"module {module_name!r} has no attribute {attr!r} (from {spec!r})") from None
     return obj
 
 
@@ -95,7 +92,7 @@ class Registry:
         """Import and return the object behind ``name``."""
         obj = import_object(self.path(name))
         if self.base is not None and not (isinstance(obj, type) and issubclass(obj, self.base)):
-            raise TypeError(f"{name!r} resolves to {obj!r}, which is not a subclass of {self.base.__name__}")
+            raise OptionTypeError(f"{name!r} resolves to {obj!r}, which is not a subclass of {self.base.__name__}")
         return obj
 
     def __contains__(self, name: str) -> bool:

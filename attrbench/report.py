@@ -31,7 +31,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -238,7 +238,7 @@ def save_figure(fig: Figure, out: Path, stem: str, formats: Sequence[str], *, dp
     """Save ``fig`` as ``out/stem.<fmt>`` for each format (Agg for PNG, the PDF backend for PDF)."""
     bad = [f for f in formats if f not in FIGURE_FORMATS]
     if bad:
-        raise ValueError(f"unknown figure formats {bad}; choose from {', '.join(FIGURE_FORMATS)}")
+        raise OptionError(f"unknown figure formats {bad}; choose from {', '.join(FIGURE_FORMATS)}")
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in formats:

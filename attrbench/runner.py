@@ -25,6 +25,7 @@ import pandas as pd
 
 from attrbench.api import AttributionMethod, Sample
 from attrbench.context import RunContext
+from attrbench.errors import OptionError
 from attrbench.models.common import ImageModel
 from attrbench.results import RunDir, git_hash, package_versions, summarise
 from attrbench.runspec import (
@@ -73,10 +74,10 @@ def _check_resume(run: RunDir, old: dict[str, Any] | None, fingerprint: dict[str
     if old is None and not run.has_shards():
         return
     if not resume:
-        raise ValueError(f"run directory {run.path} already holds a run; pass --resume to continue it or choose another --out")
+        raise OptionError(f"run directory {run.path} already holds a run; pass --resume to continue it or choose another --out")
     if old is not None and old.get("fingerprint") != fingerprint:
         diff = sorted(k for k in fingerprint if old.get("fingerprint", {}).get(k) != fingerprint[k])
-        raise ValueError(f"cannot resume {run.path}: its config differs in {diff}; use another --out")
+        raise OptionError(f"cannot resume {run.path}: its config differs in {diff}; use another --out")
 
 
 def _config_json(ctx: RunContext, run_id: str, old: dict[str, Any] | None) -> dict[str, Any]:

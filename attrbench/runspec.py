@@ -14,6 +14,8 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from attrbench.errors import OptionError
+
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_FORWARD_BATCH",
@@ -73,13 +75,13 @@ def parse_spec(text: str) -> tuple[str, dict[str, Any]]:
     """
     match = _SPEC.match(text)
     if not match:
-        raise ValueError(f"cannot parse {text!r}; expected name or name[key=value,...]")
+        raise OptionError(f"cannot parse {text!r}; expected name or name[key=value,...]")
     name, body = match.group(1), match.group(2)
     options: dict[str, Any] = {}
     for item in split_specs(body or ""):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"cannot parse option {item!r} in {text!r}; expected key=value")
+            raise OptionError(f"cannot parse option {item!r} in {text!r}; expected key=value")
         options[key.strip()] = (
             tuple(_parse_value(v) for v in value.split(";")) if ";" in value else _parse_value(value)
         )

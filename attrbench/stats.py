@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from attrbench.errors import OptionError
+
 __all__ = ["bootstrap_ci", "mean_ci", "t_ci"]
 
 
@@ -62,4 +64,4 @@ def mean_ci(values: np.ndarray, *, method: str = "t", level: float = 0.95) -> tu
         return t_ci(values, level=level)
     if method == "bootstrap":
         return bootstrap_ci(values, level=level)
-    raise ValueError(f"unknown CI method {method!r}; choose 't' or 'bootstrap'")
+    raise OptionError(f"unknown CI method {method!r}; choose 't' or 'bootstrap'")

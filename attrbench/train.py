@@ -17,9 +17,7 @@ Recipe (chosen for CPU budgets of a few minutes per model; recorded in every che
       tests/test_train.py); every checkpoint stores its logits on seeded random probe images and
       on evenly spaced test images, so a loaded model can be checked against the trained one.
 
-``python -m attrbench.train --table`` (or ``attrbench train --table``) writes
-``results/checkpoints.md`` and ``.csv`` from the meta stored in the shipped checkpoints
-(:mod:`attrbench.checkpoint_table`).
+``attrbench checkpoints`` tabulates the shipped checkpoints (:mod:`attrbench.checkpoint_table`).
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attrbench.api import ModelSpec
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 from attrbench.models.common import ImageModel
 from attrbench.models.zoo import ARCHS, build_arch, save_checkpoint
 
@@ -266,9 +264,9 @@ def train(
     from tqdm import tqdm
 
     if arch not in ARCHS or not arch.startswith("bagnet"):
-        raise ValueError(f"unknown BagNet architecture {arch!r}; choose bagnet9, bagnet17 or bagnet33")
+        raise OptionError(f"unknown BagNet architecture {arch!r}; choose bagnet9, bagnet17 or bagnet33")
     if min(epochs, batch_size, width, image_size) < 1 or lr <= 0:
-        raise ValueError("epochs, batch_size, width, image_size and lr must be positive")
+        raise OptionError("epochs, batch_size, width, image_size and lr must be positive")
     out = Path(out)
     started = time.perf_counter()
     train_data = load_training_data(
@@ -399,12 +397,6 @@ def train(
     return metrics
 
 
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m attrbench.train --table``: see :mod:`attrbench.checkpoint_table`."""
-    from attrbench.checkpoint_table import main
-
-    return main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(_main())
+if __name__ == "__main__":  # python -m attrbench.train is attrbench train
+    from attrbench.cli import forward
+    sys.exit(forward("train"))

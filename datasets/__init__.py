@@ -6,6 +6,7 @@ Every class is constructed as ``Cls(*, root, split, image_size, ...)`` and yield
 
 from __future__ import annotations
 
+from attrbench.errors import OptionTypeError
 from attrbench.registry import Registry
 
 DATASETS: dict[str, str] = {
@@ -29,7 +30,7 @@ def get_dataset(name: str) -> type:
 
     cls = registry.get(name)
     if not (isinstance(cls, type) and issubclass(cls, ImageDataset)):
-        raise TypeError(f"{name!r} resolves to {cls!r}, which is not an ImageDataset subclass")
+        raise OptionTypeError(f"{name!r} resolves to {cls!r}, which is not an ImageDataset subclass")
     return cls
 
 

@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from attrbench.api import Sample
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 
 __all__ = [
     "CROPS",
@@ -192,11 +192,11 @@ class ImageDataset(Dataset, ABC):
             image_size = image_size[0]
         valid = isinstance(image_size, int) and not isinstance(image_size, bool) and image_size >= 1
         if image_size is not None and not valid:
-            raise ValueError(f"image_size must be a positive int (square images) or None, got {image_size!r}")
+            raise OptionError(f"image_size must be a positive int (square images) or None, got {image_size!r}")
         if crop not in CROPS:
-            raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
+            raise OptionError(f"crop must be one of {CROPS}, got {crop!r}")
         if crop == "bbox" and not self.has_bboxes:
-            raise ValueError(f"{type(self).__name__} has no bounding boxes, so crop='bbox' is not possible")
+            raise OptionError(f"{type(self).__name__} has no bounding boxes, so crop='bbox' is not possible")
         self.image_size = image_size
         self.crop = crop
         self.ids: list[str] = []

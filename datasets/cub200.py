@@ -23,7 +23,7 @@ from torch import Tensor
 
 from attrbench.api import Sample
 from attrbench.datasets.base import ImageDataset, load_image, load_mask
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 
 __all__ = ["CLASS_SPLITS", "CUB200", "SPLITS"]
 
@@ -131,9 +131,9 @@ class CUB200(ImageDataset):
     ) -> None:
         super().__init__(image_size=image_size, crop=crop)
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise OptionError(f"split must be one of {SPLITS}, got {split!r}")
         if classes not in CLASS_SPLITS:
-            raise ValueError(f"classes must be one of {CLASS_SPLITS}, got {classes!r}")
+            raise OptionError(f"classes must be one of {CLASS_SPLITS}, got {classes!r}")
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(f"{self.root}: CUB-200-2011 root folder not found")

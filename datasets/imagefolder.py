@@ -15,7 +15,7 @@ from pathlib import Path
 
 from attrbench.api import Sample
 from attrbench.datasets.base import ImageDataset, load_image
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolder"]
 
@@ -54,9 +54,9 @@ class ImageFolder(ImageDataset):
     ) -> None:
         super().__init__(image_size=image_size)
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise OptionError(f"split must be one of {SPLITS}, got {split!r}")
         if limit_per_class is not None and limit_per_class < 1:
-            raise ValueError(f"limit_per_class must be a positive int or None, got {limit_per_class!r}")
+            raise OptionError(f"limit_per_class must be a positive int or None, got {limit_per_class!r}")
         if root is None:
             raise DataError(
                 f"{type(self).__name__} needs a root folder (--data-root), e.g. ../shared/data/cifar10"

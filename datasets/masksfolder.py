@@ -17,7 +17,7 @@ from pathlib import Path
 from attrbench.api import Sample
 from attrbench.datasets.base import ImageDataset, image_size_of, load_image, load_mask
 from attrbench.datasets.imagefolder import IMAGE_EXTENSIONS
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 
 __all__ = ["MasksFolder"]
 
@@ -81,7 +81,7 @@ class MasksFolder(ImageDataset):
     ) -> None:
         super().__init__(image_size=image_size)
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise OptionError(f"split must be one of {SPLITS}, got {split!r}")
         self.root = Path(root)
         base = self.root / split if split != "all" and (self.root / split).is_dir() else self.root
         self.images_dir, self.masks_dir = base / "images", base / "masks"

@@ -39,7 +39,7 @@ import numpy as np
 
 from attrbench.datasets._birddraw import ATTRIBUTES, PART_NAMES, BirdAttributes, render_scene
 from attrbench.datasets.cub200 import CUB200
-from attrbench.errors import DataError
+from attrbench.errors import DataError, OptionError
 
 __all__ = ["VERSION", "SynthBirds", "cache_name", "class_attributes", "default_cache_dir", "generate"]
 
@@ -66,7 +66,7 @@ def class_attributes(num_classes: int) -> list[BirdAttributes]:
     """
     caps, *free = ATTRIBUTES.values()
     if not 1 <= num_classes <= 54:
-        raise ValueError(f"SynthBirds supports 1 to at most 54 classes, got num_classes={num_classes}")
+        raise OptionError(f"SynthBirds supports 1 to at most 54 classes, got num_classes={num_classes}")
     codes = []
     for idx in itertools.product(*(range(len(v)) for v in free)):
         codes.append((caps[sum(idx) % len(caps)], *(v[i] for v, i in zip(free, idx))))
@@ -142,9 +142,9 @@ def generate(
 
     for name, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
         if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
+            raise OptionError(f"{name} must be >= 0, got {value}")
     if image_size < 32:
-        raise ValueError(f"image_size must be >= 32 for the birds to be drawable, got {image_size}")
+        raise OptionError(f"image_size must be >= 32 for the birds to be drawable, got {image_size}")
     designs = class_attributes(num_classes)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from attrbench.api import AttributionMethod
+from typing import TYPE_CHECKING
+
+from attrbench.errors import OptionTypeError
 from attrbench.registry import Registry
+
+if TYPE_CHECKING:
+    from attrbench.api import AttributionMethod
 
 METHODS: dict[str, str] = {
     "saliency": "attrbench.methods.saliency:Saliency",
@@ -24,15 +29,16 @@ METHODS: dict[str, str] = {
     "random": "attrbench.methods.random_noise:RandomAttribution",
     "sobel": "attrbench.methods.sobel:Sobel",
     "oracle": "attrbench.methods.oracle:Oracle",
-    # metric-learning track
-    "mlgradcam": "attrbench.methods.mlgradcam:MLGradCAM",
-    "mlgradcam-transfer": "attrbench.methods.mlgradcam:MLGradCAMTransfer",
-    "mlgradcampp": "attrbench.methods.mlgradcampp:MLGradCAMpp",
-    "mlgradcampp-transfer": "attrbench.methods.mlgradcampp:MLGradCAMppTransfer",
-    "fastergradcam": "attrbench.methods.fastergradcam:FasterGradCAM",
+    # metric-learning track: these live in attrbench.embedding, which imports attrbench.methods (never the
+    # reverse); the registry imports them by name on first use only.
+    "mlgradcam": "attrbench.embedding.mlgradcam:MLGradCAM",
+    "mlgradcam-transfer": "attrbench.embedding.mlgradcam:MLGradCAMTransfer",
+    "mlgradcampp": "attrbench.embedding.mlgradcampp:MLGradCAMpp",
+    "mlgradcampp-transfer": "attrbench.embedding.mlgradcampp:MLGradCAMppTransfer",
+    "fastergradcam": "attrbench.embedding.fastergradcam:FasterGradCAM",
 }
 
-registry = Registry("methods", METHODS, base=AttributionMethod)
+registry = Registry("methods", METHODS)
 
 
 def list_methods(pattern: str | None = None) -> list[str]:
@@ -42,7 +48,12 @@ def list_methods(pattern: str | None = None) -> list[str]:
 
 def get_method(name: str) -> type[AttributionMethod]:
     """The method class for a name or an external ``"pkg.module:Class"``."""
-    return registry.get(name)
+    from attrbench.api import AttributionMethod  # here, not at the top: listing names needs no torch
+
+    cls = registry.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, AttributionMethod)):
+        raise OptionTypeError(f"{name!r} resolves to {cls!r}, which is not a subclass of AttributionMethod")
+    return cls
 
 
 __all__ = ["METHODS", "get_method", "list_methods", "registry"]

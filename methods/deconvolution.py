@@ -14,7 +14,7 @@ from captum.attr import Deconvolution as _CaptumDeconvolution
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
-from attrbench.methods._common import TargetModule, captum_args, grad_leaf, quiet_captum
+from attrbench.methods.common import TargetModule, captum_args, grad_leaf, quiet_captum
 
 __all__ = ["Deconvolution"]
 

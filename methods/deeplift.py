@@ -12,7 +12,7 @@ from captum.attr import DeepLift as _CaptumDeepLift
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
-from attrbench.methods._common import TargetModule, captum_args, check_float, grad_leaf, quiet_captum
+from attrbench.methods.common import TargetModule, captum_args, check_float, grad_leaf, quiet_captum
 
 __all__ = ["DeepLift"]
 

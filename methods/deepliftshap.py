@@ -31,7 +31,7 @@ from captum.attr import DeepLift as _CaptumDeepLift
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
-from attrbench.methods._common import (
+from attrbench.methods.common import (
     TargetModule,
     captum_args,
     check_choice,

@@ -13,9 +13,15 @@ from __future__ import annotations
 from torch import Tensor
 
 from attrbench.api import MethodInfo, Resolution
-from attrbench.methods._cam import CamMethod
+from attrbench.methods.cam import CamMethod
 
-__all__ = ["GradCam"]
+__all__ = ["GradCam", "gradcam_weights"]
+
+
+def gradcam_weights(act: Tensor, grad: Tensor) -> Tensor:
+    """alpha_k = spatial mean of g: A, g (B, K, h, w) -> (B, K) (A is unused; same signature as Grad-CAM++)."""
+    del act
+    return grad.mean(dim=(2, 3))
 
 
 class GradCam(CamMethod):
@@ -29,5 +35,4 @@ class GradCam(CamMethod):
     )
 
     def weights(self, act: Tensor, grad: Tensor) -> Tensor:
-        """alpha_k = spatial mean of g: (B, K, h, w) -> (B, K, 1, 1)."""
-        return grad.mean(dim=(2, 3), keepdim=True)
+        return gradcam_weights(act, grad)

@@ -10,7 +10,7 @@ The common factor exp(S) is dropped (it scales all weights alike). A zero denomi
 g != 0 (2 + g sum A = 0) is replaced by 1, as the official code does. ``alpha_normalised=True``
 adds the official TF code's per-channel normalisation alpha /= sum_ij alpha (not in eq. 19).
 pytorch-grad-cam's ``GradCAMPlusPlus`` computes eq. 19 (with +1e-6 in the denominator);
-torch-cam's ``GradCAMpp`` drops the division and is not a reference (research/METHODS.md §2).
+torch-cam's ``GradCAMpp`` drops the division and is not a reference (docs/methods.md).
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import torch
 from torch import Tensor, nn
 
 from attrbench.api import MethodInfo, ModelSpec, Resolution
-from attrbench.methods._cam import CamMethod
-from attrbench.methods._common import check_bool
+from attrbench.methods.cam import CamMethod
+from attrbench.methods.common import check_bool
 
 __all__ = ["GradCamPlusPlus", "gradcampp_weights"]
 
 
 def gradcampp_weights(act: Tensor, grad: Tensor, *, alpha_normalised: bool = False) -> Tensor:
-    """Eq. 19 weights w_k from A and g, both (B, K, h, w) -> (B, K, 1, 1)."""
+    """Eq. 19 weights w_k from A and g, both (B, K, h, w) -> (B, K)."""
     g2 = grad.pow(2)
     g3 = grad.pow(3)
     denom = 2 * g2 + act.sum(dim=(2, 3), keepdim=True) * g3
@@ -35,7 +35,7 @@ def gradcampp_weights(act: Tensor, grad: Tensor, *, alpha_normalised: bool = Fal
     if alpha_normalised:
         total = alpha.sum(dim=(2, 3), keepdim=True)
         alpha = alpha / torch.where(total != 0, total, torch.ones_like(total))
-    return (alpha * grad.clamp_min(0)).sum(dim=(2, 3), keepdim=True)
+    return (alpha * grad.clamp_min(0)).sum(dim=(2, 3))
 
 
 class GradCamPlusPlus(CamMethod):

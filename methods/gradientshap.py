@@ -16,7 +16,7 @@ from captum.attr import GradientShap as _CaptumGradientShap
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
-from attrbench.methods._common import captum_args, check_float, check_int, grad_leaf, per_sample_seeded
+from attrbench.methods.common import captum_args, check_float, check_int, grad_leaf, per_sample_seeded
 
 __all__ = ["GradientShap"]
 

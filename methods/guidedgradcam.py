@@ -12,7 +12,7 @@ from captum.attr import GuidedGradCam as _CaptumGuidedGradCam
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
-from attrbench.methods._common import TargetModule, captum_args, check_choice, grad_leaf, quiet_captum, resolve_layer
+from attrbench.methods.common import TargetModule, captum_args, check_choice, grad_leaf, quiet_captum, resolve_layer
 
 __all__ = ["GuidedGradCam"]
 

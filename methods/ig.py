@@ -14,7 +14,7 @@ from captum.attr import IntegratedGradients as _CaptumIG
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
-from attrbench.methods._common import captum_args, check_choice, check_float, check_int, check_optional_int, grad_leaf
+from attrbench.methods.common import captum_args, check_choice, check_float, check_int, check_optional_int, grad_leaf
 
 __all__ = ["IntegratedGradients"]
 

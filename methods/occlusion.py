@@ -15,7 +15,8 @@ from captum.attr import Occlusion as _CaptumOcclusion
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
-from attrbench.methods._common import captum_args, check_float, check_int
+from attrbench.errors import OptionError
+from attrbench.methods.common import captum_args, check_float, check_int
 
 __all__ = ["Occlusion"]
 
@@ -56,7 +57,7 @@ class Occlusion(AttributionMethod):
     def attribute(self, inputs: Tensor, *, target: Target) -> Tensor:
         """(B, 3, H, W) -> (B, 3, H, W)."""
         if min(inputs.shape[-2:]) < self.window:
-            raise ValueError(f"occlusion window {self.window} is larger than the input {tuple(inputs.shape[-2:])}")
+            raise OptionError(f"occlusion window {self.window} is larger than the input {tuple(inputs.shape[-2:])}")
         c = inputs.shape[1]
         method = _CaptumOcclusion(target.forward_func(self.model))
         attr = method.attribute(

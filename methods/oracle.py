@@ -11,6 +11,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, ClassLogit, ClassProbability, MethodInfo, ModelSpec, Resolution, Target
+from attrbench.errors import OptionTypeError
 from attrbench.ground_truth import patch_truth
 
 __all__ = ["Oracle"]
@@ -30,7 +31,7 @@ class Oracle(AttributionMethod):
     def __init__(self, model: nn.Module, *, spec: ModelSpec) -> None:
         super().__init__(model, spec=spec)
         if not spec.has_ground_truth or not getattr(model, "has_patch_logits", False):
-            raise TypeError(
+            raise OptionTypeError(
                 f"the oracle needs a model with patch ground truth (a BagNet ImageModel); "
                 f"model {spec.name!r} has none"
             )
@@ -38,7 +39,7 @@ class Oracle(AttributionMethod):
     def attribute(self, inputs: Tensor, *, target: Target) -> Tensor:
         """(B, 3, H, W) -> (B, 1, H', W')."""
         if not isinstance(target, ClassLogit) or isinstance(target, ClassProbability):
-            raise TypeError(
+            raise OptionTypeError(
                 f"the oracle explains a class logit and needs a ClassLogit target with labels; got {target!r}"
             )
         truth = patch_truth(self.model, inputs, labels=target.labels, baseline=None)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
-from attrbench.methods._common import check_int, sample_seeds
+from attrbench.methods.common import check_int, sample_seeds
 
 __all__ = ["RandomAttribution"]
 

@@ -12,7 +12,7 @@ from captum.attr import Saliency as _CaptumSaliency
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
-from attrbench.methods._common import captum_args, grad_leaf
+from attrbench.methods.common import captum_args, grad_leaf
 
 __all__ = ["Saliency"]
 

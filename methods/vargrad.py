@@ -3,13 +3,13 @@
     A(x) = (1/n) sum_k (d f(x + eps_k) / d x)^2 - ((1/n) sum_k d f(x + eps_k) / d x)^2,
     eps_k ~ N(0, stdevs^2 I),   (B, 3, H, W), non-negative.
 
-See :mod:`attrbench.methods._noise_tunnel` for noise, seeding and hyperparameters.
+See :mod:`attrbench.methods.noise_tunnel` for noise, seeding and hyperparameters.
 """
 
 from __future__ import annotations
 
 from attrbench.api import MethodInfo, Resolution
-from attrbench.methods._noise_tunnel import NoiseTunnelSaliency
+from attrbench.methods.noise_tunnel import NoiseTunnelSaliency
 
 __all__ = ["VarGrad"]
 

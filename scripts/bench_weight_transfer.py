@@ -3,7 +3,7 @@
 Chen et al. (WACV 2020, arXiv 2001.06538) and Faster-Grad-CAM claim that transferring channel
 weights from a k-means database (one forward, no backward) is much faster than computing them by
 back-propagation. Faster-Grad-CAM's timer included building the TF gradient graph on every call
-(METHODS.md sec. 4); here every back-propagated path is *pre-built* (hooks registered once per
+(docs/methods.md, Faster-Grad-CAM); here every back-propagated path is *pre-built* (hooks registered once per
 call, no graph compilation, warm-up calls excluded) so that only the per-image work is compared.
 
 Per image (batch size 1), in interleaved order, the median wall time of:
@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from attrbench.datasets.synthbirds import SynthBirds
     from attrbench.device import resolve_device
-    from attrbench.embedding.cam import cam_from_weights, gradcam_weights
+    from attrbench.methods.cam import cam_from_weights
+    from attrbench.methods.gradcam import gradcam_weights
     from attrbench.embedding.track import EmbeddingTrack
     from attrbench.hooks import capture_output
     from attrbench.methods import get_method

@@ -38,4 +38,4 @@ done
 for q in 9 17 33; do
     run "bagnet$q-cifar10" --arch "bagnet$q" "${CIFAR[@]}"
 done
-python -m attrbench.train --table
+attrbench checkpoints

@@ -3,7 +3,7 @@
 f(x) = (1/N) sum_p l_p(x); position (i, j) sees exactly the q x q box at (8i, 8j); crops at
 stride-8 offsets reproduce positions; pixels outside every receptive field get zero gradient.
 The full-size state_dict is compared with the official key list written from the naming rules
-of the official ``bagnets/pytorchnet.py`` (BAGNET.md section 2), not from our own code.
+of the official ``bagnets/pytorchnet.py`` (docs/bagnet.md), not from our own code.
 """
 
 from __future__ import annotations

@@ -6,11 +6,13 @@ import pytest
 import torch
 from captum.attr import LayerGradCam
 
-from attrbench.embedding.cam import gradcam_weights, gradcampp_weights, keep_top_k
+from attrbench.embedding.cam import keep_top_k
 from attrbench.embedding.targets import CosineSimilarity, TripletLoss, sample_triplets, triplet_loss
-from attrbench.embedding.testing import tiny_embedding_net
 from attrbench.hooks import hooks_of
 from attrbench.methods import get_method
+from attrbench.methods.gradcam import gradcam_weights
+from attrbench.methods.gradcampp import gradcampp_weights
+from attrbench.testing.embedding import tiny_embedding_net
 
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attrbench.embedding.cam import cam_from_weights
 from attrbench.embedding.database import (
     WeightDatabase,
     build_database,
@@ -13,10 +12,11 @@ from attrbench.embedding.database import (
     embed_dataset,
     kmeans,
 )
-from attrbench.embedding.testing import random_samples, tiny_embedding_net
 from attrbench.errors import DataError
 from attrbench.hooks import hooks_of
 from attrbench.methods import get_method
+from attrbench.methods.cam import cam_from_weights
+from attrbench.testing.embedding import random_samples, tiny_embedding_net
 
 
 

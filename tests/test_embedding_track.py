@@ -9,10 +9,10 @@ import torch
 
 from attrbench.api import collate
 from attrbench.embedding.targets import CosineSimilarity
-from attrbench.embedding.testing import random_samples, tiny_embedding_net
 from attrbench.embedding.track import EmbeddingTrack, training_dataset_for
 from attrbench.errors import DataError
 from attrbench.methods import get_method
+from attrbench.testing.embedding import random_samples, tiny_embedding_net
 
 
 

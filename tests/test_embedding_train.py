@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attrbench.embedding.train import main, pk_batches, recall_at_k, recalibrate_batchnorm, semihard_triplet_loss
+from attrbench.cli import main
+from attrbench.embedding.train import pk_batches, recall_at_k, recalibrate_batchnorm, semihard_triplet_loss
 
 
 
@@ -64,8 +65,8 @@ def test_cli_trains_on_a_cub_format_copy(tmp_path):
 
     root = generate(tmp_path / "cub", num_classes=4, train_per_class=3, test_per_class=1, image_size=32)
     out = tmp_path / "embed.pt"
-    code = main(["--dataset", "cub200", "--data-root", str(root), "--image-size", "32", "--width", "2", "--dim", "8",
-                 "--epochs", "1", "--classes-per-batch", "2", "--images-per-class", "2", "--name", "embed-mini",
+    code = main(["train-embedding", "--dataset", "cub200", "--data-root", str(root), "--image-size", "32",
+                 "--width", "2", "--dim", "8", "--epochs", "1", "--classes-per-batch", "2", "--images-per-class", "2", "--name", "embed-mini",
                  "--out", str(out)])
     assert code == 0
     model = load_model(str(out))
@@ -73,7 +74,7 @@ def test_cli_trains_on_a_cub_format_copy(tmp_path):
     assert model.spec.cam_layer == "net.backbone.layer4"
     meta = model.checkpoint_meta
     assert set(meta["metrics"]) == {"test_recall@1", "test_recall@5", "train_recall@1", "train_recall@5"}
-    assert meta["command"].startswith("python -m attrbench.embedding.train --dataset cub200")
+    assert meta["command"].startswith("attrbench train-embedding --dataset cub200")
     with torch.no_grad():
         e = model(torch.rand(2, 3, 32, 32))
     torch.testing.assert_close(e.norm(dim=1), torch.ones(2))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from attrbench.leaderboard import EARLIER_LAYER_CAMS, classification_methods, main, run_leaderboard, track_of
+from attrbench.cli import main
+from attrbench.leaderboard import EARLIER_LAYER_CAMS, classification_methods, run_leaderboard, track_of
 from attrbench.testing import toys as toy
 
 
@@ -44,8 +45,8 @@ def test_tiny_leaderboard_writes_tables_figures_and_readme(tmp_path) -> None:
 
 
 def test_cli_rejects_unknown_dataset(capsys) -> None:
-    assert main(["--datasets", "imagenet"]) == 2
-    assert "unknown datasets" in capsys.readouterr().err
+    assert main(["leaderboard", "--datasets", "imagenet"]) == 2
+    assert "--datasets: unknown 'imagenet'" in capsys.readouterr().err
 
 
 def test_metrics_needing_masks_are_dropped_with_a_note() -> None:

@@ -127,7 +127,7 @@ def test_matches_stored_reference(setup):
     if not path.exists():
         pytest.fail(
             f"no reference output for method {name!r} at {path}; create it with "
-            f"'python -m attrbench.testing.references --write {name}' and commit it"
+            f"'attrbench references --write {name}' and commit it"
         )
     stored = torch.load(path, weights_only=True)["output"]
     case = contract_case(name, cls, batch=REFERENCE_BATCH)

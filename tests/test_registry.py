@@ -46,7 +46,7 @@ def test_builtin_names_are_listed_sorted_and_unique():
     assert BUILTIN <= set(names)
     assert names == sorted(set(names))
     assert list_methods("grad*") == ["gradcam", "gradcampp", "gradientshap"]
-    assert all(path.startswith("attrbench.methods.") for path in METHODS.values())
+    assert all(path.startswith(("attrbench.methods.", "attrbench.embedding.")) for path in METHODS.values())
 
 
 def test_every_mapping_entry_resolves_to_its_own_name():

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import argparse
 
+from attrbench.errors import OptionError
+
 
 def _margins(items: list[str]) -> dict[str, float]:
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep:
-            raise ValueError(f"--margin expects METRIC=VALUE, got {item!r}")
+            raise OptionError(f"--margin expects METRIC=VALUE, got {item!r}")
         try:
             out[name.strip()] = float(value)
         except ValueError:
-            raise ValueError(f"--margin {item!r}: {value!r} is not a number") from None
+            raise OptionError(f"--margin {item!r}: {value!r} is not a number") from None
     return out
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from attrbench.errors import OptionError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", default=None, help="glob over method names, e.g. 'grad*'")
@@ -35,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
 
     names = list_methods(args.pattern)
     if not names:
-        raise ValueError(f"no method matches {args.pattern!r}; run 'attrbench methods' to see all")
+        raise OptionError(f"no method matches {args.pattern!r}; run 'attrbench methods' to see all")
     rows = []
     for name in names:
         cls = get_method(name)

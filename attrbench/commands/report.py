@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 
+from attrbench.errors import OptionError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
@@ -38,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     samples = [s.strip() for s in args.samples.split(",") if s.strip()] if args.samples else None
     if args.gallery < 0:
-        raise ValueError("--gallery must be >= 0")
+        raise OptionError("--gallery must be >= 0")
     if args.gallery:
         from attrbench.export import load_records
 

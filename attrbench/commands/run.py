@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from attrbench.errors import OptionError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from attrbench.runspec import DEFAULT_BATCH_SIZE, DEFAULT_MAX_FORWARD_BATCH, DEFAULT_N_SAMPLES
@@ -55,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
     if args.methods:
         methods += split_specs(args.methods)
     if not methods:
-        raise ValueError("no method given; use --method NAME (see `attrbench list methods`)")
+        raise OptionError("no method given; use --method NAME (see `attrbench list methods`)")
     given = {k: v for k, v in vars(args).items() if k in RunConfig.field_names()}
     given.update(methods=methods, metrics=split_specs(args.metrics) if args.metrics else None, progress=not args.quiet)
     config = RunConfig(**given)

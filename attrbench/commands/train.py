@@ -9,13 +9,16 @@ Examples:
     attrbench train --arch bagnet17 --dataset synthbirds --image-size 96 --out bagnet17-synthbirds.pt
     attrbench train --arch bagnet9 --dataset cifar10 --data-root ../shared/data/cifar10 \\
         --image-size 64 --limit-per-class 400 --out bagnet9-cifar10.pt
-    attrbench train --table          # rewrite results/checkpoints.md/.csv from the shipped checkpoints
+
+The table of shipped checkpoints is written by ``attrbench checkpoints``.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+
+from attrbench.errors import OptionError
 
 __all__ = ["add_arguments", "canonical_command", "main"]
 
@@ -54,8 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate on the first N test images of every class")
     parser.add_argument("--no-augment", action="store_true", help="no random translation / flips")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--table", action="store_true",
-                        help="do not train: write results/checkpoints.md and .csv from the shipped checkpoints")
 
 
 def canonical_command(args: argparse.Namespace) -> str:
@@ -86,21 +87,15 @@ def main(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from attrbench.device import resolve_device
-    from attrbench.checkpoint_table import write_table
-    from attrbench.train import train
-
-    if args.table:
-        for path in write_table():
-            print(path)
-        return 0
     from attrbench.datasets import registry
+    from attrbench.device import resolve_device
+    from attrbench.train import train
 
     if args.dataset not in registry:
         raise registry.unknown(args.dataset)
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            raise OptionError(f"--threads must be >= 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)

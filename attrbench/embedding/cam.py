@@ -10,8 +10,10 @@ channel weights are
                  alpha = g^2 / (2 g^2 + (sum_ab A_kab) g^3), alpha = 0 where g = 0   (eq. 19)
 
 then averaged over the triplets, w_k = (1/N) sum_n w_nk, and optionally restricted to the top-k
-channels by (signed) averaged weight. The raw map is sum_k w_k A_k at layer resolution; ReLU,
-normalisation and upsampling are :mod:`attrbench.postprocess`'s job.
+channels by (signed) averaged weight. Both rules are the classification methods' own functions
+(:func:`attrbench.methods.gradcam.gradcam_weights`, :func:`attrbench.methods.gradcampp.gradcampp_weights`).
+The raw map is sum_k w_k A_k at layer resolution (:func:`attrbench.methods.cam.cam_from_weights`);
+ReLU, normalisation and upsampling are :mod:`attrbench.postprocess`'s job.
 
 N gradients cost one backbone forward: a forward hook on the CAM layer hands the rest of the
 network ``A`` repeated N times (detached, so the backward only runs through the layers after A).
@@ -30,12 +32,11 @@ from torch import Tensor, nn
 
 from attrbench.api import Target
 from attrbench.embedding.targets import TripletLoss
+from attrbench.methods.gradcam import gradcam_weights
+from attrbench.methods.gradcampp import gradcampp_weights
 
 __all__ = [
     "WEIGHT_RULES",
-    "cam_from_weights",
-    "gradcam_weights",
-    "gradcampp_weights",
     "keep_top_k",
     "layer_gradients",
     "repeated_layer",
@@ -45,24 +46,7 @@ __all__ = [
 
 WeightRule = Literal["gradcam", "gradcampp"]
 
-
-def gradcam_weights(activations: Tensor, gradients: Tensor) -> Tensor:
-    """Grad-CAM weights w_k = mean_ij g_kij: (B, C, h, w) x2 -> (B, C)."""
-    del activations  # Grad-CAM needs only the gradients; same signature as Grad-CAM++
-    return gradients.mean(dim=(2, 3))
-
-
-def gradcampp_weights(activations: Tensor, gradients: Tensor) -> Tensor:
-    """Grad-CAM++ eq. 19 weights (Chattopadhyay et al., WACV 2018): (B, C, h, w) x2 -> (B, C).
-
-    alpha = g^2 / (2 g^2 + (sum_ab A_ab) g^3), set to 0 where g = 0 (0/0); w = sum_ij alpha ReLU(g).
-    The formula is the project's one (:func:`attrbench.methods.gradcampp.gradcampp_weights`).
-    """
-    from attrbench.methods.gradcampp import gradcampp_weights as eq19
-
-    return eq19(activations, gradients).flatten(1)
-
-
+#: the per-image channel-weight rules, by name (the formulas are the classification methods' own).
 WEIGHT_RULES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "gradcam": gradcam_weights,
     "gradcampp": gradcampp_weights,
@@ -77,11 +61,6 @@ def keep_top_k(weights: Tensor, k: int | None) -> Tensor:
         raise ValueError(f"top_k must be positive or None, got {k}")
     index = weights.topk(k, dim=-1).indices
     return torch.zeros_like(weights).scatter(-1, index, weights.gather(-1, index))
-
-
-def cam_from_weights(activations: Tensor, weights: Tensor) -> Tensor:
-    """Raw CAM sum_k w_k A_k: (B, C, h, w), (B, C) -> (B, 1, h, w)."""
-    return torch.einsum("bc,bchw->bhw", weights.to(activations.dtype), activations).unsqueeze(1)
 
 
 @contextmanager

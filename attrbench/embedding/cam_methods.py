@@ -1,5 +1,9 @@
-"""Base classes of the metric-learning CAM methods (files in ``methods/``: mlgradcam.py,
-mlgradcampp.py, fastergradcam.py). Chen et al., WACV 2020, arXiv 2001.06538.
+"""Bases of the metric-learning CAM methods (mlgradcam.py, mlgradcampp.py, fastergradcam.py in
+this package). Chen et al., WACV 2020, arXiv 2001.06538.
+
+Both are siblings of Grad-CAM and Grad-CAM++ over :class:`attrbench.methods.cam.CamMethod` (layer,
+weighted channel sum); they override its :meth:`~attrbench.methods.cam.CamMethod.channel_weights`
+hook, and their per-image rule (:meth:`weights`) is the classification method's own function.
 
 :class:`TripletCAM` (back-propagated): the anchor is the explained image; its N reference
 triplets come from the target (a :class:`~attrbench.embedding.targets.TripletLoss`, or the
@@ -21,14 +25,16 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from attrbench.api import AttributionMethod, ModelSpec, Target
-from attrbench.embedding.cam import cam_from_weights, keep_top_k, triplet_channel_weights
+from attrbench.api import ModelSpec, Target
+from attrbench.embedding.cam import WEIGHT_RULES, WeightRule, keep_top_k, triplet_channel_weights
 from attrbench.embedding.database import WeightDatabase
 from attrbench.embedding.targets import CosineSimilarity, TripletLoss
+from attrbench.errors import OptionTypeError
 from attrbench.hooks import capture_output
-from attrbench.methods._common import check_int, check_optional_int, resolve_layer
+from attrbench.methods.cam import CamMethod
+from attrbench.methods.common import check_int, check_optional_int
 
-__all__ = ["TransferCAM", "TripletCAM", "triplets_of"]
+__all__ = ["EmbeddingCAM", "TransferCAM", "TripletCAM", "triplets_of"]
 
 
 def triplets_of(target: Target, *, method: str) -> TripletLoss:
@@ -37,13 +43,24 @@ def triplets_of(target: Target, *, method: str) -> TripletLoss:
         return target
     if isinstance(target, CosineSimilarity) and target.triplets is not None:
         return target.triplets
-    raise TypeError(
+    raise OptionTypeError(
         f"{method} explains a triplet loss: give a TripletLoss target (attrbench.embedding.targets) or run it "
         f"through the embedding track (--track embedding), whose targets carry reference triplets; got {target!r}"
     )
 
 
-class TripletCAM(AttributionMethod):
+class EmbeddingCAM(CamMethod):
+    """A CAM of an embedding network whose per-image channel-weight rule is named by ``rule``."""
+
+    #: "gradcam" or "gradcampp": the per-image rule (also names a transfer method's database).
+    rule: ClassVar[WeightRule]
+
+    def weights(self, act: Tensor, grad: Tensor) -> Tensor:
+        """The rule's weights: A, g (B, K, h, w) -> (B, K)."""
+        return WEIGHT_RULES[self.rule](act, grad)
+
+
+class TripletCAM(EmbeddingCAM):
     """Grad-CAM / Grad-CAM++ of the triplet loss, averaged over N triplets, top-k channels.
 
     Args:
@@ -56,8 +73,6 @@ class TripletCAM(AttributionMethod):
     Returns (attribute): (B, 1, h, w) raw maps sum_k w_k A_k at the CAM layer's resolution.
     """
 
-    rule: ClassVar[str]
-
     def __init__(
         self,
         model: nn.Module,
@@ -67,19 +82,19 @@ class TripletCAM(AttributionMethod):
         top_k: int | None = 50,
         layer: str | None = None,
     ) -> None:
-        super().__init__(model, spec=spec)
+        super().__init__(model, spec=spec, layer=layer)
         self.n_triplets = check_int("n_triplets", n_triplets)
         self.top_k = check_optional_int("top_k", top_k)
-        self.layer, self._layer = resolve_layer(model, layer, default=spec.cam_layer, method=self.info.name)
 
-    def attribute(self, inputs: Tensor, *, target: Target) -> Tensor:
+    def channel_weights(self, inputs: Tensor, *, target: Target) -> tuple[Tensor, Tensor]:
+        """A (B, K, h, w) and the top-k of the weights averaged over N triplets, (B, K)."""
         triplets = triplets_of(target, method=self.info.name)
-        acts, weights = triplet_channel_weights(self.model, inputs, layer=self._layer, target=triplets,
-                                                rule=self.rule, n_triplets=self.n_triplets)  # type: ignore[arg-type]
-        return cam_from_weights(acts, keep_top_k(weights.mean(1), self.top_k))
+        acts, weights = triplet_channel_weights(self.model, inputs, layer=self._module, target=triplets,
+                                                rule=self.rule, n_triplets=self.n_triplets)
+        return acts, keep_top_k(weights.mean(1), self.top_k)
 
 
-class TransferCAM(AttributionMethod):
+class TransferCAM(EmbeddingCAM):
     """CAM with channel weights transferred from the nearest training cluster (no backward).
 
     Args:
@@ -92,7 +107,6 @@ class TransferCAM(AttributionMethod):
     Returns (attribute): (B, 1, h, w) raw maps sum_{k in top(c*)} w_{c*,k} A_k.
     """
 
-    rule: ClassVar[str]
     #: "triplet" (ML Grad-CAM) or "similarity" (Faster-Grad-CAM) per-image training weights.
     database_target: ClassVar[str] = "triplet"
     num_clusters: ClassVar[int] = 50
@@ -107,8 +121,7 @@ class TransferCAM(AttributionMethod):
         database: WeightDatabase | None = None,
         layer: str | None = None,
     ) -> None:
-        super().__init__(model, spec=spec)
-        self.layer, self._layer = resolve_layer(model, layer, default=spec.cam_layer, method=self.info.name)
+        super().__init__(model, spec=spec, layer=layer)
         # database=None is accepted here because a runner may instantiate methods (for their
         # config) before the track has built the database; attribute() then refuses to run.
         self.database: WeightDatabase | None = None
@@ -136,16 +149,17 @@ class TransferCAM(AttributionMethod):
         }
 
     @torch.no_grad()
-    def attribute(self, inputs: Tensor, *, target: Target) -> Tensor:
+    def channel_weights(self, inputs: Tensor, *, target: Target) -> tuple[Tensor, Tensor]:
+        """A (B, K, h, w) and the weights of each image's nearest training cluster, (B, K)."""
         del target  # transfer: the weights come from the training clusters, not from a gradient
         if self.database is None:
-            raise TypeError(
+            raise OptionTypeError(
                 f"{self.info.name} needs a weight database built on training images: run it through the "
                 "embedding track (--track embedding) or pass database=build_database(...)"
             )
-        with capture_output(self._layer) as outputs:
+        with capture_output(self._module) as outputs:
             embeddings = self.model(inputs)
         if len(outputs) != 1:
             raise RuntimeError(f"CAM layer {self.layer!r} ran {len(outputs)} times in one forward, expected once")
         clusters = self.database.assign(embeddings)
-        return cam_from_weights(outputs[0], self._weights[clusters])
+        return outputs[0], self._weights[clusters]

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from attrbench.api import Target
+from attrbench.errors import OptionError
 
 __all__ = ["SIGNS", "CosineSimilarity", "TripletLoss", "sample_triplets", "triplet_loss"]
 
@@ -71,7 +72,7 @@ class TripletLoss(Target):
                 f"and {tuple(negative.shape)}"
             )
         if sign not in SIGNS:
-            raise ValueError(f"sign must be one of {SIGNS}, got {sign!r}")
+            raise OptionError(f"sign must be one of {SIGNS}, got {sign!r}")
         self.positive = positive
         self.negative = negative
         self.margin = float(margin)

@@ -11,15 +11,13 @@ negative farther than the positive, d(a, n) > d(a, p); when no negative is farth
 negative (so that a collapsed batch still gets a gentle, not a hardest-negative, signal).
 L = mean over (a, p) of [d(a, p) - d(a, n) + m]_+ with squared Euclidean d.
 
-    python -m attrbench.embedding.train --dataset synthbirds --out attrbench/checkpoints/embed-synthbirds.pt
+    attrbench train-embedding --dataset synthbirds --out attrbench/checkpoints/embed-synthbirds.pt
     (defaults = the shipped model: BagNet-17 backbone, width 8, 80 px, 10 epochs of 5 x 4 batches)
-    python -m attrbench.embedding.train --dataset cub200 --data-root PATH/CUB_200_2011 --image-size 224 ...
+    attrbench train-embedding --dataset cub200 --data-root PATH/CUB_200_2011 --image-size 224 ...
 """
 
 from __future__ import annotations
 
-import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -28,8 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["load_split", "main", "pk_batches", "recall_at_k", "recalibrate_batchnorm", "semihard_triplet_loss",
-           "train"]
+__all__ = ["load_split", "pk_batches", "recall_at_k", "recalibrate_batchnorm", "semihard_triplet_loss",
+           "train", "train_checkpoint"]
 
 
 def pairwise_sq_distances(embeddings: Tensor) -> Tensor:
@@ -212,86 +210,94 @@ def embed_images(model, images: Tensor, *, device: torch.device, batch_size: int
     return torch.cat([model(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m attrbench.embedding.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=("synthbirds", "cub200"), default="synthbirds")
-    p.add_argument("--data-root", default=None, help="dataset folder (synthbirds: default cache, generated once)")
-    p.add_argument("--image-size", type=int, default=80)
-    p.add_argument("--backbone", default="bagnet17", help="bagnet9 | bagnet17 | bagnet33 | resnet")
-    p.add_argument("--width", type=int, default=8)
-    p.add_argument("--layers", type=int, nargs="+", default=[1, 1, 1, 1])
-    p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--margin", type=float, default=0.2)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--classes-per-batch", type=int, default=5, help="P of the P x K batches")
-    p.add_argument("--images-per-class", type=int, default=4, help="K of the P x K batches")
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--name", default="embed-synthbirds", help="model name stored in the checkpoint's spec")
-    p.add_argument("--out", required=True, help="checkpoint path (.pt)")
-    p.add_argument("--metrics-out", default=None, help="also write the Recall@K and the command as JSON here")
-    return p
+def train_checkpoint(
+    *,
+    dataset: str,
+    data_root: str | None,
+    image_size: int,
+    backbone: str,
+    width: int,
+    layers: tuple[int, ...],
+    dim: int,
+    margin: float,
+    epochs: int,
+    classes_per_batch: int,
+    images_per_class: int,
+    lr: float,
+    seed: int,
+    device: torch.device,
+    name: str,
+    out: str | Path,
+    metrics_out: str | Path | None,
+    command: str,
+) -> Path:
+    """Train on the first half of the classes, measure Recall@K on both halves, save a checkpoint.
 
+    Long: over 60 lines because it is the whole protocol in order (load, train, evaluate, record the
+    meta, save); splitting it would only pass the same dozen values between pieces.
 
-def main(argv: list[str] | None = None) -> int:
+    Args:
+        dataset: "synthbirds" or "cub200"; data_root: its folder (None: SynthBirds' cache).
+        image_size, backbone, width, layers, dim: the network (:class:`EmbeddingNet`).
+        margin, epochs, classes_per_batch (P), images_per_class (K), lr, seed: the training recipe.
+        device: where to train.
+        name: model name stored in the checkpoint's spec.
+        out: checkpoint path; metrics_out: optional JSON with Recall@K and the meta.
+        command: the command line stored in the meta.
+
+    Returns:
+        The checkpoint path.
+    """
     import dataclasses
     import json
 
-    from attrbench.device import resolve_device
     from attrbench.models.zoo import save_checkpoint
 
-    args = build_parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    command = "python -m attrbench.embedding.train " + shlex.join(sys.argv[1:] if argv is None else argv)
     start = time.perf_counter()
-    train_x, train_y, train_data = load_split(args.dataset, data_root=args.data_root, classes="first_half",
-                                     image_size=args.image_size)
-    test_x, test_y, _ = load_split(args.dataset, data_root=args.data_root, classes="second_half",
-                                   image_size=args.image_size)
+    train_x, train_y, train_data = load_split(dataset, data_root=data_root, classes="first_half",
+                                              image_size=image_size)
+    test_x, test_y, _ = load_split(dataset, data_root=data_root, classes="second_half", image_size=image_size)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     log(f"train: {len(train_y)} images of {train_y.unique().numel()} classes; "
         f"test: {len(test_y)} images of {test_y.unique().numel()} unseen classes")
-    layers = tuple(args.layers)
+    layers = tuple(layers)
     model, history = train(
-        images=train_x, labels=train_y, backbone=args.backbone, width=args.width, layers=layers, dim=args.dim,
-        margin=args.margin, epochs=args.epochs, p=args.classes_per_batch, k=args.images_per_class, lr=args.lr,
-        seed=args.seed, device=device, log=log,
+        images=train_x, labels=train_y, backbone=backbone, width=width, layers=layers, dim=dim,
+        margin=margin, epochs=epochs, p=classes_per_batch, k=images_per_class, lr=lr,
+        seed=seed, device=device, log=log,
     )  # fmt: skip
     train_seconds = time.perf_counter() - start
     metrics = {f"test_{k}": v for k, v in recall_at_k(embed_images(model, test_x, device=device), test_y).items()}
     metrics.update({f"train_{k}": v for k, v in recall_at_k(embed_images(model, train_x, device=device),
                                                             train_y).items()})
     log("  ".join(f"{k} {v:.3f}" for k, v in metrics.items()) + f"  ({train_seconds:.0f} s)")
-    model.spec = dataclasses.replace(model.spec, name=args.name)
-    arch_kwargs = {"backbone": args.backbone, "width": args.width, "layers": list(layers), "dim": args.dim}
+    model.spec = dataclasses.replace(model.spec, name=name)
+    arch_kwargs = {"backbone": backbone, "width": width, "layers": list(layers), "dim": dim}
     meta = {
         "command": command,
         "metrics": metrics,
-        "dataset": args.dataset,
+        "dataset": dataset,
         "data_root": str(getattr(train_data, "root", "")),
         "train_classes": "first_half",
         "test_classes": "second_half",
-        "image_size": args.image_size,
-        "margin": args.margin,
-        "seed": args.seed,
+        "image_size": image_size,
+        "margin": margin,
+        "seed": seed,
         "train_seconds": round(train_seconds, 1),
         "threads": torch.get_num_threads(),
         "history": history,
         "torch": str(torch.__version__),
     }
-    path = save_checkpoint(args.out, model=model, arch="embedding", arch_kwargs=arch_kwargs, meta=meta)
+    path = save_checkpoint(out, model=model, arch="embedding", arch_kwargs=arch_kwargs, meta=meta)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    if args.metrics_out:
-        out = Path(args.metrics_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"checkpoint": str(args.out), **meta}, indent=2) + "\n", encoding="utf-8")
-    return 0
+    if metrics_out:
+        target = Path(metrics_out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps({"checkpoint": str(out), **meta}, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m attrbench.embedding.train is attrbench train-embedding
+    from attrbench.cli import forward
+
+    sys.exit(forward("train-embedding"))

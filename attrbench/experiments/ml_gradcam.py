@@ -8,7 +8,7 @@ runtime per image. Everything runs through the harness (``attrbench.evaluate``, 
 "embedding"); the table is derived from the stored records only. Also writes a qualitative
 figure (maps of the eight variants on a few test images) and the database build times.
 
-    python -m attrbench.experiments.ml_gradcam [--model embed-synthbirds] [--n-samples 200]
+    attrbench experiment ml-gradcam [--model embed-synthbirds] [--n-samples 200]
 
 Outputs (``--out``, default ``results/embedding``): table.md, table.csv, comparisons.csv (paired
 per-image differences for the paper's claims), records.parquet (copy of the run's records),
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from attrbench.context import RunContext
 
-__all__ = ["VARIANTS", "main", "table_from_records"]
+__all__ = ["VARIANTS", "add_arguments", "main", "table_from_records"]
 
 #: (row label, method spec) in table order; N = 50 triplets, k = 50 channels.
 VARIANTS: tuple[tuple[str, str, str], ...] = (
@@ -171,9 +170,8 @@ def _figure(ctx: RunContext, *, path: Path, n_images: int) -> None:
     plt.close(fig)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m attrbench.experiments.ml_gradcam", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``attrbench experiment ml-gradcam``."""
     p.add_argument("--model", default="embed-synthbirds")
     p.add_argument("--data-root", default=None, help="SynthBirds folder (default: the generated cache)")
     p.add_argument("--split", default="test", help="split of the unseen classes to explain (test|train|all)")
@@ -185,11 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/embedding")
     p.add_argument("--tables-only", action="store_true",
                    help="only rebuild table.md/csv and comparisons.csv from the stored run in OUT/run")
-    return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(args: argparse.Namespace) -> int:
+    """Run the experiment (or rebuild its tables) as ``attrbench experiment ml-gradcam`` does.
+
+    Long: over 60 lines because it is the experiment's script end to end (run, tables, figure,
+    database report), each step a few lines that read best in order.
+    """
     import shutil
+
+    from attrbench.commands import command_line
 
     from attrbench.datasets.synthbirds import SynthBirds
     from attrbench.device import resolve_device
@@ -199,7 +203,6 @@ def main(argv: list[str] | None = None) -> int:
     from attrbench.runner import evaluate
     from attrbench.runspec import RunConfig
 
-    args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     table = table_from_records(records)
     table.to_csv(out / "table.csv", index=False)
     meta = model.checkpoint_meta
-    command = "python -m attrbench.experiments.ml_gradcam " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = command_line(args)
     command_file = out / "command.txt"
     if args.tables_only and command_file.is_file():  # the command that made the run
         command = command_file.read_text(encoding="utf-8").strip()
@@ -249,5 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m attrbench.experiments.ml_gradcam is attrbench experiment ml-gradcam
+    from attrbench.cli import forward
+
+    sys.exit(forward("experiment ml-gradcam"))

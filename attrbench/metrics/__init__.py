@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from attrbench.errors import OptionTypeError
 from attrbench.registry import Registry
 
 METRICS: dict[str, str] = {
@@ -22,7 +23,7 @@ def get_metric(name: str) -> type:
 
     cls = registry.get(name)
     if not (isinstance(cls, type) and issubclass(cls, Metric)):
-        raise TypeError(f"{name!r} resolves to {cls!r}, which is not a subclass of attrbench.metrics.base.Metric")
+        raise OptionTypeError(f"{name!r} resolves to {cls!r}, which is not a subclass of attrbench.metrics.base.Metric")
     return cls
 
 

@@ -13,6 +13,7 @@ from typing import ClassVar
 import torch
 
 from attrbench.api import MetricCategory, MetricInfo
+from attrbench.errors import OptionError
 from attrbench.metrics.base import Curve, Metric, MetricContext, MetricResult
 from attrbench.metrics.perturbation import FILLS, SCORES, perturbation_curves
 
@@ -42,11 +43,11 @@ class PerturbationMetric(Metric):
         blur_sigma: float = 5.0,
     ) -> None:
         if fill not in FILLS:
-            raise ValueError(f"{self.mode}: unknown fill {fill!r}; choose from {FILLS}")
+            raise OptionError(f"{self.mode}: unknown fill {fill!r}; choose from {FILLS}")
         if score not in SCORES:
-            raise ValueError(f"{self.mode}: unknown score {score!r}; choose from {SCORES}")
+            raise OptionError(f"{self.mode}: unknown score {score!r}; choose from {SCORES}")
         if int(unit) < 1 or int(steps) < 1:
-            raise ValueError(f"{self.mode}: unit and steps must be positive, got unit={unit}, steps={steps}")
+            raise OptionError(f"{self.mode}: unit and steps must be positive, got unit={unit}, steps={steps}")
         self.unit = int(unit)
         self.steps = int(steps)
         self.fill = fill

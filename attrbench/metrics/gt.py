@@ -26,6 +26,7 @@ from typing import ClassVar
 import torch
 
 from attrbench.api import Batch, MetricCategory, MetricInfo
+from attrbench.errors import OptionError, OptionTypeError
 from attrbench.ground_truth import AGGREGATIONS, patch_truth, pixels_to_patches
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.functional import descending_ranks, pearson, spearman, topk_count
@@ -47,7 +48,7 @@ class GroundTruthAgreement(Metric):
         category=MetricCategory.GROUND_TRUTH,
         needs_ground_truth=True,
         needs_model=True,
-        reference="BagNet patch logits (Brendel & Bethge, ICLR 2019, arXiv 1904.00760); attrbench BAGNET.md sec. 5",
+        reference="BagNet patch logits (Brendel & Bethge, ICLR 2019, arXiv 1904.00760); docs/bagnet.md",
     )
     outputs: ClassVar[dict[str, bool]] = {
         "gt_spearman": True,
@@ -59,11 +60,11 @@ class GroundTruthAgreement(Metric):
 
     def __init__(self, *, rule: str = "rf_sum", topk: tuple[float, ...] = (5, 10, 20)) -> None:
         if rule not in AGGREGATIONS:
-            raise ValueError(f"gt: unknown aggregation rule {rule!r}; choose from {AGGREGATIONS}")
+            raise OptionError(f"gt: unknown aggregation rule {rule!r}; choose from {AGGREGATIONS}")
         if isinstance(topk, (int, float)):
             topk = (topk,)
         if not topk or any(not 0 < k <= 100 for k in topk):
-            raise ValueError(f"gt: topk percentages must lie in (0, 100], got {topk}")
+            raise OptionError(f"gt: topk percentages must lie in (0, 100], got {topk}")
         self.rule = rule
         self.topk = tuple(topk)
 
@@ -81,7 +82,7 @@ class GroundTruthAgreement(Metric):
 
     def compute(self, ctx: MetricContext) -> MetricResult:
         if ctx.rf is None or not ctx.model.has_patch_logits:
-            raise TypeError(f"metric 'gt' needs a model with patch ground truth; {ctx.model.spec.name!r} has none")
+            raise OptionTypeError(f"metric 'gt' needs a model with patch ground truth; {ctx.model.spec.name!r} has none")
         labels = ctx.batch.labels
         baseline = ctx.baseline if ctx.method_info.needs_baseline else None
         truth = patch_truth(ctx.model, ctx.batch.images, labels=labels, baseline=baseline)  # (B, H', W')

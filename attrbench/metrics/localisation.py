@@ -5,7 +5,7 @@ The soft mask is binarised at 0.5 (pixel in the object iff mask >= 0.5). Per sam
     loc_pointing_game   1 if the map's maximum pixel (first in row-major order when tied) lies in
                         the mask, else 0 (Zhang et al., IJCV 2018, "Top-down neural attention by
                         excitation backprop", without tolerance); NaN on an empty mask (Quantus
-                        counts an empty mask as a hit, METRICS.md sec. 3).
+                        counts an empty mask as a hit, docs/metrics.md).
     loc_energy_mask     sum_{in mask} relu(a) / sum relu(a): the positive energy inside the object
                         (the energy-based pointing game of Score-CAM, Wang et al., CVPRW 2020; the
                         measure used by the metric-learning Grad-CAM paper, Chen et al., WACV 2020).
@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from attrbench.api import Batch, MetricCategory, MetricInfo
+from attrbench.errors import OptionError
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.functional import auroc, descending_ranks
 from attrbench.models.common import ImageModel
@@ -78,7 +79,7 @@ class Localisation(Metric):
 
     def __init__(self, *, top_percent: float | None = None, threshold: float = 0.5) -> None:
         if top_percent is not None and not 0 < top_percent <= 100:
-            raise ValueError(f"localisation: top_percent must lie in (0, 100] or be None, got {top_percent}")
+            raise OptionError(f"localisation: top_percent must lie in (0, 100] or be None, got {top_percent}")
         self.top_percent = top_percent
         self.threshold = float(threshold)
 

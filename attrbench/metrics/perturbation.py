@@ -1,6 +1,6 @@
 """Batched deletion / insertion curves (Petsiuk et al., RISE, BMVC 2018, arXiv 1806.07421).
 
-Convention (the one of torchcam's ``DeletionInsertionMetric``; METRICS.md sec. 2):
+Convention (the one of torchcam's ``DeletionInsertionMetric``; docs/metrics.md):
 
 * units: the map (B, 1, H, W) is summed over non-overlapping ``unit`` x ``unit`` blocks anchored
   at pixel (0, 0) (so 8 x 8 blocks coincide with the BagNet stride grid); ``unit=1`` ranks pixels.
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attrbench.api import ClassLogit, ClassProbability, Target
+from attrbench.errors import OptionError
 
 __all__ = ["FILLS", "SCORES", "fill_images", "perturbation_curves", "unit_ranks"]
 
@@ -56,7 +57,7 @@ def fill_images(images: Tensor, *, fill: str, blur_sigma: float = 5.0) -> Tensor
         gw = g[radius - pad_w : radius + pad_w + 1].view(1, 1, 1, -1).expand(c, 1, 1, -1)
         x = F.conv2d(x, gh / gh.sum(dim=2, keepdim=True), groups=c)
         return F.conv2d(x, gw / gw.sum(dim=3, keepdim=True), groups=c)
-    raise ValueError(f"unknown fill {fill!r}; choose from {FILLS}")
+    raise OptionError(f"unknown fill {fill!r}; choose from {FILLS}")
 
 
 def unit_ranks(maps: Tensor, *, unit: int) -> tuple[Tensor, tuple[int, int]]:
@@ -88,9 +89,9 @@ def _score_target(target: Target, score: str) -> Target:
         return target
     if score == "probability":
         if not isinstance(target, ClassLogit):
-            raise ValueError(f"score='probability' needs a class target, got {target!r}; use score='logit'")
+            raise OptionError(f"score='probability' needs a class target, got {target!r}; use score='logit'")
         return ClassProbability(target.labels)
-    raise ValueError(f"unknown score {score!r}; choose from {SCORES}")
+    raise OptionError(f"unknown score {score!r}; choose from {SCORES}")
 
 
 @torch.no_grad()
@@ -123,11 +124,11 @@ def perturbation_curves(
         fractions (K,) and scores (B, K) (K = number of curve points, unperturbed point included).
     """
     if mode not in ("deletion", "insertion"):
-        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+        raise OptionError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     if maps.ndim != 4 or maps.shape[1] != 1 or maps.shape[0] != images.shape[0] or maps.shape[-2:] != images.shape[-2:]:
         raise ValueError(f"maps must be (B, 1, H, W) matching images {tuple(images.shape)}, got {tuple(maps.shape)}")
     if unit < 1 or steps < 1:
-        raise ValueError(f"unit and steps must be positive, got unit={unit}, steps={steps}")
+        raise OptionError(f"unit and steps must be positive, got unit={unit}, steps={steps}")
     scorer = _score_target(target, score)
     b, _, h, w = images.shape
     ranks, (hu, wu) = unit_ranks(maps, unit=unit)

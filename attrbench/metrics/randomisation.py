@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from attrbench.api import Batch, MetricCategory, MetricInfo
+from attrbench.errors import OptionError
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.functional import minmax, spearman, ssim
 from attrbench.models.common import ImageModel
@@ -90,9 +91,9 @@ class Randomisation(Metric):
 
     def __init__(self, *, max_samples: int = 2, max_stages: int | None = None) -> None:
         if max_samples < 1:
-            raise ValueError(f"randomisation: max_samples must be >= 1, got {max_samples}")
+            raise OptionError(f"randomisation: max_samples must be >= 1, got {max_samples}")
         if max_stages is not None and max_stages < 1:
-            raise ValueError(f"randomisation: max_stages must be >= 1 or None, got {max_stages}")
+            raise OptionError(f"randomisation: max_stages must be >= 1 or None, got {max_stages}")
         self.max_samples = int(max_samples)
         self.max_stages = max_stages
 

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from attrbench.api import ModelSpec
+from attrbench.errors import CheckpointError
 from attrbench.models.common import ImageModel
 from attrbench.registry import Registry, import_object
 
@@ -70,10 +71,6 @@ OFFICIAL_BAGNETS: dict[str, tuple[int, str]] = {
     "bagnet33-imagenet": (33, "bagnet32-2ddd53ed.pth.tar"),
 }
 _HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message names the file and what is wrong."""
 
 
 def shipped_dir() -> Path:

@@ -68,7 +68,7 @@ def embedding_case(name: str, cls: type[AttributionMethod], *, batch: int = 3, s
     """tiny embedding net, triplet targets with 2 triplets; transfer methods get a small database."""
     from attrbench.embedding.database import build_database
     from attrbench.embedding.targets import TripletLoss
-    from attrbench.embedding.testing import random_samples, tiny_embedding_net
+    from attrbench.testing.embedding import random_samples, tiny_embedding_net
 
     model = tiny_embedding_net(seed=seed)
     gen = torch.Generator().manual_seed(seed + 2)

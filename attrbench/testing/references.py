@@ -2,8 +2,8 @@
 
 Written ONLY by an explicit command (never by a test):
 
-    python -m attrbench.testing.references --write            # all methods
-    python -m attrbench.testing.references --write ig gradcam # some methods
+    attrbench references --write            # all methods
+    attrbench references --write ig gradcam # some methods
 
 Each file ``tests/reference/<name>.pt`` holds ``{"output": float32 tensor, "config": dict,
 "torch": version}``: the method's output on its contract case (:mod:`attrbench.testing.contract`)
@@ -12,14 +12,13 @@ with batch 2, stored as float32 to keep the files small (compare with rtol ~1e-5
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-__all__ = ["REFERENCE_BATCH", "compute_reference", "reference_dir", "reference_path", "main"]
+__all__ = ["REFERENCE_BATCH", "compute_reference", "reference_dir", "reference_path", "write_references"]
 
 REFERENCE_BATCH = 2
 
@@ -44,27 +43,26 @@ def compute_reference(name: str) -> tuple[Tensor, dict]:
     return method(case.inputs, target=case.target).detach(), method.config
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_references(*, names: list[str] | None = None, directory: Path | None = None) -> list[tuple[Path, tuple]]:
+    """Write ``<directory>/<name>.pt`` for ``names`` (default: every registered method).
+
+    Returns:
+        (path, output shape) per written file.
+    """
     from attrbench.methods import list_methods
 
-    parser = argparse.ArgumentParser(prog="python -m attrbench.testing.references", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help="methods to write (default: all registered)")
-    parser.add_argument("--write", action="store_true", help="write the reference files (required)")
-    parser.add_argument("--dir", type=Path, default=None, help="output directory (default: tests/reference)")
-    args = parser.parse_args(argv)
-    if not args.write:
-        parser.error("nothing done: pass --write to (re)write reference outputs")
-    names = args.names or list_methods()
-    directory = args.dir or reference_dir()
+    directory = directory or reference_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    for name in names:
+    written = []
+    for name in names or list_methods():
         output, config = compute_reference(name)
         path = reference_path(name, directory)
         torch.save({"output": output.to(torch.float32).cpu(), "config": config, "torch": str(torch.__version__)}, path)
-        print(f"wrote {path} {tuple(output.shape)}")
-    return 0
+        written.append((path, tuple(output.shape)))
+    return written
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m attrbench.testing.references is attrbench references
+    from attrbench.cli import forward
+
+    sys.exit(forward("references"))

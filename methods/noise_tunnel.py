@@ -17,7 +17,7 @@ from captum.attr import NoiseTunnel, Saliency
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, ModelSpec, Target
-from attrbench.methods._common import (
+from attrbench.methods.common import (
     captum_args,
     check_float,
     check_int,

@@ -1,6 +1,7 @@
 """Helpers shared by the method files: argument checks, Captum adapters, seeding.
 
-Private to :mod:`attrbench.methods`; one method per file lives next to this module.
+Public helpers of :mod:`attrbench.methods` (one method per file lives next to this module);
+the embedding track's methods use them too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from attrbench.api import Target
+from attrbench.errors import OptionError, OptionTypeError
 
 __all__ = [
     "TargetModule",
@@ -34,13 +36,14 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------
-# Validation (constructors raise TypeError / ValueError with the argument's name)
+# Validation (constructors raise OptionTypeError / OptionError with the argument's name;
+# they subclass TypeError / ValueError)
 # --------------------------------------------------------------------------------------------
 def check_int(name: str, value: object, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        raise OptionTypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise OptionError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
@@ -50,26 +53,26 @@ def check_optional_int(name: str, value: object, *, minimum: int = 1) -> int | N
 
 def check_float(name: str, value: object, *, minimum: float | None = None, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        raise OptionTypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     value = float(value)
     if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        raise OptionError(f"{name} must be finite, got {value}")
     if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
+        raise OptionError(f"{name} must be > 0, got {value}")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise OptionError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+        raise OptionError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return str(value)
 
 
 def check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+        raise OptionTypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
     return value
 
 
@@ -81,16 +84,16 @@ def resolve_layer(model: nn.Module, layer: str | None, *, default: str | None, m
     """
     path = layer if layer is not None else default
     if path is None:
-        raise ValueError(
+        raise OptionError(
             f"{method} needs a layer: the model spec declares no cam_layer; pass layer='dotted.module.path'"
         )
     if not isinstance(path, str):
-        raise TypeError(f"layer must be a dotted module path (str), got {type(path).__name__}")
+        raise OptionTypeError(f"layer must be a dotted module path (str), got {type(path).__name__}")
     try:
         module = model.get_submodule(path)
     except AttributeError:
         names = [n for n, _ in model.named_modules() if n]
-        raise ValueError(
+        raise OptionError(
             f"{method}: model has no submodule {path!r}; some available: {', '.join(names[-8:])}"
         ) from None
     return path, module

@@ -4,7 +4,7 @@
 image as anchor, averaged over N reference triplets, top-k channels (defaults N = k = 50).
 ``mlgradcam-transfer``: the same weights precomputed on training images, clustered (k-means,
 K = 50) and transferred to a test image by its nearest centroid; one forward, no backward.
-Machinery in :mod:`attrbench.embedding.cam_methods`.
+Bases in :mod:`attrbench.embedding.cam_methods`.
 """
 
 from __future__ import annotations

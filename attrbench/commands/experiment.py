@@ -1,0 +1,38 @@
+"""Run a named experiment (a study that goes beyond one run: tables, figures, comparisons).
+
+Each experiment is one module under ``attrbench/experiments/`` with ``add_arguments(parser)`` and
+``main(args) -> int``, listed in :data:`EXPERIMENTS`.
+
+Examples:
+    attrbench experiment ml-gradcam --n-samples 100 --batch-size 25
+    attrbench experiment ml-gradcam --tables-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+__all__ = ["EXPERIMENTS", "add_arguments", "main"]
+
+#: experiment -> module (the single list of experiments).
+EXPERIMENTS: dict[str, str] = {
+    "ml-gradcam": "attrbench.experiments.ml_gradcam",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="experiment", metavar="EXPERIMENT")
+    sub.required = True
+    for name, module_name in EXPERIMENTS.items():
+        module = importlib.import_module(module_name)
+        doc = (module.__doc__ or name).strip()
+        summary = " ".join(doc.split("\n\n")[0].split())
+        p = sub.add_parser(name, help=summary.replace("%", "%%"), description=doc,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_experiment=module)
+
+
+def main(args: argparse.Namespace) -> int:
+    return int(args._experiment.main(args) or 0)
