@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from attrbench.models.bagnet import ReceptiveField
 
-__all__ = ["Geometry", "coverage_fraction", "coverage_mask", "layer_geometry", "place"]
+__all__ = ["Geometry", "coverage_fraction", "coverage_mask", "layer_geometry", "patch_coverage", "place"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,13 @@ def coverage_mask(*, geometry: Geometry, grid: tuple[int, int], size: tuple[int,
 def coverage_fraction(*, geometry: Geometry, grid: tuple[int, int], size: tuple[int, int]) -> float:
     """Share of the image's pixels some output sees (1.0 when the receptive fields tile the image)."""
     return float(coverage_mask(geometry=geometry, grid=grid, size=size).double().mean())
+
+
+def patch_coverage(rf: ReceptiveField | None, *, size: tuple[int, int]) -> Tensor | None:
+    """(1, 1, H, W) bool pixels some BagNet patch sees; None for models without a patch grid."""
+    if rf is None:
+        return None
+    return coverage_mask(geometry=Geometry.of(rf), grid=rf.grid(*size), size=size)
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
