@@ -3,7 +3,8 @@
 The truth is :func:`attrbench.cell_truth.cell_truth`: Shapley values of the explained logit over
 c x c pixel cells (default c = 8), absent cells filled with the method's own baseline when it has
 one (``needs_baseline``), else with ``fill`` (default 0, black); exact on BagNet-9/17, sampled with
-a standard error on BagNet-33 and on other models (Shapley, 1953; Brendel & Bethge, ICLR 2019,
+a standard error on BagNet-33 and on other models (orders seeded by the batch's sample ids, so every
+method of a run is scored against the same truth, computed once per batch and cached) (Shapley, 1953; Brendel & Bethge, ICLR 2019,
 arXiv 1904.00760 for the window locality; docs/ground-truth.md).
 
 The map is brought to the cell grid by one rule: the sum of its post-processed pixel values over
@@ -17,12 +18,13 @@ and resolution it was scored against:
 
 from __future__ import annotations
 
+import zlib
 from typing import ClassVar
 
 import torch
 
 from attrbench.api import Batch, MetricCategory, MetricInfo
-from attrbench.cell_truth import cell_sums, cell_truth
+from attrbench.cell_truth import CellTruth, cell_sums, cell_truth
 from attrbench.geometry import patch_coverage
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.gt import topk_name, agreement
@@ -77,6 +79,7 @@ class CellGroundTruthAgreement(Metric):
         self.topk = tuple(topk)
         self.permutations = int(permutations)
         self.max_exact_players = int(max_exact_players)
+        self._cache: dict[tuple, CellTruth] = {}  # the truth depends on the images, not the method
 
     def value_names(self, *, model: ImageModel, batch: Batch) -> list[str]:
         return [
@@ -89,11 +92,14 @@ class CellGroundTruthAgreement(Metric):
 
     def compute(self, ctx: MetricContext) -> MetricResult:
         baseline = ctx.baseline if ctx.method_info.needs_baseline and ctx.baseline is not None else self.fill
-        truth = cell_truth(
-            ctx.model, ctx.batch.images, labels=ctx.batch.labels, baseline=baseline, cell=self.cell,
-            max_exact_players=self.max_exact_players, permutations=self.permutations, seed=ctx.seed,
-            max_batch=ctx.max_forward_batch,
-        )  # fmt: skip
+        key = (id(ctx.model), tuple(ctx.batch.ids), tuple(ctx.batch.labels.tolist()), float(baseline))
+        if key not in self._cache:
+            self._cache[key] = cell_truth(
+                ctx.model, ctx.batch.images, labels=ctx.batch.labels, baseline=baseline, cell=self.cell,
+                max_exact_players=self.max_exact_players, permutations=self.permutations,
+                seed=zlib.crc32("\n".join(ctx.batch.ids).encode()), max_batch=ctx.max_forward_batch,
+            )  # fmt: skip
+        truth = self._cache[key]
         size = tuple(ctx.maps.shape[-2:])
         covered = patch_coverage(ctx.rf, size=size)  # type: ignore[arg-type]
         grid = cell_sums(ctx.maps, cell=self.cell, covered=covered)
