@@ -45,15 +45,19 @@ def test_cell_sums_by_construction() -> None:
     assert cell_sums(m, cell=4, covered=covered).sum() == m[0, 0, 0, 0]
 
 
-@pytest.mark.parametrize(("q", "size", "n"), [(9, (24, 24), 2), (9, (20, 27), 1), (17, (17, 25), 1)])
-def test_exact_equals_brute_force(q: int, size: tuple[int, int], n: int) -> None:
+@pytest.mark.parametrize(
+    ("q", "size", "n", "cell"),
+    [(9, (24, 24), 2, 8), (9, (20, 27), 1, 8), (17, (17, 25), 1, 8), (9, (17, 23), 1, 6), (9, (17, 9), 1, 5)],
+)
+def test_exact_equals_brute_force(q: int, size: tuple[int, int], n: int, cell: int) -> None:
+    """8 px cells (aligned with the windows, partial last cells) and 6 / 5 px cells (not aligned; with 5 px, windows touch 2 or 3 cells: null residues)."""
     model = tiny_bagnet(q, input_size=size)
     x = _images(n, *size)
     labels = torch.arange(n) % 5
-    truth = cell_truth(model, x, labels=labels, baseline=0.0)
+    truth = cell_truth(model, x, labels=labels, baseline=0.0, cell=cell)
     assert truth.exact and truth.stderr.abs().max() == 0
     for i in range(n):
-        ref = brute_force_cell_shapley(model, x[i], label=int(labels[i]), baseline=0.0)
+        ref = brute_force_cell_shapley(model, x[i], label=int(labels[i]), baseline=0.0, cell=cell)
         torch.testing.assert_close(truth.values[i], ref, rtol=0, atol=1e-10)
 
 

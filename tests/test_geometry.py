@@ -83,3 +83,20 @@ def test_coverage_of_a_bagnet_border() -> None:
     assert coverage_fraction(geometry=Geometry.of(rf), grid=rf.grid(*size), size=size) == pytest.approx(seen_rows**2 / 96**2, rel=1e-15)
     tiled = (rf.size + 8 * 9, rf.size + 8 * 9)  # size = q + 8k tiles the image
     assert coverage_fraction(geometry=Geometry.of(rf), grid=rf.grid(*tiled), size=tiled) == 1.0
+
+
+def test_postprocess_places_layer_maps_by_geometry() -> None:
+    from attrbench.api import MethodInfo, Resolution
+    from attrbench.postprocess import PostProcess
+
+    layer = MethodInfo(name="cam", paper="test stand-in", resolution=Resolution.LAYER)
+    patch = MethodInfo(name="patch", paper="test stand-in", resolution=Resolution.PATCH)
+    rf, size = ReceptiveField(33), (96, 96)
+    model = tiny_bagnet(33, input_size=size)
+    g3 = layer_geometry(model, "net.layer3", input_size=size)  # q = 33: layer3 is finer than the patch grid
+    raw3 = torch.randn(2, 1, *g3.grid(*size), dtype=torch.float64)
+    assert torch.equal(PostProcess()(raw3, size=size, info=layer, rf=rf, geometry=g3), place(raw3, geometry=g3, size=size))
+    raw4 = torch.randn(2, 1, *rf.grid(*size), dtype=torch.float64)  # on the patch grid: same pixels as a patch map
+    assert torch.equal(PostProcess()(raw4, size=size, info=layer, rf=rf), PostProcess()(raw4, size=size, info=patch, rf=rf))
+    stretched = PostProcess(upsample="bilinear")(raw4, size=size, info=layer, rf=rf)
+    assert not torch.equal(stretched, PostProcess()(raw4, size=size, info=patch, rf=rf))
