@@ -31,7 +31,17 @@ from torch import Tensor, nn
 
 from attrbench.models.bagnet import ReceptiveField
 
-__all__ = ["Geometry", "coverage_fraction", "coverage_mask", "layer_geometry", "patch_coverage", "place"]
+__all__ = [
+    "Geometry",
+    "coverage_fraction",
+    "coverage_mask",
+    "layer_geometry",
+    "method_geometry",
+    "model_coverage",
+    "model_coverage_fraction",
+    "patch_coverage",
+    "place",
+]
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,30 @@ def patch_coverage(rf: ReceptiveField | None, *, size: tuple[int, int]) -> Tenso
     if rf is None:
         return None
     return coverage_mask(geometry=Geometry.of(rf), grid=rf.grid(*size), size=size)
+
+
+def model_coverage(model: nn.Module, *, size: tuple[int, int]) -> Tensor:
+    """(1, 1, H, W) bool pixels the model's output depends on through some patch.
+
+    A BagNet (``spec.receptive_field`` set) sees the union of its windows; any other model is taken
+    to see every pixel (its logit pools over all positions).
+    """
+    q = getattr(getattr(model, "spec", None), "receptive_field", None)
+    if q is None:
+        return torch.ones(1, 1, int(size[0]), int(size[1]), dtype=torch.bool)
+    rf = ReceptiveField(size=q, stride=model.spec.rf_stride)  # type: ignore[union-attr]
+    return coverage_mask(geometry=Geometry.of(rf), grid=rf.grid(*size), size=size)
+
+
+def model_coverage_fraction(model: nn.Module, *, size: tuple[int, int]) -> float:
+    """Share of the input's pixels :func:`model_coverage` marks as seen (for config.json)."""
+    return float(model_coverage(model, size=size).double().mean())
+
+
+def method_geometry(model: nn.Module, method: object, *, size: tuple[int, int]) -> Geometry | None:
+    """Geometry of a layer method's layer (its ``layer`` attribute), None for other methods."""
+    layer = getattr(method, "layer", None)
+    return layer_geometry(model, layer, input_size=size) if isinstance(layer, str) else None
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:

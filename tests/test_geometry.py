@@ -6,7 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from attrbench.geometry import Geometry, coverage_fraction, coverage_mask, layer_geometry, place
+from attrbench.geometry import (
+    Geometry,
+    coverage_fraction,
+    coverage_mask,
+    layer_geometry,
+    method_geometry,
+    model_coverage,
+    model_coverage_fraction,
+    place,
+)
 from attrbench.ground_truth import patches_to_pixels
 from attrbench.models.bagnet import BAGNET_KERNEL3, ReceptiveField
 from attrbench.testing.models import tiny_bagnet
@@ -100,3 +109,17 @@ def test_postprocess_places_layer_maps_by_geometry() -> None:
     assert torch.equal(PostProcess()(raw4, size=size, info=layer, rf=rf), PostProcess()(raw4, size=size, info=patch, rf=rf))
     stretched = PostProcess(upsample="bilinear")(raw4, size=size, info=layer, rf=rf)
     assert not torch.equal(stretched, PostProcess()(raw4, size=size, info=patch, rf=rf))
+
+
+def test_model_coverage_and_method_geometry() -> None:
+    from attrbench.methods.gradcam import GradCam
+
+    size = (40, 40)
+    model = tiny_bagnet(17, input_size=size)
+    seen = ReceptiveField(17).stride * (ReceptiveField(17).grid(*size)[0] - 1) + 17  # 33 rows
+    assert model_coverage_fraction(model, size=size) == pytest.approx(seen**2 / 40**2, rel=1e-15)
+    cam = GradCam(model, spec=model.spec, layer="net.layer2")
+    assert method_geometry(model, cam, size=size) == layer_geometry(model, "net.layer2", input_size=size)
+    assert method_geometry(model, object(), size=size) is None
+    plain = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1))
+    assert bool(model_coverage(plain, size=size).all())
