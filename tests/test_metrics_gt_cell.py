@@ -78,3 +78,18 @@ def test_localisation_counts_only_covered_pixels() -> None:
     border = (~covered).to(torch.float64).expand(4, 1, *SIZE)
     res = Localisation().compute(make_context(model=model, images=images, labels=labels, maps=border, masks=masks))
     assert bool(res.values["loc_energy_mask"].isnan().all())
+
+
+def test_methods_with_a_baseline_are_scored_against_their_own_fill() -> None:
+    from attrbench.api import MethodInfo, Resolution
+
+    model, images, labels, _, _ = _setup()
+    grey = cell_truth(model, images, labels=labels, baseline=0.5)
+    maps = cells_to_pixels(grey.values, cell=8, size=SIZE, covered=patch_coverage(ReceptiveField(9), size=SIZE))
+    with_fill = MethodInfo(name="b", paper="test stand-in", resolution=Resolution.INPUT, needs_baseline=True)
+    own = CellGroundTruthAgreement().compute(
+        make_context(model=model, images=images, labels=labels, maps=maps, info=with_fill, baseline=0.5)
+    )
+    torch.testing.assert_close(own.values["cellgt_pearson"], torch.ones(4, dtype=torch.float64), rtol=0, atol=1e-12)
+    black = CellGroundTruthAgreement().compute(make_context(model=model, images=images, labels=labels, maps=maps))
+    assert bool((black.values["cellgt_pearson"] < 1 - 1e-6).all())  # scored against the black-fill truth
