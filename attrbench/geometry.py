@@ -63,6 +63,10 @@ class Geometry:
         """The exact geometry of a BagNet patch grid."""
         return cls(size=rf.size, stride=rf.stride, offset=0)
 
+    def centred(self) -> Geometry:
+        """The stride x stride block at each receptive field's centre (start rounded down)."""
+        return Geometry(size=self.stride, stride=self.stride, offset=self.offset + (self.size - self.stride) // 2)
+
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """Positions (h, w) whose receptive fields start inside the image and end within it (+ padding)."""
         return tuple(max(0, (n - 2 * self.offset - self.size) // self.stride + 1) for n in (height, width))  # type: ignore[return-value]

@@ -23,8 +23,10 @@ only here. The steps, in order:
        receptive-field geometry with the same rule (the ``geometry`` argument, from
        :func:`attrbench.geometry.layer_geometry`; a map on the BagNet patch grid uses the patch
        geometry; when neither is known the map is stretched bilinearly), so a map gets the same
-       pixels whatever resolution it declares; "bilinear"
-       (align_corners=False) or "nearest" stretch the map over the image instead;
+       pixels whatever resolution it declares; "centre" puts each value (patch maps too) on the
+       stride x stride block at its receptive field's centre instead (for CNNs whose theoretical
+       receptive fields span the image); "bilinear" (align_corners=False) or "nearest" stretch
+       layer maps over the image instead;
        input-resolution maps are already at size.
 
 Presets reproduce libraries' defaults: "raw" (default), "captum" (the same: Captum returns raw
@@ -49,7 +51,7 @@ __all__ = ["NORMALISATIONS", "PRESETS", "PostProcess", "REDUCTIONS", "UPSAMPLING
 
 REDUCTIONS: tuple[str, ...] = ("sum", "abs_sum", "sum_abs", "l2", "max_abs")
 NORMALISATIONS: tuple[str, ...] = ("none", "minmax", "max_abs", "sum")
-UPSAMPLINGS: tuple[str, ...] = ("geometry", "bilinear", "nearest")
+UPSAMPLINGS: tuple[str, ...] = ("geometry", "centre", "bilinear", "nearest")
 
 
 @dataclass(frozen=True)
@@ -128,22 +130,23 @@ class PostProcess:
         if info.resolution is Resolution.PATCH:
             if rf is None:
                 raise ValueError(f"method {info.name!r} returns a patch-grid map; resizing it needs rf (receptive field)")
-            return place(m, geometry=Geometry.of(rf), size=size)
-        if tuple(m.shape[-2:]) == size and (geometry is None or geometry.size == 1):
-            return m
-        if info.resolution is Resolution.INPUT:
-            raise ValueError(
-                f"method {info.name!r} declares input resolution but returned {tuple(m.shape[-2:])}, not {size}"
-            )
-        if self.upsample == "geometry":
+            geometry = Geometry.of(rf)
+        else:
+            if tuple(m.shape[-2:]) == size and (geometry is None or geometry.size == 1):
+                return m
+            if info.resolution is Resolution.INPUT:
+                raise ValueError(
+                    f"method {info.name!r} declares input resolution but returned {tuple(m.shape[-2:])}, not {size}"
+                )
             if geometry is None and rf is not None and tuple(m.shape[-2:]) == rf.grid(*size):
                 geometry = Geometry.of(rf)
-            if geometry is not None:
-                return place(m, geometry=geometry, size=size)
-            # geometry unknown to the caller (no layer geometry passed, not on the patch grid): stretch
-            return F.interpolate(m, size=size, mode="bilinear", align_corners=False)
+        if geometry is not None and self.upsample in ("geometry", "centre"):
+            return place(m, geometry=geometry if self.upsample == "geometry" else geometry.centred(), size=size)
+        if info.resolution is Resolution.PATCH:
+            return place(m, geometry=geometry, size=size)  # type: ignore[arg-type]
         if self.upsample == "nearest":
             return F.interpolate(m, size=size, mode="nearest")
+        # "bilinear", or a geometry mode whose layer geometry the caller did not pass: stretch
         return F.interpolate(m, size=size, mode="bilinear", align_corners=False)
 
     def __call__(

@@ -123,3 +123,24 @@ def test_model_coverage_and_method_geometry() -> None:
     assert method_geometry(model, object(), size=size) is None
     plain = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1))
     assert bool(model_coverage(plain, size=size).all())
+
+
+def test_centre_placement_lands_on_the_receptive_field_centre() -> None:
+    from attrbench.api import MethodInfo, Resolution
+    from attrbench.postprocess import PostProcess
+
+    g = Geometry(size=23, stride=4, offset=-10)  # the padded CNN above: centre of i at 4i + 1
+    raw = torch.zeros(1, 1, 8, 8, dtype=torch.float64)
+    raw[0, 0, 3, 5] = 16.0
+    layer = MethodInfo(name="cam", paper="test stand-in", resolution=Resolution.LAYER)
+    out = PostProcess(upsample="centre")(raw, size=(32, 32), info=layer, geometry=g)
+    rows = torch.nonzero(out[0, 0].sum(1)).flatten()
+    cols = torch.nonzero(out[0, 0].sum(0)).flatten()
+    assert rows.tolist() == list(range(4 * 3 - 10 + (23 - 4) // 2, 4 * 3 - 10 + (23 - 4) // 2 + 4))
+    assert cols.tolist() == list(range(4 * 5 - 10 + (23 - 4) // 2, 4 * 5 - 10 + (23 - 4) // 2 + 4))
+    assert out.sum() == 16.0  # value / stride^2 on stride^2 pixels
+    rf = ReceptiveField(9)
+    grid = torch.randn(1, 1, *rf.grid(48, 48), dtype=torch.float64)
+    patch = MethodInfo(name="patch", paper="test stand-in", resolution=Resolution.PATCH)
+    pp = PostProcess(upsample="centre")
+    assert torch.equal(pp(grid, size=(48, 48), info=layer, rf=rf), pp(grid, size=(48, 48), info=patch, rf=rf))
