@@ -177,7 +177,8 @@ def _to_cells(phi: Tensor, game: _Game, cells: int) -> Tensor:
     return out.index_add_(out.ndim - 1, idx, flat)[..., :cells]
 
 
-def _sampled(model, inputs, base, labels, game, *, cell, permutations, seed, max_batch):  # noqa: ANN001, ANN202
+def _sampled(model: ImageModel, inputs: Tensor, base: Tensor, labels: Tensor, game: _Game, *, cell: int,
+             permutations: int, seed: int, max_batch: int) -> tuple[Tensor, Tensor]:  # fmt: skip
     """Antithetic permutation sampling: (mean, stderr) of per-pair cell estimates, both (B, cells)."""
     r, cells = game.players, game.residue.numel()
     gen = torch.Generator().manual_seed(seed)
