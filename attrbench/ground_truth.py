@@ -14,6 +14,11 @@ Pixel -> patch aggregation (patches overlap by q - 8 pixels, so a rule must be d
         patch that sees them; pixels no patch sees (the bottom/right border) count for none.
     "share": each pixel's value is first divided by the number of patches that see it, so the
         total attribution over covered pixels is preserved.
+    "lstsq": the patch map whose placement (:func:`patches_to_pixels`) is closest to the pixel map
+        in least squares, G = q^2 P_h^+ M (P_w^+)^T with P the 0/1 pixel-in-receptive-field matrix of
+        each axis (P has full column rank, so the pseudo-inverse is exact on placed maps): the one
+        rule under which a map declared on the patch grid and the same map spread over its pixels
+        get the same patch values, so the pixel family's ceiling is 1.
 A map that already has the grid's shape (H', W') is used as it is.
 """
 
@@ -30,8 +35,8 @@ from attrbench.models.common import ImageModel
 
 __all__ = ["AGGREGATIONS", "patch_truth", "patches_to_pixels", "pixels_to_patches", "receptive_field_of"]
 
-Aggregation = Literal["rf_sum", "share"]
-AGGREGATIONS: tuple[str, ...] = ("rf_sum", "share")
+Aggregation = Literal["rf_sum", "share", "lstsq"]
+AGGREGATIONS: tuple[str, ...] = ("rf_sum", "share", "lstsq")
 
 
 def receptive_field_of(model: ImageModel) -> ReceptiveField:
@@ -81,7 +86,7 @@ def pixels_to_patches(attr: Tensor, *, rf: ReceptiveField, rule: Aggregation = "
     Args:
         attr: (B, 1, H, W) or (B, H, W) pixel map at input resolution, or already (B, [1,] H', W').
         rf: the model's receptive field.
-        rule: "rf_sum" or "share".
+        rule: "rf_sum", "share" or "lstsq".
 
     Returns:
         (B, H', W').
@@ -93,12 +98,23 @@ def pixels_to_patches(attr: Tensor, *, rf: ReceptiveField, rule: Aggregation = "
     h, w = attr.shape[-2:]
     if h < rf.size or w < rf.size:  # already on the grid (or a coarser map): use as it is
         return attr[:, 0]
+    if rule == "lstsq":
+        ph, pw = (_membership(n, g, rf).to(torch.float64) for n, g in zip((h, w), rf.grid(h, w)))
+        inv_h, inv_w = (torch.linalg.pinv(p).to(attr) for p in (ph, pw))
+        return (inv_h @ attr[:, 0] @ inv_w.T) * (rf.size * rf.size)
     if rule == "share":
         cov = rf.coverage(h, w).to(attr)
         attr = torch.where(cov > 0, attr / cov.clamp_min(1), torch.zeros_like(attr))
     elif rule != "rf_sum":
         raise ValueError(f"unknown aggregation rule {rule!r}; choose from {AGGREGATIONS}")
     return F.avg_pool2d(attr, kernel_size=rf.size, stride=rf.stride)[:, 0] * (rf.size * rf.size)
+
+
+def _membership(n: int, positions: int, rf: ReceptiveField) -> Tensor:
+    """(n, positions) 0/1: pixel row r lies in the receptive field of position i."""
+    rows = torch.arange(n).view(-1, 1)
+    start = rf.stride * torch.arange(positions).view(1, -1)
+    return ((rows >= start) & (rows < start + rf.size)).to(torch.float64)
 
 
 def patches_to_pixels(grid: Tensor, *, rf: ReceptiveField, size: tuple[int, int]) -> Tensor:

@@ -17,9 +17,16 @@ only here. The steps, in order:
        "max_abs"  m / (max |m| + eps)
        "sum"      m / (sum |m| + eps)                the absolute mass sums to 1
 4. resize to the input size (``__call__`` only):
-       layer-resolution maps: ``upsample`` ("bilinear", align_corners=False, or "nearest");
-       patch-grid maps: :func:`attrbench.ground_truth.patches_to_pixels` (each patch value spread
-       evenly over its receptive field; totals are preserved, so values are per-pixel densities);
+       patch-grid maps: :func:`attrbench.geometry.place` with the BagNet geometry (each patch value
+       spread evenly over its receptive field; totals are preserved, so values are per-pixel densities);
+       layer-resolution maps: ``upsample`` = "geometry" (default) places them by the layer's
+       receptive-field geometry with the same rule (the ``geometry`` argument, from
+       :func:`attrbench.geometry.layer_geometry`; a map on the BagNet patch grid uses the patch
+       geometry; when neither is known the map is stretched bilinearly), so a map gets the same
+       pixels whatever resolution it declares; "centre" puts each value (patch maps too) on the
+       stride x stride block at its receptive field's centre instead (for CNNs whose theoretical
+       receptive fields span the image); "bilinear" (align_corners=False) or "nearest" stretch
+       layer maps over the image instead;
        input-resolution maps are already at size.
 
 Presets reproduce libraries' defaults: "raw" (default), "captum" (the same: Captum returns raw
@@ -38,14 +45,14 @@ from torch import Tensor
 
 from attrbench.api import MethodInfo, Resolution
 from attrbench.errors import OptionError, OptionTypeError
-from attrbench.ground_truth import patches_to_pixels
+from attrbench.geometry import Geometry, place
 from attrbench.models.bagnet import ReceptiveField
 
 __all__ = ["NORMALISATIONS", "PRESETS", "PostProcess", "REDUCTIONS", "UPSAMPLINGS", "get_preset"]
 
 REDUCTIONS: tuple[str, ...] = ("sum", "abs_sum", "sum_abs", "l2", "max_abs")
 NORMALISATIONS: tuple[str, ...] = ("none", "minmax", "max_abs", "sum")
-UPSAMPLINGS: tuple[str, ...] = ("bilinear", "nearest")
+UPSAMPLINGS: tuple[str, ...] = ("geometry", "centre", "bilinear", "nearest")
 
 
 @dataclass(frozen=True)
@@ -56,14 +63,14 @@ class PostProcess:
         reduce: channel reduction, one of :data:`REDUCTIONS`.
         relu: clamp negative values to 0 after the reduction.
         normalise: per-sample normalisation, one of :data:`NORMALISATIONS`.
-        upsample: interpolation for layer-resolution maps, one of :data:`UPSAMPLINGS`.
+        upsample: placement of layer-resolution maps, one of :data:`UPSAMPLINGS`.
         eps: added to the denominators of the normalisations (> 0).
     """
 
     reduce: str = "sum"
     relu: bool = False
     normalise: str = "none"
-    upsample: str = "bilinear"
+    upsample: str = "geometry"
     eps: float = 1e-8
 
     def __post_init__(self) -> None:
@@ -110,25 +117,47 @@ class PostProcess:
             return m / (flat.abs().amax(dim=1).view(-1, 1, 1, 1) + self.eps)
         return m / (flat.abs().sum(dim=1).view(-1, 1, 1, 1) + self.eps)  # "sum"
 
-    def resize(self, m: Tensor, *, size: tuple[int, int], info: MethodInfo, rf: ReceptiveField | None) -> Tensor:
-        """Bring a (B, 1, h, w) map to ``size`` according to the method's resolution."""
+    def resize(
+        self,
+        m: Tensor,
+        *,
+        size: tuple[int, int],
+        info: MethodInfo,
+        rf: ReceptiveField | None,
+        geometry: Geometry | None = None,
+    ) -> Tensor:
+        """Bring a (B, 1, h, w) map to ``size`` according to the method's resolution (module docstring)."""
         size = (int(size[0]), int(size[1]))
         if info.resolution is Resolution.PATCH:
             if rf is None:
                 raise OptionError(f"method {info.name!r} returns a patch-grid map; resizing it needs rf (receptive field)")
-            return patches_to_pixels(m[:, 0], rf=rf, size=size)
-        if tuple(m.shape[-2:]) == size:
-            return m
-        if info.resolution is Resolution.INPUT:
-            raise ValueError(
-                f"method {info.name!r} declares input resolution but returned {tuple(m.shape[-2:])}, not {size}"
-            )
+            geometry = Geometry.of(rf)
+        else:
+            if tuple(m.shape[-2:]) == size and (geometry is None or geometry.size == 1):
+                return m
+            if info.resolution is Resolution.INPUT:
+                raise ValueError(
+                    f"method {info.name!r} declares input resolution but returned {tuple(m.shape[-2:])}, not {size}"
+                )
+            if geometry is None and rf is not None and tuple(m.shape[-2:]) == rf.grid(*size):
+                geometry = Geometry.of(rf)
+        if geometry is not None and self.upsample in ("geometry", "centre"):
+            return place(m, geometry=geometry if self.upsample == "geometry" else geometry.centred(), size=size)
+        if info.resolution is Resolution.PATCH:
+            return place(m, geometry=geometry, size=size)  # type: ignore[arg-type]
         if self.upsample == "nearest":
             return F.interpolate(m, size=size, mode="nearest")
+        # "bilinear", or a geometry mode whose layer geometry the caller did not pass: stretch
         return F.interpolate(m, size=size, mode="bilinear", align_corners=False)
 
     def __call__(
-        self, raw: Tensor, *, size: tuple[int, int], info: MethodInfo, rf: ReceptiveField | None = None
+        self,
+        raw: Tensor,
+        *,
+        size: tuple[int, int],
+        info: MethodInfo,
+        rf: ReceptiveField | None = None,
+        geometry: Geometry | None = None,
     ) -> Tensor:
         """Raw attribution -> map (B, 1, H, W) at ``size`` = (H, W).
 
@@ -137,8 +166,9 @@ class PostProcess:
             size: input (H, W).
             info: the method's metadata (its resolution decides the resize).
             rf: receptive field; needed for patch-grid maps.
+            geometry: the layer's receptive-field geometry for layer maps (``upsample="geometry"``).
         """
-        return self.resize(self.reduce_map(raw), size=size, info=info, rf=rf)
+        return self.resize(self.reduce_map(raw), size=size, info=info, rf=rf, geometry=geometry)
 
     # ----------------------------------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from attrbench.registry import Registry
 
 METRICS: dict[str, str] = {
     "gt": "attrbench.metrics.gt:GroundTruthAgreement",
+    "gt_cell": "attrbench.metrics.gt_cell:CellGroundTruthAgreement",
     "deletion": "attrbench.metrics.deletion:Deletion",
     "insertion": "attrbench.metrics.insertion:Insertion",
     "localisation": "attrbench.metrics.localisation:Localisation",

@@ -8,7 +8,9 @@ so the exact contribution of patch p to class c is known (:func:`attrbench.groun
 
 The map is brought to the grid by :func:`attrbench.ground_truth.pixels_to_patches` with the
 declared rule (default "rf_sum"), or used as it is when the method's reduced raw map already has
-the grid's shape (CAMs at the last BagNet layer). Values per sample (all higher is better):
+the grid's shape (CAMs at the last BagNet layer). Under rule "lstsq" every map goes through the
+rule, grid maps too (they come back exactly), so a raw map gets the same score whatever resolution
+it declares and the pixel family's ceiling is 1 (:mod:`attrbench.ceilings`). Values per sample (all higher is better):
 
     gt_spearman             Spearman rank correlation of map and truth over the N patches.
     gt_pearson              Pearson correlation.
@@ -24,6 +26,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+from torch import Tensor
 
 from attrbench.api import Batch, MetricCategory, MetricInfo
 from attrbench.errors import OptionError, OptionTypeError
@@ -32,14 +35,14 @@ from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.functional import descending_ranks, pearson, spearman, topk_count
 from attrbench.models.common import ImageModel
 
-__all__ = ["GroundTruthAgreement"]
+__all__ = ["GroundTruthAgreement", "agreement", "topk_name"]
 
 
 class GroundTruthAgreement(Metric):
     """Agreement of a map with the exact BagNet patch contributions (module docstring).
 
     Args:
-        rule: pixel -> patch aggregation rule ("rf_sum" or "share").
+        rule: pixel -> patch aggregation rule ("rf_sum", "share" or "lstsq").
         topk: percentages for ``gt_topk_precision@k``.
     """
 
@@ -68,14 +71,11 @@ class GroundTruthAgreement(Metric):
         self.rule = rule
         self.topk = tuple(topk)
 
-    def _k_name(self, k: float) -> str:
-        return f"gt_topk_precision@{int(k) if float(k).is_integer() else k}"
-
     def value_names(self, *, model: ImageModel, batch: Batch) -> list[str]:
         return [
             "gt_spearman",
             "gt_pearson",
-            *(self._k_name(k) for k in self.topk),
+            *(topk_name("gt", k) for k in self.topk),
             "gt_positive_mass",
             "gt_sign_agreement",
         ]
@@ -86,7 +86,7 @@ class GroundTruthAgreement(Metric):
         labels = ctx.batch.labels
         baseline = ctx.baseline if ctx.method_info.needs_baseline else None
         truth = patch_truth(ctx.model, ctx.batch.images, labels=labels, baseline=baseline)  # (B, H', W')
-        if ctx.grid_map is not None:
+        if ctx.grid_map is not None and self.rule != "lstsq":
             grid = ctx.grid_map
         else:
             grid = pixels_to_patches(ctx.maps, rf=ctx.rf, rule=self.rule)  # type: ignore[arg-type]
@@ -94,23 +94,41 @@ class GroundTruthAgreement(Metric):
             raise ValueError(
                 f"gt: map on the patch grid has shape {tuple(grid.shape)}, truth has {tuple(truth.shape)}"
             )
-        a = grid.flatten(1).to(torch.float64)
-        g = truth.flatten(1).to(torch.float64)
-        n = a.shape[1]
-        values = {"gt_spearman": spearman(a, g), "gt_pearson": pearson(a, g)}
-        reasons = {
-            "gt_spearman": "correlation undefined: the map (or the truth) is constant over the patches",
-            "gt_pearson": "correlation undefined: the map (or the truth) is constant over the patches",
-        }
-        rank_a, rank_g = descending_ranks(a), descending_ranks(g)
-        for k in self.topk:
-            count = topk_count(n, k)
-            hits = ((rank_a < count) & (rank_g < count)).sum(dim=1)
-            values[self._k_name(k)] = hits.to(torch.float64) / count
-        pos = a.clamp_min(0)
-        total = pos.sum(dim=1)
-        inside = (pos * (g > 0)).sum(dim=1)
-        values["gt_positive_mass"] = torch.where(total > 0, inside / total.clamp_min(1e-300), torch.full_like(total, float("nan")))
-        reasons["gt_positive_mass"] = "undefined: the map has no positive mass"
-        values["gt_sign_agreement"] = (torch.sign(a) == torch.sign(g)).to(torch.float64).mean(dim=1)
+        values, reasons = agreement(grid.flatten(1), truth.flatten(1), topk=self.topk, prefix="gt")
         return MetricResult(values=values, reasons=reasons)
+
+
+def topk_name(prefix: str, k: float) -> str:
+    """Value name of the top-k precision, e.g. ``gt_topk_precision@5``."""
+    return f"{prefix}_topk_precision@{int(k) if float(k).is_integer() else k}"
+
+
+def agreement(
+    map_values: Tensor, truth: Tensor, *, topk: tuple[float, ...], prefix: str
+) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The agreement statistics of the module docstring for (B, N) map values and truth.
+
+    Shared by ``gt`` (patch grid, ``prefix="gt"``) and ``gt_cell`` (cell grid, ``prefix="cellgt"``).
+
+    Returns:
+        (values, reasons): value name -> (B,) float64, and why a NaN value is undefined.
+    """
+    a = map_values.to(torch.float64)
+    g = truth.to(torch.float64)
+    n = a.shape[1]
+    undefined = "correlation undefined: the map (or the truth) is constant over the units"
+    values = {f"{prefix}_spearman": spearman(a, g), f"{prefix}_pearson": pearson(a, g)}
+    reasons = {f"{prefix}_spearman": undefined, f"{prefix}_pearson": undefined}
+    rank_a, rank_g = descending_ranks(a), descending_ranks(g)
+    for k in topk:
+        count = topk_count(n, k)
+        hits = ((rank_a < count) & (rank_g < count)).sum(dim=1)
+        values[topk_name(prefix, k)] = hits.to(torch.float64) / count
+    pos = a.clamp_min(0)
+    total = pos.sum(dim=1)
+    inside = (pos * (g > 0)).sum(dim=1)
+    nan = torch.full_like(total, float("nan"))
+    values[f"{prefix}_positive_mass"] = torch.where(total > 0, inside / total.clamp_min(1e-300), nan)
+    reasons[f"{prefix}_positive_mass"] = "undefined: the map has no positive mass"
+    values[f"{prefix}_sign_agreement"] = (torch.sign(a) == torch.sign(g)).to(torch.float64).mean(dim=1)
+    return values, reasons

@@ -15,6 +15,10 @@ The soft mask is binarised at 0.5 (pixel in the object iff mask >= 0.5). Per sam
                         style, Arras et al., 2022), or a fixed ``top_percent``.
     loc_auroc           ROC AUC of the map's values as a detector of mask pixels (Fawcett, 2006;
                         ties count 1/2); NaN when the mask is empty or covers the whole image.
+
+Only seen pixels count: on a model with a patch grid, pixels no patch sees (the bottom/right
+border, :func:`attrbench.geometry.patch_coverage`) are dropped from the map, the mask and the box
+before any value is computed, so their map values change nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from torch import Tensor
 
 from attrbench.api import Batch, MetricCategory, MetricInfo
 from attrbench.errors import OptionError
+from attrbench.geometry import patch_coverage
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.functional import auroc, descending_ranks
 from attrbench.models.common import ImageModel
@@ -95,8 +100,11 @@ class Localisation(Metric):
             raise ValueError("metric 'localisation' needs object masks; this batch has none")
         if masks.shape[-2:] != ctx.maps.shape[-2:]:
             raise ValueError(f"localisation: masks {tuple(masks.shape)} and maps {tuple(ctx.maps.shape)} differ in size")
-        a = ctx.maps.flatten(1).to(torch.float64)
-        m = (masks.flatten(1) >= self.threshold)
+        size = tuple(ctx.maps.shape[-2:])
+        covered = patch_coverage(ctx.rf, size=size)  # type: ignore[arg-type]
+        seen = slice(None) if covered is None else covered.flatten().to(ctx.maps.device)
+        a = ctx.maps.flatten(1).to(torch.float64)[:, seen]
+        m = (masks.flatten(1) >= self.threshold)[:, seen]
         n = a.shape[1]
         area = m.sum(dim=1)
         empty = area == 0
@@ -111,7 +119,7 @@ class Localisation(Metric):
         values["loc_energy_mask"] = _energy(pos, m)
         reasons["loc_energy_mask"] = "undefined: the map has no positive energy"
         if ctx.batch.bboxes is not None:
-            inside = box_masks(ctx.batch.bboxes, size=tuple(ctx.maps.shape[-2:])).flatten(1)  # type: ignore[arg-type]
+            inside = box_masks(ctx.batch.bboxes, size=size).flatten(1)[:, seen]  # type: ignore[arg-type]
             values["loc_energy_box"] = _energy(pos, inside)
             reasons["loc_energy_box"] = "undefined: the map has no positive energy"
 
