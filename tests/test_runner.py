@@ -65,7 +65,7 @@ def test_records_schema_and_failed_samples(tmp_path) -> None:
     assert row.n == 3
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["status"] == "finished" and cfg["seed"] == 0 and cfg["postprocess_config"]["reduce"] == "sum"
-    assert cfg["metric_info"]["deletion[steps=4]"]["outputs"] == {"deletion_auc": False}
+    assert cfg["metric_info"]["deletion[steps=4]"]["outputs"] == {"deletion_auc": False, "deletion_auc_raw": False}
     assert "torch" in cfg["versions"] and cfg["git_hash"]
 
 
