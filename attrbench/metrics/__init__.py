@@ -8,6 +8,7 @@ METRICS: dict[str, str] = {
     "gt": "attrbench.metrics.gt:GroundTruthAgreement",
     "deletion": "attrbench.metrics.deletion:Deletion",
     "insertion": "attrbench.metrics.insertion:Insertion",
+    "road": "attrbench.metrics.road:Road",
     "localisation": "attrbench.metrics.localisation:Localisation",
     "randomisation": "attrbench.metrics.randomisation:Randomisation",
     "runtime": "attrbench.metrics.runtime:Runtime",

@@ -45,6 +45,8 @@ __all__ = [
     "has_ties",
     "normalised_auc",
     "perturbation_curves",
+    "rank_scores",
+    "score_target",
     "tie_keys",
     "unit_ranks",
     "unit_scores",
@@ -144,7 +146,8 @@ def step_counts(units: int, steps: int) -> list[int]:
     return [*range(0, units, s), units]
 
 
-def _score_target(target: Target, score: str) -> Target:
+def score_target(target: Target, score: str) -> Target:
+    """The target scored on the curves: ``target`` itself ("logit") or its class probability."""
     if score == "logit":
         return target
     if score == "probability":
@@ -189,7 +192,7 @@ def perturbation_curves(
         raise ValueError(f"maps must be (B, 1, H, W) matching images {tuple(images.shape)}, got {tuple(maps.shape)}")
     if unit < 1 or steps < 1:
         raise ValueError(f"unit and steps must be positive, got unit={unit}, steps={steps}")
-    scorer = _score_target(target, score)
+    scorer = score_target(target, score)
     b, _, h, w = images.shape
     ranks, (hu, wu) = unit_ranks(maps, unit=unit, keys=keys)
     counts_list = step_counts(hu * wu, steps)
