@@ -8,6 +8,7 @@ METRICS: dict[str, str] = {
     "gt": "attrbench.metrics.gt:GroundTruthAgreement",
     "deletion": "attrbench.metrics.deletion:Deletion",
     "insertion": "attrbench.metrics.insertion:Insertion",
+    "patch_deletion": "attrbench.metrics.patch_deletion:PatchDeletion",
     "road": "attrbench.metrics.road:Road",
     "localisation": "attrbench.metrics.localisation:Localisation",
     "randomisation": "attrbench.metrics.randomisation:Randomisation",
