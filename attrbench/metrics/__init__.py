@@ -12,6 +12,7 @@ METRICS: dict[str, str] = {
     "road": "attrbench.metrics.road:Road",
     "localisation": "attrbench.metrics.localisation:Localisation",
     "randomisation": "attrbench.metrics.randomisation:Randomisation",
+    "random_logit": "attrbench.metrics.random_logit:RandomLogit",
     "runtime": "attrbench.metrics.runtime:Runtime",
 }
 

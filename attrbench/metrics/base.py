@@ -49,6 +49,9 @@ class MetricContext:
             another model of the same architecture, post-processed like ``maps``.
         seed: the unit's seed (metrics needing randomness derive generators from it).
         max_forward_batch: the largest number of images a metric may send through the model at once.
+        explain_target: ``explain_target(target) -> (B, 1, H, W)``: the same method, re-seeded
+            identically, on the same model and images for another B-sample target, post-processed
+            like ``maps``; None when the caller cannot re-explain (the random-logit test needs it).
     """
 
     model: ImageModel
@@ -65,6 +68,7 @@ class MetricContext:
     seconds: float = float("nan")
     seed: int = 0
     max_forward_batch: int = 256
+    explain_target: Callable[[Target], Tensor] | None = None
 
 
 @dataclass
