@@ -26,9 +26,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is only needed by callers that pass records
+    import pandas as pd
 
 __all__ = [
     "KINDS",
@@ -59,6 +62,11 @@ class ValueRange:
     low: float = -math.inf
     high: float = math.inf
     kind: str = "continuous"
+
+    def as_dict(self) -> dict[str, float | str]:
+        """JSON-ready form for the run config (infinite bounds as None)."""
+        bound = lambda v: v if math.isfinite(v) else None  # noqa: E731
+        return {"low": bound(self.low), "high": bound(self.high), "kind": self.kind}
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

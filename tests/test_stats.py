@@ -87,3 +87,18 @@ def test_identical_methods_are_tied_and_alpha_is_checked() -> None:
     assert tied_with_best(_records({"a": x, "b": x}, higher_is_better=True))[("m", "score")] == {"a", "b"}
     with pytest.raises(ValueError, match="alpha"):
         tied_with_best(_records({"a": x}, higher_is_better=True), alpha=1.5)
+
+
+def test_metrics_declare_ranges_for_the_interval_choice() -> None:
+    from attrbench.metrics.deletion import Deletion
+    from attrbench.metrics.random_logit import RandomLogit
+    from attrbench.metrics.road import Road
+
+    assert RandomLogit().value_range("random_logit_ssim") == ValueRange(low=-1.0, high=1.0)
+    assert Road().value_range("road_morf") == ValueRange(low=0.0, high=1.0)  # probabilities
+    assert Road(score="logit").value_range("road_morf") == ValueRange()  # logits: unbounded
+    assert Deletion().value_range("deletion_auc") == ValueRange()  # undeclared: unbounded, continuous
+    assert RandomLogit().describe()["ranges"]["random_logit_spearman"] == {"low": -1.0, "high": 1.0, "kind": "continuous"}
+    assert Deletion().describe()["ranges"]["deletion_auc"] == {"low": None, "high": None, "kind": "continuous"}
+    with pytest.raises(KeyError, match="declares no output"):
+        Deletion().value_range("nope")

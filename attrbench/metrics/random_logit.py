@@ -26,6 +26,7 @@ from torch import Tensor
 from attrbench.api import ClassLogit, ClassProbability, MetricCategory, MetricInfo
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.functional import minmax, spearman, ssim
+from attrbench.stats import ValueRange
 
 __all__ = ["RandomLogit", "other_classes"]
 
@@ -50,6 +51,10 @@ class RandomLogit(Metric):
         reference="Sixt et al., ICML 2020, arXiv 1912.09818 (random logit test)",
     )
     outputs: ClassVar[dict[str, bool]] = {"random_logit_spearman": False, "random_logit_ssim": False}
+    ranges: ClassVar[dict[str, ValueRange]] = {
+        "random_logit_spearman": ValueRange(low=-1.0, high=1.0),
+        "random_logit_ssim": ValueRange(low=-1.0, high=1.0),
+    }
 
     def compute(self, ctx: MetricContext) -> MetricResult:
         if ctx.explain_target is None:

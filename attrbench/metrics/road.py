@@ -35,7 +35,8 @@ from torch import Tensor
 
 from attrbench.api import MetricCategory, MetricInfo
 from attrbench.metrics.base import Curve, Metric, MetricContext, MetricResult
-from attrbench.metrics.perturbation import SCORES, score_target, rank_scores, tie_keys
+from attrbench.metrics.perturbation import SCORES, rank_scores, score_target, tie_keys
+from attrbench.stats import ValueRange
 
 __all__ = ["NEIGHBOURS", "Road", "noisy_linear_impute"]
 
@@ -138,6 +139,11 @@ class Road(Metric):
         self.fractions = tuple(float(p) for p in fractions)
         self.noise = float(noise)
         self.score = score
+
+    def value_range(self, name: str) -> ValueRange:
+        """Probabilities lie in [0, 1]; logits are unbounded."""
+        super().value_range(name)
+        return ValueRange(low=0.0, high=1.0) if self.score == "probability" else ValueRange()
 
     def _imputed(self, ctx: MetricContext, ranks: Tensor, *, lerf: bool) -> Tensor:
         """(B * K, C, H, W) imputed images, sample-major (K = number of fractions)."""
