@@ -148,7 +148,7 @@ def test_reference_rows_come_from_the_method_registry() -> None:
         "oracle", "random[seed=3]", "sobel"}
 
 
-def test_tied_with_best_group_is_bold_and_the_caption_names_the_test(tmp_path) -> None:
+def test_tied_with_best_group_is_bold_and_the_caption_names_the_test(tmp_path, capsys) -> None:
     from attrbench.stats import tied_with_best
 
     n = 12
@@ -168,4 +168,7 @@ def test_tied_with_best_group_is_bold_and_the_caption_names_the_test(tmp_path) -
     assert "Holm" in to_latex(summary, reference={"oracle"}, tied=tied, alpha=0.05)
     csv = pd.read_csv(io.StringIO(to_csv(summary, reference={"oracle"}, tied=tied))).set_index("method")
     assert csv["best"].to_dict() == {"a": True, "b": True, "c": False, "oracle": False}
-    assert cli_main(["export", str(run), "--alpha", "0.05"]) == 0
+    capsys.readouterr()
+    assert cli_main(["export", str(run), "--alpha", "0.05", "--reference", "a"]) == 0
+    out = {line.split("|")[1].strip(): line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+    assert "**" not in out["a (ref.)"] and "**" in out["b"]  # an extra reference row leaves the group

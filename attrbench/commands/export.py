@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--digits", type=int, default=3, help="decimals shown (default: 3)")
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="level of the Holm-corrected tied-with-best tests (default: 0.05)")
+    parser.add_argument("--reference", default="",
+                        help="comma-separated extra reference rows, never marked (e.g. the patch-grid gradcam); "
+                             "registered references (oracle, random, sobel) always are")
     parser.add_argument("--single-best", action="store_true",
                         help="bold only the best mean per column instead of the tied-with-best group")
 
@@ -38,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
     records = load_records(args.runs)
     summary = summarise(records)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    reference = reference_methods(set(summary["method"]))
+    reference = reference_methods(set(summary["method"])) | {m.strip() for m in args.reference.split(",") if m.strip()}
     tied = None if args.single_best else tied_with_best(records, alpha=args.alpha, reference=reference)
     text = render(summary, fmt=args.fmt, metrics=metrics, reference=reference, digits=args.digits,
                   tied=tied, alpha=args.alpha)
