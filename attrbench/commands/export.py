@@ -8,8 +8,9 @@ Examples:
 The table is computed from the runs' stored records (records.parquet). Arrows give each
 metric's direction (↑ higher is better, ↓ lower is better); every method statistically tied with
 the best of its column is bold (paired Wilcoxon signed-rank against the best, Holm-corrected,
-``--alpha``, default 0.05; ``--single-best`` bolds only the best mean); reference rows (random, sobel, oracle, ...) are marked and never bold. With several models the
-table has a model column. LaTeX output uses booktabs (\\usepackage{booktabs}).
+``--alpha``, default 0.05; ``--single-best`` bolds only the best mean); reference rows (random,
+sobel, oracle, ..., and ``--reference`` labels) are marked and never bold. With several models
+the table has a model column. LaTeX output uses booktabs (\\usepackage{booktabs}).
 """
 
 from __future__ import annotations

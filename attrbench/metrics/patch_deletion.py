@@ -78,7 +78,8 @@ class PatchDeletion(Metric):
         category=MetricCategory.FAITHFULNESS,
         needs_ground_truth=True,
         needs_model=True,
-        reference="BagNet patch logits (Brendel & Bethge, ICLR 2019, arXiv 1904.00760); deletion as in Petsiuk et al., BMVC 2018",
+        reference="BagNet patch logits (Brendel & Bethge, ICLR 2019, arXiv 1904.00760); "
+        "deletion as in Petsiuk et al., BMVC 2018",
     )
     outputs: ClassVar[dict[str, bool]] = {"patch_deletion_auc": False, "patch_deletion_auc_raw": False}
 
@@ -107,7 +108,9 @@ class PatchDeletion(Metric):
         idx = labels.view(-1, 1, 1, 1).expand(-1, logits.shape[1], logits.shape[2], 1)
         l_all = logits.gather(3, idx).squeeze(3).flatten(1).to(torch.float64)  # (2B, N)
         l_x, l_b = l_all[:b], l_all[b:]
-        grid = ctx.grid_map if ctx.grid_map is not None else pixels_to_patches(ctx.maps, rf=ctx.rf, rule=self.rule)  # type: ignore[arg-type]
+        grid = ctx.grid_map
+        if grid is None:
+            grid = pixels_to_patches(ctx.maps, rf=ctx.rf, rule=self.rule)  # type: ignore[arg-type]
         a = grid.flatten(1).to(torch.float64)
         if a.shape != l_x.shape:
             raise ValueError(f"patch_deletion: map on the patch grid has {a.shape[1]} patches, the model {l_x.shape[1]}")
