@@ -185,3 +185,19 @@ def test_untied_maps_are_scored_once_and_equal_the_row_major_curve() -> None:
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     with pytest.raises(ValueError, match="tie_orders"):
         Deletion(tie_orders=-1)
+
+
+def test_random_tie_orders_do_not_depend_on_the_batch() -> None:
+    model, x, maps = _tied_case()
+    x2 = torch.cat([x, x.flip(3)])
+    maps2 = torch.cat([maps, maps.flip(3)])
+    labels = torch.zeros(2, dtype=torch.long)
+    both = make_context(model=model, images=x2, labels=labels, maps=maps2)
+    both.sample_index = torch.tensor([4, 9])
+    together = Deletion(unit=1, steps=25, tie_orders=3).compute(both).values["deletion_auc_raw"]
+    alone = []
+    for i, sample in enumerate((4, 9)):
+        ctx = make_context(model=model, images=x2[i : i + 1], labels=labels[:1], maps=maps2[i : i + 1])
+        ctx.sample_index = torch.tensor([sample])
+        alone.append(Deletion(unit=1, steps=25, tie_orders=3).compute(ctx).values["deletion_auc_raw"])
+    torch.testing.assert_close(together, torch.cat(alone), rtol=0, atol=1e-12)
