@@ -7,7 +7,9 @@ summarised by :func:`attrbench.results.summarise` — the function the runner us
 count is kept in the ``n_failed`` column.
 
 Layout: one row per method; one column per metric, its header carrying the direction (↑ higher
-is better, ↓ lower is better); the best mean of each column (per model) in bold. Reference rows
+is better, ↓ lower is better); the best mean of each column (per model) in bold, or, when the
+tied-with-best groups of :func:`attrbench.stats.tied_with_best` are given (``tied=``), every
+method statistically tied with the best in bold and the test and alpha in the caption. Reference rows
 (``MethodInfo.reference``: random, sobel, oracle, ...) are shown but never marked best, because an
 oracle that is best by construction says nothing about the methods. With several models the table
 gets a ``model`` column and rows are grouped by model.
@@ -16,7 +18,7 @@ gets a ``model`` column and rows are grouped by model.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +29,7 @@ from attrbench.results import summarise
 __all__ = [
     "FORMATS",
     "best_mask",
+    "tied_mask",
     "load_records",
     "reference_methods",
     "render",
@@ -86,6 +89,24 @@ def best_mask(summary: pd.DataFrame, *, exclude: Iterable[str] = ()) -> pd.Serie
     return best
 
 
+def tied_mask(summary: pd.DataFrame, tied: Mapping[tuple[str, str], Iterable[str]]) -> pd.Series:
+    """True where a row's method is in the tied-with-best group of its (model, metric)."""
+    return pd.Series(
+        [r["method"] in set(tied.get((r["model"], r["metric"]), ())) for _, r in summary.iterrows()],
+        index=summary.index, dtype=bool,
+    )
+
+
+def _tied_note(alpha: float) -> str:
+    return (f"bold: every method tied with the best (two-sided paired Wilcoxon signed-rank test against the best "
+            f"over shared samples, Holm-corrected, alpha = {alpha:g})")
+
+
+def _marks(summary: pd.DataFrame, *, exclude: Iterable[str],
+           tied: Mapping[tuple[str, str], Iterable[str]] | None) -> pd.Series:
+    return best_mask(summary, exclude=exclude) if tied is None else tied_mask(summary, tied)
+
+
 def _fmt(x: float, digits: int) -> str:
     if not math.isfinite(x):
         return "–"
@@ -111,8 +132,9 @@ def _directions(summary: pd.DataFrame) -> dict[str, bool]:
 
 def _cells(
     summary: pd.DataFrame, *, digits: int, exclude: Iterable[str], style: str,
+    tied: Mapping[tuple[str, str], Iterable[str]] | None = None,
 ) -> dict[tuple[str, str, str], str]:
-    best = best_mask(summary, exclude=exclude)
+    best = _marks(summary, exclude=exclude, tied=tied)
     cells = {}
     for idx, r in summary.iterrows():
         mean, lo, hi = _fmt(r["mean"], digits), _fmt(r["ci_low"], digits), _fmt(r["ci_high"], digits)
@@ -131,13 +153,13 @@ def _cells(
 
 def to_markdown(
     summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, digits: int = 3,
-    reference: Iterable[str] = (),
+    reference: Iterable[str] = (), tied: Mapping[tuple[str, str], Iterable[str]] | None = None, alpha: float = 0.05,
 ) -> str:
-    """GitHub markdown table: ``mean [ci_low, ci_high]``, best per column in bold, ↑/↓ headers."""
+    """GitHub markdown table: ``mean [ci_low, ci_high]``, best (or ``tied`` group) in bold, ↑/↓ headers."""
     metrics, rows = _grid(summary, metrics)
     reference = set(reference)
     dirs = _directions(summary)
-    cells = _cells(summary, digits=digits, exclude=reference, style="markdown")
+    cells = _cells(summary, digits=digits, exclude=reference, style="markdown", tied=tied)
     several = summary["model"].nunique() > 1
     header = (["model"] if several else []) + ["method"] + [f"{m} {'↑' if dirs[m] else '↓'}" for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] * (len(header) - len(metrics))
@@ -147,8 +169,9 @@ def to_markdown(
         row = ([model] if several else []) + [name] + [cells.get((model, method, m), "") for m in metrics]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    lines.append("Mean over samples [95 % CI]; ↑ higher is better, ↓ lower is better; bold: best per column"
-                 + (" and model" if several else "") + "; (ref.) rows are references, never marked best.")
+    bold = "bold: best per column" + (" and model" if several else "") if tied is None else _tied_note(alpha)
+    lines.append(f"Mean over samples [95 % CI]; ↑ higher is better, ↓ lower is better; {bold}; "
+                 "(ref.) rows are references, never marked best.")
     return "\n".join(lines) + "\n"
 
 
@@ -165,12 +188,13 @@ def _latex_escape(text: str) -> str:
 def to_latex(
     summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, digits: int = 3,
     reference: Iterable[str] = (), caption: str | None = None, label: str = "tab:attrbench",
+    tied: Mapping[tuple[str, str], Iterable[str]] | None = None, alpha: float = 0.05,
 ) -> str:
     """A booktabs ``table`` (needs ``\\usepackage{booktabs}``): arrows, bold best, CI in brackets."""
     metrics, rows = _grid(summary, metrics)
     reference = set(reference)
     dirs = _directions(summary)
-    cells = _cells(summary, digits=digits, exclude=reference, style="latex")
+    cells = _cells(summary, digits=digits, exclude=reference, style="latex", tied=tied)
     several = summary["model"].nunique() > 1
     lead = (["Model"] if several else []) + ["Method"]
     colspec = "l" * len(lead) + "r" * len(metrics)
@@ -178,7 +202,9 @@ def to_latex(
     header = lead + [f"{_latex_escape(m)} {arrow[dirs[m]]}" for m in metrics]
     caption = caption or (
         "Mean over samples with 95\\,\\% confidence interval in brackets; $\\uparrow$ higher is better, "
-        "$\\downarrow$ lower is better; best per column in bold; $^\\dagger$ reference rows are never marked best."
+        "$\\downarrow$ lower is better; "
+        + ("best per column in bold" if tied is None else _tied_note(alpha).replace("alpha", "$\\alpha$"))
+        + "; $^\\dagger$ reference rows are never marked best."
     )
     out = [
         "\\begin{table}[t]",
@@ -203,11 +229,13 @@ def to_latex(
     return "\n".join(out) + "\n"
 
 
-def to_csv(summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, reference: Iterable[str] = ()) -> str:
-    """Tidy CSV: one row per (model, method, metric) with n, mean, CI, direction and ``best``."""
+def to_csv(summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, reference: Iterable[str] = (),
+           tied: Mapping[tuple[str, str], Iterable[str]] | None = None) -> str:
+    """Tidy CSV: one row per (model, method, metric) with n, mean, CI, direction and ``best``
+    (the best mean, or membership of the ``tied`` group when given)."""
     metrics, _ = _grid(summary, metrics)
     table = summary[summary["metric"].isin(metrics)].copy()
-    table["best"] = best_mask(table, exclude=reference)
+    table["best"] = _marks(table, exclude=reference, tied=tied)
     table["reference"] = table["method"].isin(set(reference))
     cols = ["model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high", "higher_is_better",
             "category", "best", "reference"]
@@ -215,14 +243,16 @@ def to_csv(summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, refer
 
 
 def render(summary: pd.DataFrame, *, fmt: str, metrics: Sequence[str] | None = None,
-           reference: Iterable[str] = (), digits: int = 3) -> str:
-    """The table in ``fmt`` (one of :data:`FORMATS`)."""
+           reference: Iterable[str] = (), digits: int = 3,
+           tied: Mapping[tuple[str, str], Iterable[str]] | None = None, alpha: float = 0.05) -> str:
+    """The table in ``fmt`` (one of :data:`FORMATS`); ``tied`` (from :func:`attrbench.stats.tied_with_best`
+    at ``alpha``) marks the tied-with-best groups instead of the single best mean."""
     if fmt == "markdown":
-        return to_markdown(summary, metrics=metrics, reference=reference, digits=digits)
+        return to_markdown(summary, metrics=metrics, reference=reference, digits=digits, tied=tied, alpha=alpha)
     if fmt == "latex":
-        return to_latex(summary, metrics=metrics, reference=reference, digits=digits)
+        return to_latex(summary, metrics=metrics, reference=reference, digits=digits, tied=tied, alpha=alpha)
     if fmt == "csv":
-        return to_csv(summary, metrics=metrics, reference=reference)
+        return to_csv(summary, metrics=metrics, reference=reference, tied=tied)
     raise OptionError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 

@@ -146,3 +146,29 @@ def test_reference_rows_come_from_the_method_registry() -> None:
     # oracle/random/sobel declare MethodInfo.reference; unknown or external names are not references
     assert reference_methods({"oracle", "random[seed=3]", "sobel", "ig", "not-a-method", "pkg.mod:Nope"}) == {
         "oracle", "random[seed=3]", "sobel"}
+
+
+def test_tied_with_best_group_is_bold_and_the_caption_names_the_test(tmp_path, capsys) -> None:
+    from attrbench.stats import tied_with_best
+
+    n = 12
+    base = np.linspace(0.2, 0.8, n)
+    wiggle = (-1.0) ** np.arange(n) * (np.arange(n) + 1) * 1e-3
+    values = {"a": {"s": list(base + wiggle)}, "b": {"s": list(base - wiggle)}, "c": {"s": list(base - 0.3)},
+              "oracle": {"s": list(base + 0.5)}}
+    run = write_run(tmp_path / "tied", values=values, directions={"s": True})
+    records = load_records([run])
+    summary = summarise(records)
+    tied = tied_with_best(records, alpha=0.05, reference={"oracle"})
+    md = to_markdown(summary, reference={"oracle"}, tied=tied, alpha=0.05)
+    rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
+    assert "**" in rows["a"] and "**" in rows["b"]  # both members of the group are bold
+    assert "**" not in rows["c"] and "**" not in rows["oracle (ref.)"]
+    assert "Wilcoxon signed-rank" in md and "Holm" in md and "alpha = 0.05" in md
+    assert "Holm" in to_latex(summary, reference={"oracle"}, tied=tied, alpha=0.05)
+    csv = pd.read_csv(io.StringIO(to_csv(summary, reference={"oracle"}, tied=tied))).set_index("method")
+    assert csv["best"].to_dict() == {"a": True, "b": True, "c": False, "oracle": False}
+    capsys.readouterr()
+    assert cli_main(["export", str(run), "--alpha", "0.05", "--reference", "a"]) == 0
+    out = {line.split("|")[1].strip(): line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+    assert "**" not in out["a (ref.)"] and "**" in out["b"]  # an extra reference row leaves the group

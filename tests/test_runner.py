@@ -44,7 +44,7 @@ def test_records_schema_and_failed_samples(tmp_path) -> None:
     assert failed.value.isna().all()
     assert set(nan[nan.status == "ok"].sample_id) == {"s001", "s002", "s004"}
     names = {"gt_spearman", "gt_pearson", "gt_topk_precision@5", "gt_topk_precision@10", "gt_topk_precision@20",
-             "gt_positive_mass", "gt_sign_agreement", "deletion_auc", "loc_pointing_game", "loc_energy_mask",
+             "gt_positive_mass", "gt_sign_agreement", "deletion_auc", "deletion_auc_raw", "loc_pointing_game", "loc_energy_mask",
              "loc_energy_box", "loc_iou_top", "loc_auroc", "runtime_s"}  # fmt: skip
     for sid in ("s000", "s001"):
         assert set(nan[nan.sample_id == sid].metric) == names
@@ -65,7 +65,7 @@ def test_records_schema_and_failed_samples(tmp_path) -> None:
     assert row.n == 3
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["status"] == "finished" and cfg["seed"] == 0 and cfg["postprocess_config"]["reduce"] == "sum"
-    assert cfg["metric_info"]["deletion[steps=4]"]["outputs"] == {"deletion_auc": False}
+    assert cfg["metric_info"]["deletion[steps=4]"]["outputs"] == {"deletion_auc": False, "deletion_auc_raw": False}
     assert "torch" in cfg["versions"] and cfg["git_hash"]
 
 

@@ -6,9 +6,11 @@ Examples:
     attrbench export runA --format csv --metrics gt_spearman,deletion_auc --out table.csv
 
 The table is computed from the runs' stored records (records.parquet). Arrows give each
-metric's direction (↑ higher is better, ↓ lower is better); the best mean per column is bold;
-reference rows (random, sobel, oracle, ...) are marked and never bold. With several models the
-table has a model column. LaTeX output uses booktabs (\\usepackage{booktabs}).
+metric's direction (↑ higher is better, ↓ lower is better); every method statistically tied with
+the best of its column is bold (paired Wilcoxon signed-rank against the best, Holm-corrected,
+``--alpha``, default 0.05; ``--single-best`` bolds only the best mean); reference rows (random,
+sobel, oracle, ..., and ``--reference`` labels) are marked and never bold. With several models
+the table has a model column. LaTeX output uses booktabs (\\usepackage{booktabs}).
 """
 
 from __future__ import annotations
@@ -24,15 +26,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", default=None,
                         help="comma-separated metric columns in this order (default: all recorded)")
     parser.add_argument("--digits", type=int, default=3, help="decimals shown (default: 3)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="level of the Holm-corrected tied-with-best tests (default: 0.05)")
+    parser.add_argument("--reference", default="",
+                        help="comma-separated extra reference rows, never marked (e.g. the patch-grid gradcam); "
+                             "registered references (oracle, random, sobel) always are")
+    parser.add_argument("--single-best", action="store_true",
+                        help="bold only the best mean per column instead of the tied-with-best group")
 
 
 def main(args: argparse.Namespace) -> int:
     from attrbench.export import load_records, reference_methods, render, summarise, write_table
+    from attrbench.stats import tied_with_best
 
-    summary = summarise(load_records(args.runs))
+    records = load_records(args.runs)
+    summary = summarise(records)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    text = render(summary, fmt=args.fmt, metrics=metrics, reference=reference_methods(set(summary["method"])),
-                  digits=args.digits)
+    reference = reference_methods(set(summary["method"])) | {m.strip() for m in args.reference.split(",") if m.strip()}
+    tied = None if args.single_best else tied_with_best(records, alpha=args.alpha, reference=reference)
+    text = render(summary, fmt=args.fmt, metrics=metrics, reference=reference, digits=args.digits,
+                  tied=tied, alpha=args.alpha)
     if args.out:
         print(f"wrote {write_table(text, args.out)}")
     else:

@@ -10,8 +10,11 @@ METRICS: dict[str, str] = {
     "gt_cell": "attrbench.metrics.gt_cell:CellGroundTruthAgreement",
     "deletion": "attrbench.metrics.deletion:Deletion",
     "insertion": "attrbench.metrics.insertion:Insertion",
+    "patch_deletion": "attrbench.metrics.patch_deletion:PatchDeletion",
+    "road": "attrbench.metrics.road:Road",
     "localisation": "attrbench.metrics.localisation:Localisation",
     "randomisation": "attrbench.metrics.randomisation:Randomisation",
+    "random_logit": "attrbench.metrics.random_logit:RandomLogit",
     "runtime": "attrbench.metrics.runtime:Runtime",
 }
 

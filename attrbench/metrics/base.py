@@ -8,7 +8,10 @@ runner turns results into records.
 
 Value names: a metric declares ``outputs`` (prefix -> higher_is_better). Emitted names are a
 prefix or ``prefix@suffix`` (``gt_topk_precision@5``, ``mprt_ssim@layer4``); the direction of a
-name is the direction of its prefix.
+name is the direction of its prefix. A metric may also declare ``ranges`` (prefix ->
+:class:`attrbench.stats.ValueRange`: the values a sample can take and whether they are binary),
+from which :func:`attrbench.stats.interval` picks the confidence interval; undeclared prefixes
+are unbounded and continuous.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from torch import Tensor, nn
 from attrbench.api import Batch, MethodInfo, MetricInfo, Target
 from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
+from attrbench.stats import ValueRange
 
 __all__ = ["Curve", "Metric", "MetricContext", "MetricResult"]
 
@@ -49,6 +53,9 @@ class MetricContext:
             another model of the same architecture, post-processed like ``maps``.
         seed: the unit's seed (metrics needing randomness derive generators from it).
         max_forward_batch: the largest number of images a metric may send through the model at once.
+        explain_target: ``explain_target(target) -> (B, 1, H, W)``: the same method, re-seeded
+            identically, on the same model and images for another B-sample target, post-processed
+            like ``maps``; None when the caller cannot re-explain (the random-logit test needs it).
     """
 
     model: ImageModel
@@ -65,6 +72,7 @@ class MetricContext:
     seconds: float = float("nan")
     seed: int = 0
     max_forward_batch: int = 256
+    explain_target: Callable[[Target], Tensor] | None = None
 
 
 @dataclass
@@ -107,6 +115,8 @@ class Metric(ABC):
     info: ClassVar[MetricInfo]
     #: value-name prefix -> higher_is_better.
     outputs: ClassVar[dict[str, bool]]
+    #: value-name prefix -> declared range and kind (undeclared: unbounded, continuous).
+    ranges: ClassVar[dict[str, ValueRange]] = {}
 
     def higher_is_better(self, name: str) -> bool:
         """Direction of an emitted value name (the direction of its prefix)."""
@@ -114,6 +124,11 @@ class Metric(ABC):
         if prefix not in self.outputs:
             raise KeyError(f"metric {self.info.name!r} declares no output {prefix!r} (declared: {sorted(self.outputs)})")
         return self.outputs[prefix]
+
+    def value_range(self, name: str) -> ValueRange:
+        """Declared range and kind of an emitted value name (of its prefix; default unbounded)."""
+        self.higher_is_better(name)  # an undeclared prefix is an error, as for the direction
+        return self.ranges.get(name.split("@", 1)[0], ValueRange())
 
     def value_names(self, *, model: ImageModel, batch: Batch) -> list[str]:
         """All value names :meth:`compute` emits for this model and batch (default: the prefixes).
@@ -155,5 +170,6 @@ class Metric(ABC):
             "needs_model": info.needs_model,
             "reference": info.reference,
             "outputs": dict(self.outputs),
+            "ranges": {prefix: self.value_range(prefix).as_dict() for prefix in self.outputs},
             "config": self.config,
         }

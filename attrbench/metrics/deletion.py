@@ -1,9 +1,18 @@
 """Deletion (MoRF) curve and its area: lower is better.
 
 Remove the most relevant units first and record the target score; a faithful map makes the
-score fall fast (Petsiuk et al., RISE, BMVC 2018, arXiv 1806.07421). Convention and AUC:
+score fall fast (Petsiuk et al., RISE, BMVC 2018, arXiv 1806.07421). Convention:
 :mod:`attrbench.metrics.perturbation` (torchcam's: unperturbed point included, trapezoid over the
 removed fraction on [0, 1]).
+
+Values: ``<mode>_auc`` is the AUC normalised by f(x) - f(fill) (the curve rescaled to run from
+1 to 0 for deletion, 0 to 1 for insertion; comparable across images, models and fills; NaN when
+f(x) = f(fill)); ``<mode>_auc_raw`` is the plain trapezoid AUC in score units (logits by default).
+
+Ties in the removal order (e.g. the zeros of a ReLU'd CAM) are broken at random: the curve of a
+sample whose units are not all distinct is the mean of the curves of ``tie_orders`` random tie
+orders (seeded by the run seed and the sample index); samples without ties are scored once
+(every order is the same). ``tie_orders=0`` restores the deterministic row-major tie-break.
 """
 
 from __future__ import annotations
@@ -11,13 +20,25 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+from torch import Tensor
 
 from attrbench.api import MetricCategory, MetricInfo
 from attrbench.errors import OptionError
 from attrbench.metrics.base import Curve, Metric, MetricContext, MetricResult
-from attrbench.metrics.perturbation import FILLS, SCORES, perturbation_curves
+from attrbench.metrics.perturbation import (
+    FILLS,
+    SCORES,
+    has_ties,
+    normalised_auc,
+    perturbation_curves,
+    tie_keys,
+    unit_scores,
+)
 
-__all__ = ["Deletion", "PerturbationMetric"]
+__all__ = ["DEFAULT_TIE_ORDERS", "Deletion", "PerturbationMetric"]
+
+#: random tie orders averaged per sample with ties (the curve's Monte-Carlo error shrinks as 1/sqrt).
+DEFAULT_TIE_ORDERS = 4
 
 
 class PerturbationMetric(Metric):
@@ -29,6 +50,7 @@ class PerturbationMetric(Metric):
         fill: "zero", "mean" or "blur".
         score: "logit" (the target) or "probability".
         blur_sigma: Gaussian sigma in pixels for ``fill="blur"``.
+        tie_orders: random tie orders averaged per sample with tied units (0 = row-major ties).
     """
 
     mode: ClassVar[str]
@@ -41,6 +63,7 @@ class PerturbationMetric(Metric):
         fill: str = "zero",
         score: str = "logit",
         blur_sigma: float = 5.0,
+        tie_orders: int = DEFAULT_TIE_ORDERS,
     ) -> None:
         if fill not in FILLS:
             raise OptionError(f"{self.mode}: unknown fill {fill!r}; choose from {FILLS}")
@@ -48,18 +71,21 @@ class PerturbationMetric(Metric):
             raise OptionError(f"{self.mode}: unknown score {score!r}; choose from {SCORES}")
         if int(unit) < 1 or int(steps) < 1:
             raise OptionError(f"{self.mode}: unit and steps must be positive, got unit={unit}, steps={steps}")
+        if int(tie_orders) < 0:
+            raise OptionError(f"{self.mode}: tie_orders must be >= 0 (0 = row-major ties), got {tie_orders}")
         self.unit = int(unit)
         self.steps = int(steps)
         self.fill = fill
         self.score = score
         self.blur_sigma = float(blur_sigma)
+        self.tie_orders = int(tie_orders)
 
-    def compute(self, ctx: MetricContext) -> MetricResult:
-        fractions, scores = perturbation_curves(
+    def _curves(self, ctx: MetricContext, index: Tensor, keys: Tensor | None) -> tuple[Tensor, Tensor]:
+        return perturbation_curves(
             model=ctx.model,
-            images=ctx.batch.images,
-            maps=ctx.maps,
-            target=ctx.target,
+            images=ctx.batch.images[index],
+            maps=ctx.maps[index],
+            target=ctx.target.subset(index),
             mode=self.mode,
             unit=self.unit,
             steps=self.steps,
@@ -67,12 +93,37 @@ class PerturbationMetric(Metric):
             score=self.score,
             blur_sigma=self.blur_sigma,
             max_forward_batch=ctx.max_forward_batch,
+            keys=keys,
         )
-        auc = torch.trapezoid(scores, fractions.view(1, -1).expand_as(scores), dim=1)
+
+    def curves(self, ctx: MetricContext) -> tuple[Tensor, Tensor]:
+        """fractions (K,) and the tie-averaged scores (B, K) (module docstring)."""
+        everyone = torch.arange(ctx.maps.shape[0], device=ctx.maps.device)
+        if self.tie_orders == 0:
+            return self._curves(ctx, everyone, None)
+        unit_values, _ = unit_scores(ctx.maps, unit=self.unit)
+        units = unit_values.shape[1]
+        keys = [tie_keys(ctx.sample_index, seed=ctx.seed, order=r, units=units) for r in range(self.tie_orders)]
+        fractions, scores = self._curves(ctx, everyone, keys[0].to(ctx.maps.device))
+        tied = has_ties(unit_values).nonzero().flatten()
+        if tied.numel() and self.tie_orders > 1:
+            total = scores[tied].clone()
+            for r in range(1, self.tie_orders):
+                total += self._curves(ctx, tied, keys[r][tied.cpu()].to(ctx.maps.device))[1]
+            scores[tied] = total / self.tie_orders
+        return fractions, scores
+
+    def compute(self, ctx: MetricContext) -> MetricResult:
+        fractions, scores = self.curves(ctx)
+        raw = torch.trapezoid(scores, fractions.view(1, -1).expand_as(scores), dim=1)
+        f_x, f_fill = (scores[:, 0], scores[:, -1]) if self.mode == "deletion" else (scores[:, -1], scores[:, 0])
         name = f"{self.mode}_auc"
         return MetricResult(
-            values={name: auc},
-            reasons={name: "the model's score is not finite on a perturbed image"},
+            values={name: normalised_auc(raw, f_x=f_x, f_fill=f_fill), f"{name}_raw": raw},
+            reasons={
+                name: "undefined: the score of the image equals the score of the fill (or is not finite)",
+                f"{name}_raw": "the model's score is not finite on a perturbed image",
+            },
             curves={self.mode: Curve(fractions=fractions, scores=scores)},
         )
 
@@ -87,4 +138,4 @@ class Deletion(PerturbationMetric):
         needs_model=True,
         reference="Petsiuk et al., BMVC 2018, arXiv 1806.07421; torchcam DeletionInsertionMetric convention",
     )
-    outputs: ClassVar[dict[str, bool]] = {"deletion_auc": False}
+    outputs: ClassVar[dict[str, bool]] = {"deletion_auc": False, "deletion_auc_raw": False}

@@ -2,7 +2,8 @@
 
 Start from the fill image and restore the most relevant units first; a faithful map makes the
 score rise fast (Petsiuk et al., RISE, BMVC 2018, arXiv 1806.07421). Convention and AUC:
-:mod:`attrbench.metrics.perturbation`.
+:mod:`attrbench.metrics.perturbation`; values, normalisation and random tie orders:
+:mod:`attrbench.metrics.deletion`.
 """
 
 from __future__ import annotations
@@ -25,4 +26,4 @@ class Insertion(PerturbationMetric):
         needs_model=True,
         reference="Petsiuk et al., BMVC 2018, arXiv 1806.07421; torchcam DeletionInsertionMetric convention",
     )
-    outputs: ClassVar[dict[str, bool]] = {"insertion_auc": True}
+    outputs: ClassVar[dict[str, bool]] = {"insertion_auc": True, "insertion_auc_raw": True}

@@ -5,7 +5,10 @@ Convention (the one of torchcam's ``DeletionInsertionMetric``; docs/metrics.md):
 * units: the map (B, 1, H, W) is summed over non-overlapping ``unit`` x ``unit`` blocks anchored
   at pixel (0, 0) (so 8 x 8 blocks coincide with the BagNet stride grid); ``unit=1`` ranks pixels.
   A block cut by the image border is a smaller unit. The mask is shared by all channels.
-* order: units sorted by decreasing map value, stable (ties: lower row-major index first).
+* order: units sorted by decreasing map value. Ties are broken by ``tie_keys`` when given (the
+  unit with the smaller key first; :func:`tie_keys` draws them uniformly at random per sample,
+  seeded by (seed, sample index, order), so a sample's order does not depend on its batch), else
+  by the lower row-major index. The metrics average the curves over several random tie orders.
 * steps: ``s = ceil(U / steps)`` units per step; the curve has points at
   counts = 0, s, 2s, ..., (< U), U, i.e. it includes the unperturbed point (count 0) and the
   fully perturbed one; the x-axis is count / U in [0, 1].
@@ -14,7 +17,12 @@ Convention (the one of torchcam's ``DeletionInsertionMetric``; docs/metrics.md):
 * fill: "zero" (0 in pixel space, i.e. black: the model normalises inside), "mean" (per-sample,
   per-channel mean colour) or "blur" (Gaussian blur of the image, sigma ``blur_sigma`` px).
 * score: the target on the model output ("logit"), or the class probability ("probability").
-* AUC: trapezoid rule of the scores over the fractions (torch.trapezoid), per sample.
+* AUC: trapezoid rule of the scores over the fractions (torch.trapezoid), per sample ("raw" AUC,
+  in score units). The normalised AUC (:func:`normalised_auc`) rescales the curve by the two
+  end points, s -> (s - f(fill)) / (f(x) - f(fill)), so that it runs from 1 to 0 (deletion) or
+  0 to 1 (insertion) whatever the logit scale: AUC_norm = (AUC - f(fill)) / (f(x) - f(fill)).
+  A map in random order scores 0.5 on an additive model in expectation. Undefined (NaN) when
+  |f(x) - f(fill)| <= 1e-9 * max(1, |f(x)|, |f(fill)|): removing everything changes nothing.
 
 All perturbed copies of a batch are stacked and sent through the model in equal chunks of at
 most ``max_forward_batch`` images; no per-sample Python loop.
@@ -31,7 +39,19 @@ from torch import Tensor, nn
 from attrbench.api import ClassLogit, ClassProbability, Target
 from attrbench.errors import OptionError
 
-__all__ = ["FILLS", "SCORES", "fill_images", "perturbation_curves", "unit_ranks"]
+__all__ = [
+    "FILLS",
+    "SCORES",
+    "fill_images",
+    "has_ties",
+    "normalised_auc",
+    "perturbation_curves",
+    "rank_scores",
+    "score_target",
+    "tie_keys",
+    "unit_ranks",
+    "unit_scores",
+]
 
 FILLS: tuple[str, ...] = ("zero", "mean", "blur")
 SCORES: tuple[str, ...] = ("logit", "probability")
@@ -60,22 +80,65 @@ def fill_images(images: Tensor, *, fill: str, blur_sigma: float = 5.0) -> Tensor
     raise OptionError(f"unknown fill {fill!r}; choose from {FILLS}")
 
 
-def unit_ranks(maps: Tensor, *, unit: int) -> tuple[Tensor, tuple[int, int]]:
-    """Rank units by decreasing summed map value (stable).
+def unit_scores(maps: Tensor, *, unit: int) -> tuple[Tensor, tuple[int, int]]:
+    """Summed map value per unit: (B, U) and the unit grid (Hu, Wu), U = Hu * Wu (maps (B, 1, H, W))."""
+    h, w = maps.shape[-2:]
+    hu, wu = -(-h // unit), -(-w // unit)
+    padded = F.pad(maps[:, 0], (0, wu * unit - w, 0, hu * unit - h))
+    return padded.view(-1, hu, unit, wu, unit).sum(dim=(2, 4)).flatten(1), (hu, wu)
+
+
+def has_ties(scores: Tensor) -> Tensor:
+    """(B,) bool: some two units of the sample have exactly the same score (scores (B, U))."""
+    ordered = torch.sort(scores, dim=1).values
+    return (ordered[:, 1:] == ordered[:, :-1]).any(dim=1)
+
+
+def tie_keys(sample_index: Tensor, *, seed: int, order: int, units: int) -> Tensor:
+    """(B, U) float64 uniform keys for order ``order`` of each sample, seeded by (seed, sample, order).
+
+    One small generator per sample (the draw, not the scoring, loops over samples) so that a
+    sample's tie order is the same in every batch composition and on resume.
+    """
+    import numpy as np
+
+    keys = [np.random.default_rng([int(seed), int(i), int(order)]).random(units) for i in sample_index.tolist()]
+    return torch.as_tensor(np.stack(keys), dtype=torch.float64, device=sample_index.device)
+
+
+def rank_scores(scores: Tensor, *, keys: Tensor | None = None) -> Tensor:
+    """(B, U) int64 ranks by decreasing score (0 = first removed); ties by ``keys``, else row-major."""
+    if keys is None:
+        order = torch.argsort(scores, dim=1, descending=True, stable=True)
+    else:
+        perm = torch.argsort(keys, dim=1, stable=True)  # tie-break order first, then a stable score sort
+        inner = torch.argsort(scores.gather(1, perm), dim=1, descending=True, stable=True)
+        order = perm.gather(1, inner)
+    return torch.argsort(order, dim=1)
+
+
+def unit_ranks(maps: Tensor, *, unit: int, keys: Tensor | None = None) -> tuple[Tensor, tuple[int, int]]:
+    """Rank units by decreasing summed map value (ties by ``keys`` (B, U), else row-major).
 
     Args:
         maps: (B, 1, H, W).
         unit: block side in pixels.
+        keys: optional (B, U) tie-break keys (smaller first), e.g. from :func:`tie_keys`.
 
     Returns:
         ranks (B, U) int64 (0 = most important) and the unit grid (Hu, Wu), U = Hu * Wu.
     """
-    h, w = maps.shape[-2:]
-    hu, wu = -(-h // unit), -(-w // unit)
-    padded = F.pad(maps[:, 0], (0, wu * unit - w, 0, hu * unit - h))
-    scores = padded.view(-1, hu, unit, wu, unit).sum(dim=(2, 4)).flatten(1)
-    order = torch.argsort(scores, dim=1, descending=True, stable=True)
-    return torch.argsort(order, dim=1), (hu, wu)
+    scores, grid = unit_scores(maps, unit=unit)
+    return rank_scores(scores, keys=keys), grid
+
+
+def normalised_auc(auc: Tensor, *, f_x: Tensor, f_fill: Tensor) -> Tensor:
+    """(AUC - f(fill)) / (f(x) - f(fill)) per sample, NaN where the end points coincide (module docstring)."""
+    denom = f_x - f_fill
+    scale = torch.maximum(torch.ones_like(f_x), torch.maximum(f_x.abs(), f_fill.abs()))
+    defined = denom.abs() > 1e-9 * scale
+    return torch.where(defined, (auc - f_fill) / torch.where(defined, denom, torch.ones_like(denom)),
+                       torch.full_like(auc, float("nan")))
 
 
 def step_counts(units: int, steps: int) -> list[int]:
@@ -84,7 +147,8 @@ def step_counts(units: int, steps: int) -> list[int]:
     return [*range(0, units, s), units]
 
 
-def _score_target(target: Target, score: str) -> Target:
+def score_target(target: Target, score: str) -> Target:
+    """The target scored on the curves: ``target`` itself ("logit") or its class probability."""
     if score == "logit":
         return target
     if score == "probability":
@@ -108,6 +172,7 @@ def perturbation_curves(
     score: str = "logit",
     blur_sigma: float = 5.0,
     max_forward_batch: int = 256,
+    keys: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Deletion (MoRF) or insertion curves for a batch (module docstring for the convention).
 
@@ -119,6 +184,7 @@ def perturbation_curves(
         maps: (B, 1, H, W) attribution maps at input resolution.
         target: B-sample target giving the score.
         mode: "deletion" or "insertion".
+        keys: (B, U) tie-break keys (:func:`tie_keys`); None = row-major.
 
     Returns:
         fractions (K,) and scores (B, K) (K = number of curve points, unperturbed point included).
@@ -129,9 +195,9 @@ def perturbation_curves(
         raise ValueError(f"maps must be (B, 1, H, W) matching images {tuple(images.shape)}, got {tuple(maps.shape)}")
     if unit < 1 or steps < 1:
         raise OptionError(f"unit and steps must be positive, got unit={unit}, steps={steps}")
-    scorer = _score_target(target, score)
+    scorer = score_target(target, score)
     b, _, h, w = images.shape
-    ranks, (hu, wu) = unit_ranks(maps, unit=unit)
+    ranks, (hu, wu) = unit_ranks(maps, unit=unit, keys=keys)
     counts_list = step_counts(hu * wu, steps)
     counts = torch.tensor(counts_list, device=images.device)
     k = len(counts_list)
