@@ -252,8 +252,8 @@ def load_image(path: str | Path) -> Tensor:
         DataError: the file is missing, corrupt, oversized, of an unsupported mode or out of
             range; the message names the file.
     """
-    img = open_image(path, what="image")
-    arr = image_array(img, path=path)
+    with open_image(path, what="image") as img:
+        arr = image_array(img, path=path)
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
@@ -270,5 +270,6 @@ def load_mask(path: str | Path) -> Tensor:
         DataError: the file is missing, corrupt, oversized, of an unsupported mode or out of
             range; the message names the file.
     """
-    img = open_image(path, what="mask")
-    return torch.from_numpy(mask_array(img, path=path)).unsqueeze(0).contiguous()
+    with open_image(path, what="mask") as img:
+        arr = mask_array(img, path=path)
+    return torch.from_numpy(arr).unsqueeze(0).contiguous()

@@ -43,7 +43,7 @@ class SampleError(DataError):
 
 @dataclass(frozen=True)
 class FailedSample:
-    """A sample that could not be loaded: its index, id and the one-line reason (naming the file)."""
+    """A sample that could not be loaded: its index (in the wrapped dataset), id and one-line reason (naming the file)."""
 
     index: int
     sample_id: str
