@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from attrbench.api import ModelSpec
+from attrbench.fileio import honour_umask
 from attrbench.models.common import ImageModel
 from attrbench.registry import Registry, import_object
 
@@ -166,7 +167,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; checkpoints are shared files
+        honour_umask(tmp)  # mkstemp creates 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -221,6 +222,7 @@ def download_verified(url: str, *, cache_dir: str | Path | None = None) -> Path:
         try:
             with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:  # noqa: S310
                 shutil.copyfileobj(response, out)
+            honour_umask(tmp)
             os.replace(tmp, target)
         except OSError as exc:
             raise CheckpointError(f"cannot download {url}: {exc}") from exc
