@@ -33,6 +33,7 @@ from torch import nn
 
 from attrbench.api import ModelSpec
 from attrbench.fileio import honour_umask
+from attrbench.models.checkpoint_check import build_checked, check_payload, check_spec
 from attrbench.models.common import ImageModel
 from attrbench.registry import Registry, import_object
 
@@ -187,9 +188,11 @@ def load_checkpoint(path: str | Path, *, device: torch.device | None = None) -> 
     for key in ("arch", "arch_kwargs", "spec", "state_dict"):
         if key not in payload:
             raise CheckpointError(f"checkpoint {path} lacks the entry {key!r}")
-    net = build_arch(payload["arch"], payload["arch_kwargs"])
+    check_payload(payload, path=path)  # types, finite weights (attrbench.models.checkpoint_check)
+    spec = check_spec(payload["spec"], path=path)
+    net = build_checked(payload, spec, path=path)  # checked on the meta device first
     _load_state_dict_checked(net, payload["state_dict"], source=str(path))
-    model = ImageModel(net, spec=_spec_from_dict(payload["spec"]))
+    model = ImageModel(net, spec=spec)
     model.checkpoint_meta = payload.get("meta", {})  # type: ignore[assignment]
     return model.eval().to(device or torch.device("cpu"))
 
