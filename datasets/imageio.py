@@ -1,7 +1,7 @@
 """Reading image and mask files: one documented rule per PIL mode, one-line errors naming the file.
 
 Every dataset reads its files through :func:`load_image` and :func:`load_mask` (re-exported by
-:mod:`attrbench.datasets.base`). The rules are written down in ``docs/image-files.md``.
+:mod:`attrbench.datasets.base`). The rules are also in ``docs/input-files.md``.
 
 Images become float RGB in [0, 1]:
 

@@ -74,7 +74,10 @@ def test_random_bytes_are_read_or_refused(scratch: Path, data: bytes) -> None:
 
 
 @FUZZ
-@given(cut=st.integers(0, len(GOOD_PNG)), flips=st.lists(st.tuples(st.integers(0, len(GOOD_PNG) - 1), st.integers(0, 255)), max_size=4))
+@given(
+    cut=st.integers(0, len(GOOD_PNG)),
+    flips=st.lists(st.tuples(st.integers(0, len(GOOD_PNG) - 1), st.integers(0, 255)), max_size=4),
+)
 def test_damaged_png_is_read_or_refused(scratch: Path, cut: int, flips: list[tuple[int, int]]) -> None:
     data = bytearray(GOOD_PNG)
     for at, value in flips:
@@ -125,7 +128,8 @@ def test_every_mode_reads_in_range_or_is_refused(scratch: Path, size: tuple[int,
     elif mode == "F":
         img = Image.fromarray(rng.uniform(-0.5, 1.5, size=size).astype(np.float32), "F")
     else:
-        img = Image.frombytes(mode, (w, h), rng.integers(0, 256, size=h * w * len(Image.new(mode, (1, 1)).getbands()), dtype=np.uint8).tobytes())
+        bands = len(Image.new(mode, (1, 1)).getbands())
+        img = Image.frombytes(mode, (w, h), rng.integers(0, 256, size=h * w * bands, dtype=np.uint8).tobytes())
     path = scratch / f"any-{mode}.tif"
     img.save(path)
     _check_read(path, load_image, 3)
@@ -220,7 +224,9 @@ def test_mutated_baselines_are_refused_or_gate_soundly(baseline, choice: int, le
 
 
 @FUZZ
-@given(doc=st.recursive(JSON_LEAF, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3), max_leaves=8))
+@given(doc=st.recursive(
+    JSON_LEAF, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3), max_leaves=8
+))
 def test_arbitrary_json_is_refused_with_one_line(doc: object) -> None:
     with pytest.raises(BaselineError):
         validate_baseline(doc, path="b.json")
