@@ -105,14 +105,6 @@ def build_arch(arch: str, arch_kwargs: dict[str, Any]) -> nn.Module:
     return factory(**kwargs)
 
 
-def _spec_from_dict(d: dict[str, Any]) -> ModelSpec:
-    names = {f.name for f in dataclasses.fields(ModelSpec)}
-    unknown = set(d) - names
-    if unknown:
-        raise CheckpointError(f"unknown ModelSpec fields {sorted(unknown)}")
-    return ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
 def _load_state_dict_checked(net: nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
     """Strict load with a readable error; only ``num_batches_tracked`` may be missing."""
     own = net.state_dict()
