@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from attrbench.baseline_schema import validate_baseline
 from attrbench.errors import DataError, OptionError
 from attrbench.results import summarise
 from attrbench.runspec import RunConfig
@@ -155,6 +156,7 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not valid JSON: {exc}") from exc
+    validate_baseline(data, path=path)  # schema: types, finite numbers, known metrics, directions
     if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
         raise DataError(f"{path} is not an attrbench baseline (expected format {BASELINE_FORMAT!r})")
     for key in ("config", "entries"):

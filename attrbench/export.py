@@ -261,12 +261,15 @@ def write_table(text: str, out: str | Path) -> Path:
     import os
     import tempfile
 
+    from attrbench.fileio import honour_umask
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        honour_umask(tmp)  # mkstemp creates 0600
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from pathlib import Path
-import numpy as np
+
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from attrbench.api import Sample
+from attrbench.datasets.imageio import image_size_of, load_image, load_mask
+from attrbench.datasets.isolation import SampleError
 from attrbench.errors import DataError, OptionError
 
 __all__ = [
@@ -34,76 +34,6 @@ __all__ = [
 
 #: accepted values of the ``crop`` option.
 CROPS: tuple[str | None, ...] = (None, "bbox")
-
-
-def _open(path: Path, what: str) -> Image.Image:
-    """Open and fully decode ``path`` (so truncated files fail here, not later)."""
-    try:
-        img = Image.open(path)
-        img.load()
-    except FileNotFoundError:
-        raise DataError(f"{path}: {what} file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read {what} (corrupt or not an image): {exc}") from None
-    return img
-
-
-def load_image(path: str | Path) -> Tensor:
-    """Read an image file as RGB.
-
-    Grayscale ('L', 'I', '1'), palette ('P'), 'LA', 'RGBA' and 'CMYK' images are converted to RGB
-    (alpha is dropped, as CUB-200-2011's own readers do).
-
-    Args:
-        path: image file.
-
-    Returns:
-        (3, H, W) float32 in [0, 1].
-
-    Raises:
-        DataError: the file is missing or cannot be decoded; the message names the file.
-    """
-    img = _open(Path(path), "image")
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    # np.array copies, so torch gets a writable buffer (np.asarray on PIL is read-only).
-    arr = np.array(img, dtype=np.uint8)
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous().float().div_(255.0)
-
-
-def load_mask(path: str | Path) -> Tensor:
-    """Read a (soft) object mask.
-
-    'L' and 'LA' masks use channel 0 (CUB-200-2011 ships both; the alpha of 'LA' is not the
-    mask); other modes are converted to 'L' first. Values are divided by 255 and kept soft.
-
-    Args:
-        path: mask file (PNG in CUB-200-2011).
-
-    Returns:
-        (1, H, W) float32 in [0, 1].
-
-    Raises:
-        DataError: the file is missing or cannot be decoded.
-    """
-    img = _open(Path(path), "mask")
-    if img.mode in ("LA", "La"):
-        img = img.getchannel(0)
-    elif img.mode != "L":
-        img = img.convert("L")
-    arr = np.array(img, dtype=np.uint8)
-    return torch.from_numpy(arr).unsqueeze(0).float().div_(255.0)
-
-
-def image_size_of(path: str | Path) -> tuple[int, int]:
-    """(width, height) of an image file from its header only (no decoding)."""
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except FileNotFoundError:
-        raise DataError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read image (corrupt or not an image): {exc}") from None
 
 
 def _resize(t: Tensor, size: tuple[int, int]) -> Tensor:
@@ -238,14 +168,27 @@ class ImageDataset(Dataset, ABC):
         """The sample at ``index`` (0 <= index < len) at the file's native resolution."""
 
     def __getitem__(self, index: int) -> Sample:
+        """The sample at ``index``, cropped and resized.
+
+        Raises:
+            SampleError: (a :class:`DataError`) this sample's files are missing, corrupt or
+                invalid; the message names the file. Other samples are unaffected, see
+                :mod:`attrbench.datasets.isolation`.
+        """
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {type(self).__name__} of length {n}")
-        sample = self._load(index % n)
-        if self.crop == "bbox":
-            if sample.bbox is None:
-                raise DataError(f"sample {sample.id!r} has no bounding box to crop to")
-            sample = crop_sample(sample, sample.bbox)
+        index %= n
+        try:
+            sample = self._load(index)
+            if self.crop == "bbox":
+                if sample.bbox is None:
+                    raise DataError(f"sample {sample.id!r} has no bounding box to crop to")
+                sample = crop_sample(sample, sample.bbox)
+        except SampleError:
+            raise
+        except DataError as exc:  # lazy validation: this sample fails, the others still load
+            raise SampleError(str(exc), index=index, sample_id=self.ids[index]) from None
         if self.image_size is not None:
             sample = resize_sample(sample, self.image_size)
         return sample

@@ -15,7 +15,7 @@ SynthBirds generator (:mod:`attrbench.datasets.synthbirds`).
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import torch
@@ -67,6 +67,17 @@ def _by_id(path: Path, rows: list[list[str]]) -> dict[int, list[str]]:
     return out
 
 
+def _check_image_paths(path: Path, images: dict[int, list[str]]) -> None:
+    """Refuse image paths that could leave ``<root>/images``: absolute paths and ``..`` parts."""
+    for key, (name,) in images.items():
+        posix, windows = PurePosixPath(name), PureWindowsPath(name)
+        if posix.is_absolute() or windows.is_absolute() or windows.drive or ".." in windows.parts:
+            raise DataError(
+                f"{path}: image id {key}: path {name!r} leaves the images folder (absolute or '..'); "
+                "paths must be relative to <root>/images"
+            )
+
+
 def _floats(path: Path, key: int, fields: list[str]) -> list[float]:
     try:
         return [float(f) for f in fields]
@@ -111,8 +122,11 @@ class CUB200(ImageDataset):
     image's path under ``images/``.
 
     Raises:
-        DataError: missing or malformed index file, inconsistent ids, missing segmentation root
-            (when ``masks``); at load time: missing/corrupt image or mask, mask size mismatch.
+        DataError: missing or malformed index file, inconsistent ids (an id of another table
+            missing from ``images.txt`` included), an ``images.txt`` path that is absolute or
+            holds ``..``, missing segmentation root (when ``masks``); at load time (a
+            :class:`~attrbench.datasets.isolation.SampleError` for that sample only):
+            missing/corrupt image or mask, mask size mismatch.
     """
 
     _has_bboxes = True
@@ -174,11 +188,16 @@ class CUB200(ImageDataset):
         boxes = _by_id(boxes_path, _read_table(boxes_path, columns=5))
         if not images:
             raise DataError(f"{images_path}: no images listed")
+        _check_image_paths(images_path, images)
         for path, table in ((labels_path, labels), (split_path, is_train), (boxes_path, boxes)):
             missing = sorted(set(images) - set(table))
             if missing:
                 more = " ..." if len(missing) > 5 else ""
                 raise DataError(f"{path}: no entry for image id(s) {missing[:5]}{more}")
+            extra = sorted(set(table) - set(images))
+            if extra:  # never drop an image silently: its row in images.txt is missing
+                more = " ..." if len(extra) > 5 else ""
+                raise DataError(f"{path}: image id(s) {extra[:5]}{more} are missing from {images_path}")
         class_ids = sorted(class_rows)
         half = len(class_ids) // 2
         chosen = {"all": class_ids, "first_half": class_ids[:half], "second_half": class_ids[half:]}[self.classes]

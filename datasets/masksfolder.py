@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from attrbench.api import Sample
-from attrbench.datasets.base import ImageDataset, image_size_of, load_image, load_mask
+from attrbench.datasets.base import ImageDataset, load_image, load_mask
 from attrbench.datasets.imagefolder import IMAGE_EXTENSIONS
 from attrbench.errors import DataError, OptionError
 
@@ -65,8 +65,11 @@ class MasksFolder(ImageDataset):
         num_classes: number of model outputs the labels refer to (default: max label + 1).
 
     Raises:
-        DataError: missing folders; an image without a mask (naming both); images of different
-            sizes without ``image_size``; a mask whose size differs from its image (naming both).
+        DataError: missing folders, no images, no mask matching any image. Files are validated
+            lazily, when their sample is loaded (a :class:`~attrbench.datasets.isolation.SampleError`
+            naming the file): an image without a mask, a corrupt or empty file, a mask whose size
+            differs from its image, an image whose size differs from the first one loaded when
+            ``image_size`` is None.
     """
 
     _has_masks = True
@@ -92,48 +95,42 @@ class MasksFolder(ImageDataset):
         masks = _by_stem(self.masks_dir)
         if not images:
             raise DataError(f"{self.images_dir}: no images")
-        for stem, name in images.items():
-            if stem not in masks:
-                raise DataError(
-                    f"{self.images_dir / name}: no mask for this image (expected {self.masks_dir / stem}.png)"
-                )
+        if not set(images) & set(masks):
+            raise DataError(
+                f"{self.masks_dir}: no mask matches any image of {self.images_dir} (masks need the images' stems)"
+            )
         labels_path = base / "labels.csv"
         labels = _read_labels(labels_path) if labels_path.is_file() else {}
         self.ids = list(images)
         self.labels = [labels.get(stem, -1) for stem in self.ids]
-        self._files = [(images[s], masks[s]) for s in self.ids]
+        self._files = [(images[s], masks.get(s)) for s in self.ids]
         known = [lab for lab in self.labels if lab >= 0]
         n = num_classes if num_classes is not None else (max(known) + 1 if known else 0)
         self._class_names = tuple(str(i) for i in range(n))
-        self._check_sizes(same=image_size is None)
-
-    def _check_sizes(self, *, same: bool) -> None:
-        """Each mask matches its image; with ``same`` all images share one size (headers only)."""
-        first = None
-        for image_name, mask_name in self._files:
-            image_path, mask_path = self.images_dir / image_name, self.masks_dir / mask_name
-            size, mask_size = image_size_of(image_path), image_size_of(mask_path)
-            if mask_size != size:
-                raise DataError(
-                    f"{mask_path}: mask is {mask_size[0]}x{mask_size[1]} but its image {image_path} "
-                    f"is {size[0]}x{size[1]}"
-                )
-            if first is None:
-                first = (image_name, size)
-            elif same and size != first[1]:
-                raise DataError(
-                    f"{self.images_dir}: images differ in size ({first[0]} is {first[1][0]}x{first[1][1]}, "
-                    f"{image_name} is {size[0]}x{size[1]}); pass image_size (--image-size) to resize them"
-                )
+        self._first_size: tuple[str, tuple[int, int]] | None = None  # (image name, (w, h)) of the first load
 
     def _load(self, index: int) -> Sample:
+        """Load one sample, validating only its own files (lazily, so one bad file fails one sample)."""
         image_name, mask_name = self._files[index]
-        image_path, mask_path = self.images_dir / image_name, self.masks_dir / mask_name
+        image_path = self.images_dir / image_name
+        if mask_name is None:
+            stem = self.ids[index]
+            raise DataError(f"{image_path}: no mask for this image (expected {self.masks_dir / stem}.png)")
+        mask_path = self.masks_dir / mask_name
         image = load_image(image_path)
         mask = load_mask(mask_path)
         if mask.shape[-2:] != image.shape[-2:]:
             raise DataError(
                 f"{mask_path}: mask is {mask.shape[-1]}x{mask.shape[-2]} but its image {image_path} "
                 f"is {image.shape[-1]}x{image.shape[-2]}"
+            )
+        size = (image.shape[-1], image.shape[-2])
+        if self._first_size is None:
+            self._first_size = (image_name, size)
+        elif self.image_size is None and size != self._first_size[1]:
+            first, (w, h) = self._first_size
+            raise DataError(
+                f"{image_path}: image is {size[0]}x{size[1]} but {first} is {w}x{h}; "
+                "pass image_size (--image-size) to resize them"
             )
         return Sample(image=image, label=self.labels[index], id=self.ids[index], mask=mask)

@@ -40,6 +40,7 @@ import numpy as np
 from attrbench.datasets._birddraw import ATTRIBUTES, PART_NAMES, BirdAttributes, render_scene
 from attrbench.datasets.cub200 import CUB200
 from attrbench.errors import DataError, OptionError
+from attrbench.fileio import honour_umask
 
 __all__ = ["VERSION", "SynthBirds", "cache_name", "class_attributes", "default_cache_dir", "generate"]
 
@@ -156,7 +157,7 @@ def generate(
             tmp, designs=designs, seed=seed, per_class=(train_per_class, test_per_class),
             image_size=image_size, without_bird=without_bird, progress=progress, tqdm=tqdm,
         )  # fmt: skip
-        tmp.chmod(0o755)  # mkdtemp creates 0o700
+        honour_umask(tmp)  # mkdtemp creates 0o700
         if out.exists():
             out.rmdir()  # empty (checked above); rename cannot replace a directory otherwise
         tmp.rename(out)

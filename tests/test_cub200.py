@@ -266,3 +266,31 @@ def test_resize_and_crop_helpers_by_hand() -> None:
     # (3.5, 0.5) lies in column 3, outside the crop: invisible
     torch.testing.assert_close(c.parts, torch.tensor([[0.5, 0.5, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
     assert c.bbox == (0.0, 0.0, 2.0, 1.0)
+
+
+def test_id_missing_from_images_txt_is_named_not_dropped(cub: CubFixture) -> None:
+    path = cub.root / "images.txt"
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("20 ")]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"image_class_labels\.txt: image id\(s\) \[20\] are missing from .*images\.txt"):
+        CUB200(root=cub.root, split="all", parts=False)
+
+
+@pytest.mark.parametrize("bad", ["/etc/passwd", "../../outside.jpg", "001.Black/../../x.jpg", "C:/x.jpg", "\\\\srv\\x.jpg"])
+def test_images_txt_paths_cannot_leave_the_images_folder(cub: CubFixture, bad: str) -> None:
+    path = cub.root / "images.txt"
+    path.write_text(path.read_text().replace(cub.images[1].path, bad))
+    with pytest.raises(DataError, match=r"images\.txt: image id 7: path .* leaves the images folder") as info:
+        CUB200(root=cub.root, split="all")
+    assert "\n" not in str(info.value)
+
+
+def test_corrupt_image_fails_only_its_sample(cub: CubFixture) -> None:
+    from attrbench.datasets.isolation import SampleError
+
+    ds = CUB200(root=cub.root, split="all")
+    (cub.root / "images" / cub.images[1].path).write_bytes(b"")
+    with pytest.raises(SampleError, match="cannot read image") as info:
+        ds[1]
+    assert info.value.sample_id == cub.images[1].path and info.value.index == 1
+    assert ds[2].id == cub.images[2].path

@@ -12,6 +12,7 @@ from PIL import Image
 from attrbench.api import collate
 from attrbench.datasets import get_dataset, list_datasets
 from attrbench.datasets.imagefolder import ImageFolder
+from attrbench.datasets.isolation import SampleError
 from attrbench.datasets.masksfolder import MasksFolder
 from attrbench.errors import DataError
 
@@ -101,29 +102,53 @@ def test_masksfolder_reads_masks_and_labels(masks: Path) -> None:
     assert MasksFolder(root=masks, num_classes=10).num_classes == 10
 
 
-def test_masksfolder_missing_mask_names_both_files(masks: Path) -> None:
+def test_masksfolder_missing_mask_fails_that_sample_only(masks: Path) -> None:
     (masks / "masks" / "b.png").unlink()
-    with pytest.raises(DataError) as info:
-        MasksFolder(root=masks)
+    ds = MasksFolder(root=masks)  # lazy: the listing alone does not fail the dataset
+    with pytest.raises(SampleError) as info:
+        ds[1]
     message = str(info.value)
     assert str(masks / "images" / "b.png") in message and str(masks / "masks" / "b") in message
+    assert info.value.sample_id == "b" and info.value.index == 1
+    assert ds[0].id == "a" and ds[2].id == "c"
+
+
+def test_masksfolder_without_any_matching_mask_fails_up_front(masks: Path) -> None:
+    for f in (masks / "masks").iterdir():
+        f.rename(f.with_name("x" + f.name))
+    with pytest.raises(DataError, match="no mask matches any image"):
+        MasksFolder(root=masks)
 
 
 def test_masksfolder_size_mismatch_names_both_files(masks: Path) -> None:
     Image.new("L", (4, 4)).save(masks / "masks" / "c.png")
-    with pytest.raises(DataError, match="mask is 4x4 but its image") as info:
-        MasksFolder(root=masks)
+    ds = MasksFolder(root=masks)
+    with pytest.raises(SampleError, match="mask is 4x4 but its image") as info:
+        ds[2]
     assert str(masks / "masks" / "c.png") in str(info.value) and str(masks / "images" / "c.png") in str(info.value)
 
 
 def test_masksfolder_mixed_sizes_need_image_size(masks: Path) -> None:
     _png(masks / "images" / "d.png", (0, 0, 0), size=(5, 5))
     Image.new("L", (5, 5), 255).save(masks / "masks" / "d.png")
-    with pytest.raises(DataError, match="images differ in size.*image_size"):
-        MasksFolder(root=masks)
+    ds = MasksFolder(root=masks)
+    assert ds[0].image.shape == (3, 2, 3)
+    with pytest.raises(SampleError, match=r"d\.png: image is 5x5 but a\.png is 3x2.*image_size"):
+        ds[3]
     ds = MasksFolder(root=masks, image_size=4)
     assert ds[3].image.shape == (3, 4, 4)
     torch.testing.assert_close(ds[3].mask, torch.ones(1, 4, 4))
+
+
+def test_masksfolder_corrupt_files_beyond_the_samples_read_are_not_opened(masks: Path) -> None:
+    (masks / "images" / "c.png").write_bytes(b"")  # 0-byte image
+    (masks / "masks" / "b.png").write_bytes(b"\x89PNG broken")
+    ds = MasksFolder(root=masks)
+    assert ds[0].id == "a"
+    with pytest.raises(SampleError, match=r"masks/b\.png: cannot read mask"):
+        ds[1]
+    with pytest.raises(SampleError, match=r"images/c\.png: cannot read image"):
+        ds[2]
 
 
 def test_masksfolder_bad_labels(masks: Path) -> None:

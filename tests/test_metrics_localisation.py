@@ -42,11 +42,12 @@ def test_values_by_hand() -> None:
     neg = A[2:].flatten()
     pairs = [(1.0 if p > q else 0.5 if p == q else 0.0) for p in pos for q in neg]
     assert math.isclose(v["loc_auroc"][0].item(), sum(pairs) / len(pairs), rel_tol=0, abs_tol=1e-15)
-    # sample 1: empty mask -> NaN (not a hit) for pointing game, IoU, AUROC; energy 0; box = whole image -> 1
+    # sample 1: empty mask -> NaN (neither hit nor miss) for pointing game, energy, IoU, AUROC; box = whole image -> 1
     assert math.isnan(v["loc_pointing_game"][1].item())
     assert math.isnan(v["loc_iou_top"][1].item())
     assert math.isnan(v["loc_auroc"][1].item())
-    assert v["loc_energy_mask"][1].item() == 0.0
+    assert math.isnan(v["loc_energy_mask"][1].item())
+    assert "empty object mask" in res.reasons["loc_energy_mask"]
     assert v["loc_energy_box"][1].item() == 1.0
 
 

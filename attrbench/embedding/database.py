@@ -32,6 +32,7 @@ from attrbench.api import Sample, collate
 from attrbench.embedding.cam import target_channel_weights, triplet_channel_weights
 from attrbench.embedding.targets import CosineSimilarity, TripletLoss, sample_triplets
 from attrbench.errors import DataError
+from attrbench.fileio import honour_umask
 from attrbench.hooks import capture_output
 
 __all__ = ["DB_FORMAT", "WeightDatabase", "build_database", "class_mean_references", "embed_dataset", "kmeans",
@@ -157,6 +158,7 @@ class WeightDatabase:
         os.close(fd)
         try:
             torch.save(payload, tmp)
+            honour_umask(tmp)  # mkstemp creates 0600
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

@@ -8,7 +8,8 @@ The soft mask is binarised at 0.5 (pixel in the object iff mask >= 0.5). Per sam
                         counts an empty mask as a hit, docs/metrics.md).
     loc_energy_mask     sum_{in mask} relu(a) / sum relu(a): the positive energy inside the object
                         (the energy-based pointing game of Score-CAM, Wang et al., CVPRW 2020; the
-                        measure used by the metric-learning Grad-CAM paper, Chen et al., WACV 2020).
+                        measure used by the metric-learning Grad-CAM paper, Chen et al., WACV 2020);
+                        NaN on an empty mask (an all-zero mask file is not evidence of a miss).
     loc_energy_box      the same inside the bounding box (only when the dataset has boxes).
     loc_iou_top         IoU between the top-x% pixels of the map and the mask, x = the mask's
                         own area by default (so a perfect map scores 1; "relevance rank accuracy"
@@ -116,8 +117,9 @@ class Localisation(Metric):
         reasons = {"loc_pointing_game": "undefined: empty object mask"}
 
         pos = a.clamp_min(0)
-        values["loc_energy_mask"] = _energy(pos, m)
-        reasons["loc_energy_mask"] = "undefined: the map has no positive energy"
+        # an empty (e.g. all-zero) mask makes the energy undefined, never a valid 0.0
+        values["loc_energy_mask"] = torch.where(empty, nan, _energy(pos, m))
+        reasons["loc_energy_mask"] = "undefined: empty object mask, or the map has no positive energy"
         if ctx.batch.bboxes is not None:
             inside = box_masks(ctx.batch.bboxes, size=size).flatten(1)[:, seen]  # type: ignore[arg-type]
             values["loc_energy_box"] = _energy(pos, inside)

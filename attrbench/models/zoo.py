@@ -33,6 +33,8 @@ from torch import nn
 
 from attrbench.api import ModelSpec
 from attrbench.errors import CheckpointError
+from attrbench.fileio import honour_umask
+from attrbench.models.checkpoint_check import build_checked, check_payload, check_spec
 from attrbench.models.common import ImageModel
 from attrbench.registry import Registry, import_object
 
@@ -100,14 +102,6 @@ def build_arch(arch: str, arch_kwargs: dict[str, Any]) -> nn.Module:
     return factory(**kwargs)
 
 
-def _spec_from_dict(d: dict[str, Any]) -> ModelSpec:
-    names = {f.name for f in dataclasses.fields(ModelSpec)}
-    unknown = set(d) - names
-    if unknown:
-        raise CheckpointError(f"unknown ModelSpec fields {sorted(unknown)}")
-    return ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
 def _load_state_dict_checked(net: nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
     """Strict load with a readable error; only ``num_batches_tracked`` may be missing."""
     own = net.state_dict()
@@ -163,7 +157,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; checkpoints are shared files
+        honour_umask(tmp)  # mkstemp creates 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -183,9 +177,11 @@ def load_checkpoint(path: str | Path, *, device: torch.device | None = None) -> 
     for key in ("arch", "arch_kwargs", "spec", "state_dict"):
         if key not in payload:
             raise CheckpointError(f"checkpoint {path} lacks the entry {key!r}")
-    net = build_arch(payload["arch"], payload["arch_kwargs"])
+    check_payload(payload, path=path)  # types, finite weights (attrbench.models.checkpoint_check)
+    spec = check_spec(payload["spec"], path=path)
+    net = build_checked(payload, spec, path=path)  # checked on the meta device first
     _load_state_dict_checked(net, payload["state_dict"], source=str(path))
-    model = ImageModel(net, spec=_spec_from_dict(payload["spec"]))
+    model = ImageModel(net, spec=spec)
     model.checkpoint_meta = payload.get("meta", {})
     return model.eval().to(device or torch.device("cpu"))
 
@@ -218,6 +214,7 @@ def download_verified(url: str, *, cache_dir: str | Path | None = None) -> Path:
         try:
             with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:  # noqa: S310
                 shutil.copyfileobj(response, out)
+            honour_umask(tmp)
             os.replace(tmp, target)
         except OSError as exc:
             raise CheckpointError(f"cannot download {url}: {exc}") from exc
