@@ -175,6 +175,11 @@ class CUB200(ImageDataset):
         )
 
     def _index(self, *, parts: bool) -> None:
+        """Read and cross-check the official tables (images, labels, split, boxes, parts).
+
+        Long: one pass over the six tables of the archive, each a few lines of reading plus the
+        checks that tie them together (ids present in every table, paths inside the root).
+        """
         root = self.root
         images_path = root / "images.txt"
         labels_path = root / "image_class_labels.txt"

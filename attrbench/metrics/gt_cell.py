@@ -46,7 +46,6 @@ class CellGroundTruthAgreement(Metric):
 
     info: ClassVar[MetricInfo] = MetricInfo(
         name="gt_cell",
-        higher_is_better=True,
         category=MetricCategory.GROUND_TRUTH,
         needs_model=True,
         reference="Shapley 1953 over pixel cells, through BagNet windows (Brendel & Bethge, ICLR 2019); docs/ground-truth.md",

@@ -74,7 +74,6 @@ class PatchDeletion(Metric):
 
     info: ClassVar[MetricInfo] = MetricInfo(
         name="patch_deletion",
-        higher_is_better=False,
         category=MetricCategory.FAITHFULNESS,
         needs_ground_truth=True,
         needs_model=True,

@@ -45,7 +45,6 @@ class RandomLogit(Metric):
 
     info: ClassVar[MetricInfo] = MetricInfo(
         name="random_logit",
-        higher_is_better=False,
         category=MetricCategory.RANDOMISATION,
         needs_model=True,
         reference="Sixt et al., ICML 2020, arXiv 1912.09818 (random logit test)",

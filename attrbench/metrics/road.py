@@ -114,7 +114,6 @@ class Road(Metric):
 
     info: ClassVar[MetricInfo] = MetricInfo(
         name="road",
-        higher_is_better=True,
         category=MetricCategory.FAITHFULNESS,
         needs_model=True,
         reference="Rong et al., ICML 2022, arXiv 2202.00449 (noisy linear imputation)",
