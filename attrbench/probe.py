@@ -103,16 +103,22 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _rate(model: nn.Module, x: Tensor, *, repeats: int) -> float:
-    """Best-of-``repeats`` images/s of one forward of ``x`` (after one warm-up)."""
+def _rate(model: nn.Module, x: Tensor, *, repeats: int, min_time_s: float) -> float:
+    """Images/s of the fastest of at least ``repeats`` forwards of ``x`` (after one warm-up).
+
+    Forwards are repeated until they add up to ``min_time_s`` (at most 20), so that small inputs
+    are not judged on one noisy millisecond; the minimum is the estimate least disturbed by other
+    processes on a shared machine.
+    """
     model(x)
     _sync(x.device)
-    best = float("inf")
-    for _ in range(repeats):
+    best, spent, n = float("inf"), 0.0, 0
+    while n < repeats or (spent < min_time_s and n < 20):
         t0 = time.perf_counter()
         model(x)
         _sync(x.device)
-        best = min(best, time.perf_counter() - t0)
+        dt = time.perf_counter() - t0
+        best, spent, n = min(best, dt), spent + dt, n + 1
     return x.shape[0] / max(best, 1e-9)
 
 
@@ -125,12 +131,12 @@ def _candidates(cap: int) -> list[int]:
 
 
 @torch.no_grad()
-def _measure(model: nn.Module, sample: Tensor, *, cap: int, repeats: int, budget_s: float) -> dict[int, float]:
+def _measure(model: nn.Module, sample: Tensor, *, cap: int, repeats: int, budget_s: float, min_time_s: float) -> dict[int, float]:
     rates: dict[int, float] = {}
     t0, worse = time.perf_counter(), 0
     for c in _candidates(cap):
         x = sample[:1].expand(c, *sample.shape[1:]).contiguous()
-        rates[c] = _rate(model, x, repeats=repeats)
+        rates[c] = _rate(model, x, repeats=repeats, min_time_s=min_time_s)
         worse = worse + 1 if rates[c] < max(rates.values()) else 0
         # images/s is unimodal in practice: stop after two sizes in a row below the best
         if worse >= 2 or time.perf_counter() - t0 > budget_s:
@@ -145,7 +151,8 @@ def probe_forward_chunk(
     cap: int = 256,
     threads: bool = False,
     repeats: int = 2,
-    budget_s: float = 20.0,
+    min_time_s: float = 0.3,
+    budget_s: float = 60.0,
     use_cache: bool = True,
 ) -> ForwardProbe:
     """Pick the forward chunk (and optionally the CPU thread count) with the most images/s.
@@ -157,6 +164,7 @@ def probe_forward_chunk(
         threads: on CPU also try 1 .. ``torch.get_num_threads()`` threads at the chosen chunk;
             the caller applies ``probe.threads`` with ``torch.set_num_threads``.
         repeats: timed forwards per candidate (best of), after one warm-up.
+        min_time_s: keep timing a candidate until its forwards add up to this (at most 20 forwards).
         budget_s: stop trying larger chunks once the probe has taken this long.
         use_cache: read and write the in-process and disk caches.
 
@@ -177,7 +185,7 @@ def probe_forward_chunk(
             except TypeError:  # an older record layout: probe again
                 pass
     t0 = time.perf_counter()
-    rates = _measure(model, sample, cap=cap, repeats=repeats, budget_s=budget_s)
+    rates = _measure(model, sample, cap=cap, repeats=repeats, budget_s=budget_s, min_time_s=min_time_s)
     chunk = max(rates, key=lambda c: rates[c])
     n_threads = torch.get_num_threads()
     if threads and sample.device.type == "cpu" and n_threads > 1:
@@ -187,7 +195,7 @@ def probe_forward_chunk(
             for t in range(1, n_threads + 1):
                 torch.set_num_threads(t)
                 with torch.no_grad():
-                    by_threads[t] = _rate(model, x, repeats=repeats)
+                    by_threads[t] = _rate(model, x, repeats=repeats, min_time_s=min_time_s)
         finally:
             torch.set_num_threads(n_threads)
         n_threads = max(by_threads, key=lambda t: by_threads[t])
