@@ -13,13 +13,15 @@ Suites:
   incremental  one 8 x 8 block per step at 224 px (785 curve points): engine="incremental" vs
                the tuned full re-forward (engine="full", forward_batch="auto"). The full
                re-forward of all 785 points would take minutes per round, so it is timed on the
-               same code path with --full-steps points and scaled per curve point (the cost per
-               point of a full re-forward does not depend on which points are computed).
+               same code path with --full-steps points and scaled per curve point (its cost per
+               point does not depend on which points are computed); on a loaded machine the
+               incremental curve can be timed on its first --points points likewise (one window
+               per point, so its cost per point is uniform too).
 
     python scripts/bench_curves.py --suite generic --model bagnet33-224 --images 4 --steps 16
     python scripts/bench_curves.py --suite generic --model bagnet17-synthbirds --images 8 --steps 16
-    python scripts/bench_curves.py --suite incremental --model bagnet33-224 --images 1
-    python scripts/bench_curves.py --suite incremental --model bagnet9-224 --images 1
+    python scripts/bench_curves.py --suite incremental --model bagnet33-224 --images 1 --points 197 --full-steps 4 --rounds 5
+    python scripts/bench_curves.py --suite incremental --model bagnet9-224 --images 1 --full-steps 4 --rounds 5
 """
 
 from __future__ import annotations
@@ -132,29 +134,52 @@ def generic(args: argparse.Namespace) -> None:
 
 def incremental(args: argparse.Namespace) -> None:
     from attrbench.api import ClassLogit
-    from attrbench.metrics.perturbation import perturbation_curves, step_counts
+    from attrbench.metrics.curve_engine import forward_chunk, incremental_outputs
+    from attrbench.metrics.perturbation import fill_images, perturbation_curves, step_counts, unit_ranks
 
     model = _model(args.model)
     images, maps, labels = _inputs(model, args.images)
     h, w = images.shape[-2:]
     units = -(-h // 8) * -(-w // 8)
-    k_fine, k_full = len(step_counts(units, units)), len(step_counts(units, args.full_steps))
+    fine = step_counts(units, units)  # one block per step
+    prefix = fine[: args.points] if args.points else fine
+    k_full = len(step_counts(units, args.full_steps))
     target = ClassLogit(labels)
+    ranks, _ = unit_ranks(maps, unit=8)
+    fill_x = fill_images(images, fill="zero")
+    t0 = time.perf_counter()
+    forward_chunk(model=model, images=images, total=args.images * k_full, max_forward_batch=256, forward_batch="auto")
+    print(f"probes (full size and window size) took {time.perf_counter() - t0:.1f} s; cached in $ATTRBENCH_CACHE/probe")
 
-    def curve(engine: str, steps: int) -> torch.Tensor:
-        return perturbation_curves(model=model, images=images, maps=maps, target=target, mode="deletion", steps=steps,
-                                   engine=engine, forward_batch="auto")[1]  # fmt: skip
+    def inc() -> torch.Tensor:
+        return incremental_outputs(engine="incremental", model=model, images=images, fill_x=fill_x, ranks=ranks, unit=8,
+                                   counts=prefix, mode="deletion", max_forward_batch=256, forward_batch="auto")  # fmt: skip
 
-    inc = curve("incremental", units)  # also probes the window chunk
-    full = curve("full", args.full_steps)
-    idx = [step_counts(units, units).index(c) for c in step_counts(units, args.full_steps)]
-    print(f"{args.model}: {k_fine} curve points; incremental vs full re-forward on the {k_full} shared points: max |diff| {float((inc[:, idx] - full).abs().max()):.2e}")
-    times = _rounds({"incremental": lambda: curve("incremental", units), "full": lambda: curve("full", args.full_steps)}, args.rounds)
-    scaled = [t * k_fine / k_full for t in times["full"]]
-    print(f"incremental ({k_fine} points)               {_fmt(times['incremental'])}")
-    print(f"full re-forward ({k_full} points, measured)     {_fmt(times['full'])}")
-    print(f"full re-forward ({k_fine} points, per-point x {k_fine}) {_fmt(scaled)}")
-    print(f"speed-up (full / incremental, per round)   {_ratio(scaled, times['incremental'])}")
+    def full() -> torch.Tensor:
+        return perturbation_curves(model=model, images=images, maps=maps, target=target, mode="deletion",
+                                   steps=args.full_steps, engine="full", forward_batch="auto")[1]  # fmt: skip
+
+    inc()  # probes the window chunk
+    out: dict[str, torch.Tensor] = {}
+
+    def keep(name: str, fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        return lambda: out.__setitem__(name, fn())
+
+    times = _rounds({"incremental": keep("inc", inc), "full": keep("full", full)}, args.rounds)
+    logits = out["inc"][torch.arange(args.images), :, labels]  # (B, points)
+    shared = [(i, fine.index(c)) for i, c in enumerate(step_counts(units, args.full_steps)) if fine.index(c) < len(prefix)]
+    diff = max(float((logits[:, j] - out["full"][:, i]).abs().max()) for i, j in shared)
+    scale = float(out["full"].abs().max())
+    print(f"{args.model} at {h}x{w}, {args.images} image(s), deletion, zero fill, one 8x8 block per step ({len(fine)} curve points)")
+    print(f"incremental timed on the first {len(prefix)} points; full re-forward on {k_full} points (steps={args.full_steps});")
+    print(f"both scaled per curve point to the {len(fine)}-point curve. Shared points {[c for c, _ in shared]}: max |diff| {diff:.2e} (|logit| <= {scale:.1f})")
+    per_inc = [t * len(fine) / len(prefix) for t in times["incremental"]]
+    per_full = [t * len(fine) / k_full for t in times["full"]]
+    print(f"incremental, measured ({len(prefix)} points)    {_fmt(times['incremental'])}")
+    print(f"full re-forward, measured ({k_full} points)     {_fmt(times['full'])}")
+    print(f"incremental, {len(fine)}-point curve            {_fmt(per_inc)}")
+    print(f"full re-forward, {len(fine)}-point curve        {_fmt(per_full)}")
+    print(f"speed-up (full / incremental, per round)    {_ratio(per_full, per_inc)}")
 
 
 def main() -> int:
@@ -164,6 +189,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--full-steps", type=int, default=48, help="incremental suite: points of the timed full re-forward")
+    parser.add_argument("--points", type=int, default=0, help="incremental suite: time this prefix of the curve (0 = all)")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}; load average before: {_load()}")
