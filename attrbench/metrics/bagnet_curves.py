@@ -166,7 +166,7 @@ def incremental_curve_outputs(
         fill_x: (B, C, H, W) fill content (broadcast views are fine).
         ranks: (B, U) int64 unit ranks (0 = perturbed first), units row-major on the unit grid.
         unit: unit side in pixels.
-        counts: K unit counts, increasing, starting at 0.
+        counts: K unit counts, increasing, starting at 0 (a curve may stop before all U units).
         mode: "deletion" (top units take the fill) or "insertion" (top units keep the image).
         chunk: window crops per patch-network forward.
         group_windows: windows whose features are held at once (memory bound).
@@ -190,6 +190,8 @@ def incremental_curve_outputs(
     samp = torch.arange(b, device=dev).repeat_interleave(len(live))
     uid = live.repeat(b)
     step = torch.searchsorted(counts_t, ranks[samp, uid].contiguous(), right=True)
+    inside = step < len(counts)  # units perturbed after the last curve point need no window
+    samp, uid, step = samp[inside], uid[inside], step[inside]
     order = torch.argsort(step, stable=True)
     samp, uid, step = samp[order], uid[order], step[order]
     start = win.start.to(dev)[uid]
