@@ -98,3 +98,19 @@ def test_generic_models_and_training_mode_keep_full_forwards() -> None:
         perturbation_curves(
             model=model.eval(), images=x, maps=x[:, :1], target=ClassLogit(torch.tensor([0])), mode="deletion", engine="fast"
         )
+
+
+def test_a_curve_may_stop_before_all_units() -> None:
+    from attrbench.metrics.bagnet_curves import incremental_curve_outputs
+    from attrbench.metrics.perturbation import unit_ranks
+
+    model = tiny_bagnet(17, dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 3, 48, 48, generator=g, dtype=torch.float64)
+    ranks, _ = unit_ranks(torch.rand(2, 1, 48, 48, generator=g, dtype=torch.float64), unit=8)
+    parts = bagnet_parts(model)
+    assert parts is not None
+    kw = dict(parts=parts, images=x, fill_x=torch.zeros_like(x), ranks=ranks, unit=8, mode="deletion")
+    whole = incremental_curve_outputs(counts=step_counts(36, 36), **kw)
+    prefix = incremental_curve_outputs(counts=step_counts(36, 36)[:10], **kw)
+    torch.testing.assert_close(prefix, whole[:, :10], rtol=0, atol=1e-12)
