@@ -103,15 +103,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _rate(model: nn.Module, x: Tensor, *, repeats: int, min_time_s: float) -> float:
-    """Images/s of the fastest of at least ``repeats`` forwards of ``x`` (after one warm-up).
+def _rate(model: nn.Module, x: Tensor, *, repeats: int, min_time_s: float, warm: bool = True) -> float:
+    """Images/s of the fastest of at least ``repeats`` forwards of ``x`` (after a warm-up if ``warm``).
 
     Forwards are repeated until they add up to ``min_time_s`` (at most 20), so that small inputs
     are not judged on one noisy millisecond; the minimum is the estimate least disturbed by other
     processes on a shared machine.
     """
-    model(x)
-    _sync(x.device)
+    if warm:
+        model(x)
+        _sync(x.device)
     best, spent, n = float("inf"), 0.0, 0
     while n < repeats or (spent < min_time_s and n < 20):
         t0 = time.perf_counter()
@@ -132,15 +133,25 @@ def _candidates(cap: int) -> list[int]:
 
 @torch.no_grad()
 def _measure(model: nn.Module, sample: Tensor, *, cap: int, repeats: int, budget_s: float, min_time_s: float) -> dict[int, float]:
+    """Best images/s per chunk size: a growing pass, then ``repeats - 1`` interleaved passes.
+
+    The growing pass tries 1, 2, 4, ... and stops after two sizes in a row below the best
+    (images/s is unimodal in practice) or when ``budget_s`` is spent; the interleaved passes
+    re-time the sizes tried, in turn, so that a burst of load from other processes cannot decide
+    the answer alone (each size keeps its best pass).
+    """
     rates: dict[int, float] = {}
     t0, worse = time.perf_counter(), 0
     for c in _candidates(cap):
         x = sample[:1].expand(c, *sample.shape[1:]).contiguous()
-        rates[c] = _rate(model, x, repeats=repeats, min_time_s=min_time_s)
+        rates[c] = _rate(model, x, repeats=1, min_time_s=min_time_s)
         worse = worse + 1 if rates[c] < max(rates.values()) else 0
-        # images/s is unimodal in practice: stop after two sizes in a row below the best
         if worse >= 2 or time.perf_counter() - t0 > budget_s:
             break
+    for _ in range(repeats - 1):
+        for c in list(rates):
+            x = sample[:1].expand(c, *sample.shape[1:]).contiguous()
+            rates[c] = max(rates[c], _rate(model, x, repeats=1, min_time_s=min_time_s, warm=False))
     return rates
 
 
@@ -150,7 +161,7 @@ def probe_forward_chunk(
     sample: Tensor,
     cap: int = 256,
     threads: bool = False,
-    repeats: int = 2,
+    repeats: int = 3,
     min_time_s: float = 0.3,
     budget_s: float = 60.0,
     use_cache: bool = True,
@@ -163,7 +174,7 @@ def probe_forward_chunk(
         cap: largest chunk tried (the memory budget, and no more than the images to process).
         threads: on CPU also try 1 .. ``torch.get_num_threads()`` threads at the chosen chunk;
             the caller applies ``probe.threads`` with ``torch.set_num_threads``.
-        repeats: timed forwards per candidate (best of), after one warm-up.
+        repeats: timed passes over the candidates (best of): one growing pass, then interleaved ones.
         min_time_s: keep timing a candidate until its forwards add up to this (at most 20 forwards).
         budget_s: stop trying larger chunks once the probe has taken this long.
         use_cache: read and write the in-process and disk caches.

@@ -5,7 +5,7 @@ Two decisions, kept out of the curve convention itself:
 * ``engine``: "full" re-forwards every perturbed image; "incremental" uses the exact BagNet
   locality of :mod:`attrbench.metrics.bagnet_curves`; "auto" (default) takes "incremental" when
   the model is a BagNet and the windows cost at most :data:`INCREMENTAL_MAX_RATIO` of the full
-  re-forward's pixels (fine curves: one block per step on a 224 px BagNet-33 sends 7 % of the
+  re-forward's pixels (fine curves: one block per step on a 224 px BagNet-33 sends 8 % of the
   pixels), "full" otherwise. Both give the same curve up to floating-point reassociation.
 * ``forward_batch``: images per full forward. "max" (default) = balanced chunks of at most
   ``max_forward_batch`` (deterministic, the behaviour before the probe existed); "auto" = the chunk
