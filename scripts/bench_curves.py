@@ -57,13 +57,15 @@ def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def _rounds(contenders: dict[str, Callable[[], None]], rounds: int) -> dict[str, list[float]]:
+def _rounds(contenders: dict[str, Callable[[], None]], rounds: int, *, verbose: bool = False) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {k: [] for k in contenders}
-    for _ in range(rounds):
+    for r in range(rounds):
         for name, fn in contenders.items():
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
+        if verbose:
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()) + f" (load {_load()})", flush=True)
     return times
 
 
@@ -121,15 +123,24 @@ def generic(args: argparse.Namespace) -> None:
         for x in bare_x:
             model(x)
 
-    a, q = ours(), np.asarray(theirs())
-    diff = float(np.abs(a[:, 1:].numpy() - q).max())
-    print(f"curves: attrbench {tuple(a.shape)} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}")
-    print(f"{total} attrbench forwards ({len(counts)} points x {args.images} images) in chunks of {probe.chunk}; quantus {len(counts) - 1} forwards of {args.images}")
-    times = _rounds({"attrbench": ours, "quantus": theirs, "bare": bare}, args.rounds)
+    out: dict[str, object] = {}
+    contenders: dict[str, Callable[[], None]] = {
+        "attrbench": lambda: out.__setitem__("attrbench", ours()),
+        "quantus": lambda: out.__setitem__("quantus", theirs()),
+    }
+    if not args.no_bare:
+        contenders["bare"] = bare
+    print(f"{total} attrbench forwards ({len(counts)} points x {args.images} images) in chunks of {probe.chunk}; "
+          f"quantus {len(counts) - 1} forwards of {args.images}; no warm-up round (the probe ran the model)")  # fmt: skip
+    times = _rounds(contenders, args.rounds, verbose=True)
+    a, q = out["attrbench"], np.asarray(out["quantus"])
+    diff = float(np.abs(a[:, 1:].numpy() - q).max())  # type: ignore[index, union-attr]
+    print(f"curves: attrbench {tuple(a.shape)} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}")  # type: ignore[union-attr]
     for k, v in times.items():
         print(f"{k:10s} {_fmt(v)}")
     print(f"attrbench / quantus        {_ratio(times['attrbench'], times['quantus'])}")
-    print(f"attrbench / bare forwards  {_ratio(times['attrbench'], times['bare'])}")
+    if "bare" in times:
+        print(f"attrbench / bare forwards  {_ratio(times['attrbench'], times['bare'])}")
 
 
 def incremental(args: argparse.Namespace) -> None:
@@ -165,14 +176,15 @@ def incremental(args: argparse.Namespace) -> None:
     def keep(name: str, fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
         return lambda: out.__setitem__(name, fn())
 
-    times = _rounds({"incremental": keep("inc", inc), "full": keep("full", full)}, args.rounds)
+    times = _rounds({"incremental": keep("inc", inc), "full": keep("full", full)}, args.rounds, verbose=True)
     logits = out["inc"][torch.arange(args.images), :, labels]  # (B, points)
     shared = [(i, fine.index(c)) for i, c in enumerate(step_counts(units, args.full_steps)) if fine.index(c) < len(prefix)]
+    shared_counts = [fine[j] for _, j in shared]
     diff = max(float((logits[:, j] - out["full"][:, i]).abs().max()) for i, j in shared)
     scale = float(out["full"].abs().max())
     print(f"{args.model} at {h}x{w}, {args.images} image(s), deletion, zero fill, one 8x8 block per step ({len(fine)} curve points)")
     print(f"incremental timed on the first {len(prefix)} points; full re-forward on {k_full} points (steps={args.full_steps});")
-    print(f"both scaled per curve point to the {len(fine)}-point curve. Shared points {[c for c, _ in shared]}: max |diff| {diff:.2e} (|logit| <= {scale:.1f})")
+    print(f"both scaled per curve point to the {len(fine)}-point curve. Shared points (blocks removed) {shared_counts}: max |diff| {diff:.2e} (|logit| <= {scale:.1f})")
     per_inc = [t * len(fine) / len(prefix) for t in times["incremental"]]
     per_full = [t * len(fine) / k_full for t in times["full"]]
     print(f"incremental, measured ({len(prefix)} points)    {_fmt(times['incremental'])}")
@@ -191,6 +203,7 @@ def main() -> int:
     parser.add_argument("--full-steps", type=int, default=48, help="incremental suite: points of the timed full re-forward")
     parser.add_argument("--points", type=int, default=0, help="incremental suite: time this prefix of the curve (0 = all)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-bare", action="store_true", help="generic suite: skip the bare-forward contender")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}; load average before: {_load()}")
     generic(args) if args.suite == "generic" else incremental(args)
