@@ -106,7 +106,8 @@ def generic(args: argparse.Namespace) -> None:
     probe = probe_forward_chunk(model=model, sample=images[:1], cap=min(256, total))
     print(f"probe: chunk {probe.chunk} ({time.perf_counter() - t0:.1f} s here, {probe.seconds:.1f} s when measured); images/s {probe.images_per_s}")
     target = ClassLogit(labels)
-    a_np, x_np, y_np = maps.numpy(), images.numpy(), labels.numpy()
+    # quantus checks features_in_step against the attribution's own size: give it all channels
+    a_np, x_np, y_np = maps.expand(-1, 3, -1, -1).numpy().copy(), images.numpy(), labels.numpy()
     pixels_per_step = 3 * 64 * -(-units // args.steps)
     pf = quantus.PixelFlipping(features_in_step=pixels_per_step, perturb_baseline="black", disable_warnings=True)
     bare_x = [images[torch.arange(c, min(c + probe.chunk, total)) % args.images] for c in range(0, total, probe.chunk)]
