@@ -143,7 +143,8 @@ def generic(args: argparse.Namespace) -> None:
     times = _rounds(contenders, args.rounds, verbose=True)
     a, q = out["attrbench"], np.asarray(out["quantus"])
     diff = float(np.abs(a[:, 1:].numpy() - q).max())  # type: ignore[index, union-attr]
-    print(f"curves: attrbench {tuple(a.shape)} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}")  # type: ignore[union-attr]
+    print(f"curves: attrbench {tuple(a.shape)} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}"
+          " (quantus's 'black' fill is the image minimum, attrbench's 'zero' is 0)")  # type: ignore[union-attr]  # fmt: skip
     for k, v in times.items():
         print(f"{k:10s} {_fmt(v)}")
     print(f"attrbench / quantus        {_ratio(times['attrbench'], times['quantus'])}")
