@@ -99,7 +99,7 @@ def compute_gallery(
         seed_all(unit_seed(ctx.config.seed, method.label, 0))
         raw = method.instance(batch.images, target=target).detach()
         with torch.no_grad():
-            maps[method.label] = ctx.postprocess(raw, size=size, info=method.cls.info, rf=ctx.rf).cpu()
+            maps[method.label] = ctx.postprocess_for(method)(raw, size=size, info=method.cls.info, rf=ctx.rf).cpu()
     net = ctx.model
     return GalleryMaps(
         ids=list(batch.ids), images=batch.images.cpu(), labels=batch.labels.cpu(),
