@@ -54,8 +54,10 @@ __all__ = [
 
 RECORD_COLUMNS: tuple[str, ...] = (
     "run_id", "dataset", "model", "method", "metric", "sample_id",
-    "value", "status", "error", "higher_is_better", "category",
+    "value", "status", "error", "higher_is_better", "category", "metric_spec",
 )  # fmt: skip
+#: ``metric_spec``: the canonical metric specification that produced the value (attrbench.metric_specs);
+#: runs written before it existed read back with "" in it.
 CURVE_COLUMNS: tuple[str, ...] = (
     "run_id", "dataset", "model", "method", "curve", "sample_id", "step", "fraction", "score",
 )  # fmt: skip
@@ -70,6 +72,7 @@ RECORD_SCHEMA = pa.schema(
         ("run_id", pa.string()), ("dataset", pa.string()), ("model", pa.string()), ("method", pa.string()),
         ("metric", pa.string()), ("sample_id", pa.string()), ("value", pa.float64()), ("status", pa.string()),
         ("error", pa.string()), ("higher_is_better", pa.bool_()), ("category", pa.string()),
+        ("metric_spec", pa.string()),
     ]
 )  # fmt: skip
 CURVE_SCHEMA = pa.schema(
@@ -106,6 +109,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def _table(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    if "metric_spec" in schema.names and "metric_spec" not in df.columns:  # records built without specifications
+        df = df.assign(metric_spec="")
     return pa.Table.from_pandas(df[list(schema.names)], schema=schema, preserve_index=False)
 
 
@@ -151,9 +156,13 @@ class UnitRecords:
         self._curves: list[pd.DataFrame] = []
 
     def add(
-        self, *, metric: str, ids: list[str], values: np.ndarray, errors: list[str], higher_is_better: bool, category: str
+        self, *, metric: str, ids: list[str], values: np.ndarray, errors: list[str], higher_is_better: bool, category: str,
+        spec: str = "",
     ) -> None:
-        """Rows for one value name; a row is "failed" iff its value is not finite (then ``errors[i]`` says why)."""
+        """Rows for one value name; a row is "failed" iff its value is not finite (then ``errors[i]`` says why).
+
+        ``spec`` is the metric specification that produced the values (the ``metric_spec`` column).
+        """
         n = len(ids)
         if n == 0:
             return
@@ -163,7 +172,7 @@ class UnitRecords:
             **{k: [v] * n for k, v in self.meta.items()}, "metric": [metric] * n, "sample_id": list(ids),
             "value": np.where(bad, np.nan, values), "status": np.where(bad, "failed", "ok"),
             "error": [e if b else "" for e, b in zip(errors, bad)],
-            "higher_is_better": [bool(higher_is_better)] * n, "category": [category] * n,
+            "higher_is_better": [bool(higher_is_better)] * n, "category": [category] * n, "metric_spec": [spec] * n,
         }))  # fmt: skip
 
     def add_curve(self, *, curve: str, ids: list[str], fractions: np.ndarray, scores: np.ndarray) -> None:
@@ -324,6 +333,8 @@ def load_run(path: str | Path) -> RunData:
         )
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read the tables of run {run.path}: {exc}") from exc
+    if "metric_spec" not in records.columns:  # written before specifications were recorded
+        records["metric_spec"] = ""
     missing = [c for c in RECORD_COLUMNS if c not in records.columns]
     if missing:
         raise DataError(f"{run.records_path} lacks the columns {missing}")
