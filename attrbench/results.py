@@ -23,7 +23,7 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from attrbench.errors import DataError
-from attrbench.stats import mean_ci
+from attrbench.stats import ValueRange, mean_ci
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -253,7 +253,8 @@ class RunDir:
         atomic_write_text(self.summary_path, summary.to_csv(index=False))
 
 
-def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "t") -> pd.DataFrame:
+def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "t",
+              ranges: Mapping[str, ValueRange] | None = None) -> pd.DataFrame:  # fmt: skip
     """The one summary of records: per (model, method, metric) the mean and 95 % CI of the ok values.
 
     Used by the runner (``summary.csv``), the tables of :mod:`attrbench.export`, the CI gate
@@ -263,7 +264,11 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
         records: long-format records (columns :data:`RECORD_COLUMNS`; at least the keys, ``value``,
             ``status``, ``higher_is_better`` and ``category``).
         method_order: order of the methods (default: first appearance).
-        ci: "t" (Student t-interval) or "bootstrap" (:func:`attrbench.stats.mean_ci`).
+        ci: "t" (Student t-interval), "bootstrap" or "range" (:func:`attrbench.stats.mean_ci`).
+        ranges: value-name prefix -> declared range (:func:`attrbench.runsets.declared_ranges`); the
+            interval of a value with a bounded range stays inside it (t: clipped; "range":
+            :func:`attrbench.stats.interval`). The prefix of ``"loc_auroc[fill=x]"`` or
+            ``"mprt_ssim@layer"`` is ``loc_auroc`` / ``mprt_ssim``.
 
     Returns:
         One row per key in order of first appearance, columns :data:`SUMMARY_COLUMNS`: ``n``
@@ -279,7 +284,9 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
     for key, group in records.groupby(list(SUMMARY_KEYS), sort=False):
         ok = group.loc[group["status"] == "ok", "value"].to_numpy(dtype="float64")
         ok = ok[pd.notna(ok)]
-        mean, low, high = mean_ci(ok, method=ci) if ok.size else (math.nan, math.nan, math.nan)
+        prefix = str(key[2]).split("[", 1)[0].split("@", 1)[0]
+        vr = (ranges or {}).get(prefix)
+        mean, low, high = mean_ci(ok, method=ci, value_range=vr) if ok.size else (math.nan, math.nan, math.nan)
         rows.append({
             **dict(zip(SUMMARY_KEYS, key)), "n": int(ok.size), "n_failed": int(len(group) - ok.size),
             "mean": float(mean), "ci_low": float(low), "ci_high": float(high),
