@@ -104,9 +104,10 @@ def factory_kwargs(factory: Callable[..., Any], *, name: str, weights: str | Non
             hint = ("; add a `weights: str | None = None` parameter to load them" if key == "weights" else "")
             raise OptionError(f"{option}: factory {name} takes no parameter {key!r} "
                               f"(its parameters: {', '.join(known) or 'none'}){hint}")  # fmt: skip
-        if isinstance(value, str) and key in params:
+        if isinstance(value, str) and (key in params or key != "weights"):  # a weights path stays a string
+            annotation = params[key].annotation if key in params else inspect.Parameter.empty
             try:
-                value = _coerce(value, params[key].annotation)
+                value = _coerce(value, annotation)
             except OptionError as exc:
                 raise OptionError(f"{option}: factory {name}'s parameter {key!r} {exc}") from None
         kwargs[key] = value
