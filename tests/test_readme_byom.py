@@ -82,6 +82,31 @@ def test_readme_bring_your_own_model_runs_as_written(tmp_path) -> None:
     records = pd.read_parquet(run_dir / "records.parquet")
     assert (records["status"] == "ok").all() and records["sample_id"].nunique() == 4
     assert {"saliency", "gradcam", "ig[internal_batch_size=16]"} == set(records["method"])
+    _gallery_as_documented(section, tmp_path)
+
+
+def _gallery_as_documented(section: str, tmp_path: Path) -> None:
+    """The README's gallery command rebuilds the factory model; without --model the run refuses to import code."""
+    import pytest as _pytest
+
+    from attrbench.cli import main
+
+    (command,) = re.findall(r"`(attrbench report runs/smallnet[^`]*)`", section)
+    argv = shlex.split(command)[1:]
+    assert "--model" in argv
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        mp.setattr(sys, "path", list(sys.path))  # the working directory is added for mymodel; restored after
+        assert main([*argv, "--out", "figs", "--format", "png"]) == 0
+        assert (tmp_path / "figs" / "gallery.png").is_file()
+        without = [a for i, a in enumerate(argv) if a != "--model" and (i == 0 or argv[i - 1] != "--model")]
+        from attrbench.errors import DataError
+        from attrbench.gallery import compute_gallery
+
+        with _pytest.raises(DataError, match="pass --model mymodel:make"):
+            compute_gallery("runs/smallnet", samples=["photo0"], device="cpu")
+        assert "--gallery" in without
+    sys.modules.pop("mymodel", None)
 
 
 def test_python_dash_m_attrbench_help() -> None:
