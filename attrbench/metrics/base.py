@@ -58,6 +58,8 @@ class MetricContext:
         explain_target: ``explain_target(target) -> (B, 1, H, W)``: the same method, re-seeded
             identically, on the same model and images for another B-sample target, post-processed
             like ``maps``; None when the caller cannot re-explain (the random-logit test needs it).
+        run_seed: the run's seed (``--seed``), for randomness that must not depend on the method
+            (e.g. ``gt_cell``'s sampled truth, shared by every method of a run).
     """
 
     model: ImageModel
