@@ -12,6 +12,7 @@ Prints the summary (mean and 95 % t-interval per method x metric) and the run di
 from __future__ import annotations
 
 import argparse
+import sys
 
 from attrbench.errors import OptionError
 
@@ -44,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--postprocess", default="raw", metavar="PRESET",
                         help="post-processing preset: raw, captum, pytorch-grad-cam, torchcam (default: raw)")
     parser.add_argument("--track", default="classification", help="classification or embedding (default: classification)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into --out even if it is a non-empty folder that is not a run directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -74,4 +77,8 @@ def main(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} record(s) failed; see the 'error' column of records.parquet")
     print(f"run directory: {result.path}")
+    if not (data.records["status"] == "ok").any():  # exit 1 only when nothing succeeded (README)
+        print(f"attrbench: no record succeeded; the first error: {data.records['error'].iloc[0] if len(data.records) else 'no records'}",
+              file=sys.stderr)
+        return 1
     return 0
