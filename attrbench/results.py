@@ -96,6 +96,8 @@ def _atomic(path: Path, write) -> None:  # noqa: ANN001 - write(tmp_path) callba
         write(tmp)
         honour_umask(tmp)  # mkstemp creates 0600; outputs get 0666 & ~umask like a plain open()
         os.replace(tmp, path)
+    except OSError as exc:  # disk full, permissions: one line naming the file (the temp file is removed)
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
