@@ -5,7 +5,7 @@ the records of an uninterrupted run (issue 12).
 
 1. An uninterrupted reference run (``attrbench run`` in a subprocess) is timed.
 2. Rounds: a fresh run directory; ``attrbench run ... --resume`` is started and, after a delay
-   drawn (seeded) uniformly from [0.05, 1.1] x the reference duration, killed with SIGKILL if still
+   drawn (seeded) uniformly from [0.05, 0.6] x the reference duration, killed with SIGKILL if still
    running; repeated until the run finishes. Kills land anywhere: during start-up, scoring,
    part-file writes, the merge, config writes. Each restart finds the killed process's stale lock
    and takes it over. Rounds continue until ``--kills`` kills have been made.
@@ -66,7 +66,7 @@ def _round(out: Path, rng: random.Random, reference_seconds: float, kills_left: 
     kills = restarts = 0
     while True:
         proc = _attrbench(out, "--resume")
-        delay = rng.uniform(0.05, 1.1) * reference_seconds
+        delay = rng.uniform(0.05, 0.6) * reference_seconds
         try:
             proc.wait(timeout=delay if kills < kills_left else None)
         except subprocess.TimeoutExpired:

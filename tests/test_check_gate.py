@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from attrbench.check import compare, config_differences, format_diff, make_baseline, save_baseline
+from attrbench.check import compare, format_diff, make_baseline, save_baseline
 from attrbench.cli import main as cli_main
 from attrbench.export import load_records
 from attrbench.runner import RunConfig, run
@@ -63,6 +63,8 @@ def test_check_run_refuses_a_run_of_another_config(tmp_path, capsys, key, value)
 
 
 def test_config_differences_compare_resolved_post_processing() -> None:
+    from attrbench.check import config_differences
+
     same = {"postprocess": "raw", "postprocess_config": {"relu": False}}
     assert config_differences(same, {**same, "postprocess": "captum", "data_root": "/elsewhere"}) == []
     differ = config_differences(same, {**same, "postprocess_config": {"relu": True}})

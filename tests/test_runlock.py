@@ -11,8 +11,7 @@ import textwrap
 import pytest
 
 from attrbench.errors import OptionError
-from attrbench.results import load_run, unit_name
-from attrbench.runlock import LOCK_NAME, RunLock, pid_alive
+from attrbench.results import load_run
 from attrbench.runner import RunConfig, run
 from attrbench.testing import toys
 
@@ -24,6 +23,8 @@ def _dead_pid() -> int:
 
 
 def test_second_owner_is_refused_and_release_frees_the_folder(tmp_path) -> None:
+    from attrbench.runlock import LOCK_NAME, RunLock
+
     with RunLock(tmp_path / "r") as lock:
         owner = json.loads(lock.path.read_text())
         assert owner["pid"] == os.getpid() and owner["host"] and owner["started"]
@@ -35,6 +36,8 @@ def test_second_owner_is_refused_and_release_frees_the_folder(tmp_path) -> None:
 
 
 def test_lock_is_released_on_an_exception(tmp_path) -> None:
+    from attrbench.runlock import LOCK_NAME, RunLock
+
     with pytest.raises(RuntimeError), RunLock(tmp_path / "r"):
         raise RuntimeError("boom")
     assert not (tmp_path / "r" / LOCK_NAME).exists()
@@ -42,6 +45,8 @@ def test_lock_is_released_on_an_exception(tmp_path) -> None:
 
 def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys) -> None:
     import socket
+
+    from attrbench.runlock import LOCK_NAME, RunLock, pid_alive
 
     folder = tmp_path / "r"
     folder.mkdir()
@@ -55,6 +60,8 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys) -> None:
 
 
 def test_lock_of_another_host_or_a_live_pid_is_respected(tmp_path) -> None:
+    from attrbench.runlock import LOCK_NAME, RunLock
+
     folder = tmp_path / "r"
     folder.mkdir()
     (folder / LOCK_NAME).write_text(json.dumps({"pid": _dead_pid(), "host": "elsewhere.invalid", "started": "x"}))
@@ -68,6 +75,8 @@ def test_lock_of_another_host_or_a_live_pid_is_respected(tmp_path) -> None:
 
 
 def test_shard_names_carry_label_and_config_and_merge_ignores_foreign_shards(tmp_path) -> None:
+    from attrbench.results import unit_name
+
     out = tmp_path / "run"
     config = RunConfig(methods=["saliency"], model=toys.MODEL, dataset=toys.DATASET, metrics=["gt"], n_samples=4,
                        batch_size=2, out=str(out), device="cpu", progress=False)  # fmt: skip
@@ -126,4 +135,4 @@ def test_two_runs_started_together_on_one_out(tmp_path, trials) -> None:
         data = load_run(tmp_path / f"out-{t}")
         assert data.config["methods"] == [winner] and set(data.records["method"]) == {winner}
         assert len(data.records) == 6 * len(set(data.records["metric"]))
-        assert not (tmp_path / f"out-{t}" / LOCK_NAME).exists()
+        assert not (tmp_path / f"out-{t}" / ".lock").exists()
