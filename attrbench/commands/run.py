@@ -7,6 +7,10 @@ Examples:
     attrbench run --method ig --out results/runs/my-run --resume   # continue a killed run
 
 Prints the summary (mean and 95 % t-interval per method x metric) and the run directory.
+A sample, map or method that fails is recorded as failed (with the reason) and the run goes on.
+Exit status: 0 when at least one record succeeded, 1 when none did, 2 for a user error (one
+line naming the file or option). ``--out`` must be new, empty or a run directory (``--force``
+writes into any folder); a second process on the same ``--out`` is refused while the first runs.
 """
 
 from __future__ import annotations
