@@ -82,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"{failed} record(s) failed; see the 'error' column of records.parquet")
     print(f"run directory: {result.path}")
     if not (data.records["status"] == "ok").any():  # exit 1 only when nothing succeeded (README)
-        print(f"attrbench: no record succeeded; the first error: {data.records['error'].iloc[0] if len(data.records) else 'no records'}",
-              file=sys.stderr)
+        first = data.records["error"].iloc[0] if len(data.records) else "no records"
+        print(f"attrbench: no record succeeded; the first error: {first}", file=sys.stderr)
         return 1
     return 0

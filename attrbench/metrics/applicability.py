@@ -37,7 +37,7 @@ def data_truth(dataset: Any) -> DataTruth:
         return DataTruth(masks=dataset.has_masks, bboxes=dataset.has_bboxes)
     from attrbench.datasets.isolation import first_loading
 
-    first: Sample | None = first_loading(dataset, limit=len(dataset))[1] if len(dataset) else None  # a bad file is skipped
+    first: Sample | None = first_loading(dataset, limit=len(dataset))[1] if len(dataset) else None  # skips bad files
     return DataTruth(masks=first is not None and first.mask is not None, bboxes=first is not None and first.bbox is not None)
 
 
