@@ -4,11 +4,11 @@ the records of an uninterrupted run (issue 12).
     python scripts/soak_resume.py --kills 50 --seed 0 --work /tmp/soak | tee results/benchmarks/soak.txt
 
 1. An uninterrupted reference run (``attrbench run`` in a subprocess) is timed.
-2. Rounds: a fresh run directory; ``attrbench run ... --resume`` is started and, after a delay
-   drawn (seeded) uniformly from [0.05, 0.6] x the reference duration, killed with SIGKILL if still
-   running; repeated until the run finishes. Kills land anywhere: during start-up, scoring,
-   part-file writes, the merge, config writes. Each restart finds the killed process's stale lock
-   and takes it over. Rounds continue until ``--kills`` kills have been made.
+2. Rounds: a fresh run directory; ``attrbench run ... --resume`` is started and killed with
+   SIGKILL at a random (seeded) point, :func:`_kill_point`: during start-up, or shortly before or
+   after a part file is stored, or in the merge and final writes; repeated until the run
+   finishes. Each restart finds the killed process's stale lock and takes it over. Rounds
+   continue until ``--kills`` kills have been made.
 3. Each round's final records and curves are compared with the reference by the logic of
    ``scripts/compare_runs.py`` (run_id and cost values ignored, everything else exactly equal).
 
@@ -61,26 +61,54 @@ def _identical(before: Path, after: Path) -> bool:
     return same
 
 
-def _round(out: Path, rng: random.Random, reference_seconds: float, kills_left: int) -> tuple[int, int]:
-    """Kill and resume until the run finishes; returns (kills made, restarts)."""
-    kills = restarts = 0
-    while True:
-        proc = _attrbench(out, "--resume")
-        delay = rng.uniform(0.05, 0.6) * reference_seconds
+def _units(out: Path) -> int:
+    return len(list((out / "shards").glob("*.records.parquet"))) if (out / "shards").is_dir() else 0
+
+
+def _kill_point(proc: subprocess.Popen, out: Path, rng: random.Random) -> str | None:
+    """Wait for a random kill point and SIGKILL ``proc`` there; None if it finished first.
+
+    With probability 0.15 the point is a time in start-up (0.1 to 3 s after the start: imports,
+    model and data loading, lock); otherwise it is 0 to 0.3 s after the run has stored 0, 1 or
+    2 more units than it had (so kills fall before, between and after part-file writes, and,
+    once every unit is stored, in the merge and the final config write).
+    """
+    if rng.random() < 0.15:
+        delay = rng.uniform(0.1, 3.0)
         try:
-            proc.wait(timeout=delay if kills < kills_left else None)
+            proc.wait(timeout=delay)
+            return None
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            return f"{delay:4.2f} s after start"
+    target, extra = _units(out) + rng.randint(0, 2), rng.uniform(0.0, 0.3)
+    while proc.poll() is None and _units(out) < target:
+        time.sleep(0.01)
+    try:
+        proc.wait(timeout=extra)
+        return None
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return f"{extra:4.2f} s after unit {target}"
+
+
+def _round(out: Path, rng: random.Random, kills_left: int) -> int:
+    """Kill and resume until the run finishes (at most ``kills_left`` kills); returns the kills made."""
+    kills = 0
+    while True:
+        proc = _attrbench(out, "--resume")
+        point = _kill_point(proc, out, rng) if kills < kills_left else None
+        if point is not None:
             kills += 1
-            shards = len(list((out / "shards").glob("*.records.parquet"))) if (out / "shards").is_dir() else 0
-            print(f"  kill {kills:3d} after {delay:5.2f} s: {shards} unit(s) stored", flush=True)
-            restarts += 1
+            print(f"  kill {kills:3d} at {point}: {_units(out)} unit(s) stored", flush=True)
             continue
+        proc.wait()
         err = proc.stderr.read() if proc.stderr else ""
         if proc.returncode != 0:
             raise SystemExit(f"run failed with exit {proc.returncode}: {err.strip()}")
-        return kills, restarts
+        return kills
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds += 1
         out = work / f"round{rounds:02d}"
         print(f"round {rounds}:", flush=True)
-        kills, _ = _round(out, rng, seconds, args.kills - total)
+        kills = _round(out, rng, args.kills - total)
         total += kills
         same = _identical(work / "reference", out)
         ok &= same
