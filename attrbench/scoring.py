@@ -3,10 +3,13 @@
 Steps of :func:`score_unit`:
 
 1. seed torch, numpy and random with the unit seed (:func:`attrbench.runspec.unit_seed`);
-2. the method call on the batch, timed (CUDA synchronised); a sample whose method raises or
-   returns NaN/inf is recorded as ``status="failed"`` with the reason (a raising batch is
-   retried sample by sample to isolate the culprit);
+2. the method call on the batch, timed (CUDA synchronised); a sample whose method raises (also
+   ``SystemExit``; ``KeyboardInterrupt`` stops the run) or returns NaN/inf is recorded as
+   ``status="failed"`` with the reason (a raising batch is retried sample by sample to isolate
+   the culprit);
 3. post-processing to (B, 1, H, W) maps (and the patch-grid map when the raw map is on the grid);
+   a map that cannot be post-processed (wrong resolution, a failing step) fails its sample the
+   same way (the batch is retried sample by sample);
 4. every metric on the successful samples at once (a metric that raises fails its values only).
 
 The result is the unit's records and curves in the store's columns (:class:`attrbench.results.UnitRecords`).
