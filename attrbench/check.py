@@ -18,6 +18,13 @@ floating-point and platform noise). Metrics of category ``cost`` (runtime) depen
 machine; they are reported but never gate (verdict ``info``). A baseline metric missing from the
 new results is a failure (``missing``): a method that silently stops producing a metric must not
 pass.
+
+Samples gate too: a row whose count of ok samples fell below the baseline's ``n`` by more than
+``max_lost_samples`` (default 0: any sample ok in the baseline but failed or missing now) is a
+failure (``LOST SAMPLES``), whatever its mean; a method that returns NaN on half its samples does
+not pass on the other half. ``check --run`` first compares the run's config with the baseline's
+(:func:`config_differences`): a run made with another model, dataset, split, seed, sample count,
+post-processing, ... is refused, listing the differences.
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ __all__ = [
     "DEFAULT_MARGIN",
     "UNGATED_CATEGORIES",
     "CheckResult",
+    "FAILING_VERDICTS",
+    "check_run_configs",
+    "config_differences",
     "compare",
     "format_diff",
     "load_baseline",
@@ -53,6 +63,10 @@ __all__ = [
 ]
 
 BASELINE_FORMAT = "attrbench-baseline/1"
+#: verdicts that fail the check.
+FAILING_VERDICTS: tuple[str, ...] = ("REGRESSION", "LOST SAMPLES", "missing")
+#: config keys that do not change a run's numbers (where the data lie; metrics are gated per row).
+_UNCOMPARED: tuple[str, ...] = ("data_root", "metrics", "postprocess")
 DEFAULT_MARGIN = 0.01
 UNGATED_CATEGORIES: tuple[str, ...] = ("cost",)
 #: run-config entries a baseline keeps so that ``check --method`` can re-run the same evaluation:
@@ -182,13 +196,15 @@ class CheckResult:
     failed: bool
 
 
-def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iterable[str] | None = None) -> CheckResult:
+def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iterable[str] | None = None,
+            max_lost_samples: int = 0) -> CheckResult:  # fmt: skip
     """Compare new ``records`` with ``baseline`` (module docstring gives the rule).
 
     Args:
         baseline: as returned by :func:`load_baseline`.
         records: new records (run-directory schema); method names must match the baseline's.
         methods: restrict to these methods (default: every baseline method present in ``records``).
+        max_lost_samples: ok samples a gated row may lose against the baseline's ``n`` (default 0).
 
     Raises:
         DataError: no method of ``records`` is in the baseline.
@@ -221,6 +237,8 @@ def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iter
             verdict = "missing" if gated else "info"
         elif not gated:
             verdict = "info"
+        elif "n" in entries.columns and int(e.n) - n_new > max_lost_samples:
+            verdict = "LOST SAMPLES"
         elif gain < -float(e.tolerance):
             verdict = "REGRESSION"
         elif gain > float(e.tolerance):
@@ -234,7 +252,7 @@ def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iter
             "n_old": int(e.n) if "n" in entries.columns else 0, "n_new": n_new, "verdict": verdict,
         })
     table = pd.DataFrame(rows)
-    failed = bool(len(table)) and bool(table["verdict"].isin(["REGRESSION", "missing"]).any())
+    failed = bool(len(table)) and bool(table["verdict"].isin(FAILING_VERDICTS).any())
     return CheckResult(table=table, failed=failed)
 
 
@@ -259,11 +277,49 @@ def format_diff(result: CheckResult, *, digits: int = 4) -> str:
 
     out = [line(head), line(["-" * w for w in widths])] + [line(row) for row in body]
     counts = t["verdict"].value_counts()
-    verdicts = ", ".join(f"{counts[v]} {v}" for v in ("REGRESSION", "missing", "improved", "ok", "info") if v in counts)
-    status = "FAILED" if result.failed else "passed"
+    verdicts = ", ".join(f"{counts[v]} {v}" for v in (*FAILING_VERDICTS, "improved", "ok", "info") if v in counts)
     out.append("")
-    out.append(f"check {status}: {verdicts} (regression: a direction-aware drop larger than the tolerance)")
+    if result.failed:  # the rule is explained only when something failed: a pass reads as a pass
+        out.append(f"check FAILED: {verdicts} (REGRESSION: a direction-aware drop larger than the tolerance; "
+                   "LOST SAMPLES: fewer ok samples than the baseline; missing: no value)")  # fmt: skip
+    else:
+        out.append(f"check passed: {verdicts}")
     return "\n".join(out) + "\n"
+
+
+def config_differences(baseline_config: Mapping[str, Any], run_config: Mapping[str, Any]) -> list[str]:
+    """The config entries in which a run differs from a baseline, as ``"key: baseline X, run Y"``.
+
+    Every :data:`CONFIG_KEYS` entry is compared except where the data lie and the metric list
+    (a metric the run lacks is ``missing`` row by row); post-processing is compared as resolved
+    (``postprocess_config``), so two preset names with the same steps are equal.
+    """
+    out = []
+    for key in CONFIG_KEYS:
+        if key in _UNCOMPARED:
+            continue
+        old, new = baseline_config.get(key), run_config.get(key)
+        if old != new:
+            out.append(f"{key}: baseline {json.dumps(old, default=str)}, run {json.dumps(new, default=str)}")
+    return out
+
+
+def check_run_configs(baseline: Mapping[str, Any], runs: Sequence[str | Path]) -> None:
+    """Refuse runs made with another config than ``baseline`` (:func:`config_differences`).
+
+    Raises:
+        DataError: one line naming the run and listing the differences.
+    """
+    from attrbench.results import RunDir
+
+    for run in runs:
+        stored = RunDir(run).read_config()
+        if stored is None:
+            raise DataError(f"{run} is not an attrbench run directory (no config.json)")
+        differ = config_differences(baseline["config"], stored)
+        if differ:
+            raise DataError(f"run {run} was made with another config than the baseline, so their numbers do not "
+                            f"compare: {'; '.join(differ)}")  # fmt: skip
 
 
 def parse_method_arg(arg: str) -> tuple[str, str]:
@@ -287,11 +343,12 @@ def rerun(
     device: str | None = None,
     data_root: str | None = None,
     model: str | None = None,
+    dataset: str | None = None,
 ) -> pd.DataFrame:
     """Re-run ``methods`` (pairs from :func:`parse_method_arg`) with the baseline's configuration.
 
     The run is written to ``out`` and its *stored* records are returned, with each method's
-    spec renamed to the baseline name it is compared with. ``data_root`` and ``model`` override
+    spec renamed to the baseline name it is compared with. ``data_root``, ``model`` and ``dataset`` override
     the stored ones (the stored model is the model's spec name, which resolves for shipped
     checkpoints and ``module:factory`` models; a run given a checkpoint path needs ``model``).
     """
@@ -302,7 +359,7 @@ def rerun(
     for key in ("model", "dataset", "n_samples"):
         if cfg.get(key) is None:
             raise DataError(f"the baseline's config lacks {key!r}; it cannot be re-run (compare a run with --run)")
-    overrides = {k: v for k, v in (("data_root", data_root), ("model", model)) if v is not None}
+    overrides = {k: v for k, v in (("data_root", data_root), ("model", model), ("dataset", dataset)) if v is not None}
     config = RunConfig.from_dict(cfg, methods=[spec for _, spec in methods], device=device, out=str(out),
                                  progress=False, **overrides)  # fmt: skip
     run(config)

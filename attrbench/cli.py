@@ -74,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     from attrbench.errors import USER_ERRORS
 
     try:
-        return int(args._module.main(args) or 0)
+        code = int(args._module.main(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `attrbench list methods | head`: the reader left; not an error
+        _silence_stdout()
+        return 0
     except USER_ERRORS as exc:
         if os.environ.get("ATTRBENCH_TRACEBACK"):
             raise
@@ -83,6 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("attrbench: interrupted; finished records are kept (use --resume)", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
 
 
 def forward(command: str) -> int:

@@ -35,7 +35,7 @@ from attrbench.metrics.base import Metric
 from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
 from attrbench.metric_specs import spec_suffixes
-from attrbench.options import build_component
+from attrbench.options import build_component, canonical_label, validate_max_forward_batch, validate_options
 from attrbench.postprocess import preset_for
 from attrbench.runspec import RunConfig, parse_spec
 from attrbench.tracks import Track, get_track
@@ -90,7 +90,7 @@ def _method_class(item: Any) -> tuple[type[AttributionMethod], dict[str, Any], s
     if isinstance(item, type):
         return item, {}, item.info.name
     name, options = parse_spec(item)
-    return get_method(name), options, item.strip()
+    return get_method(name), options, canonical_label(item)
 
 
 @dataclass
@@ -251,9 +251,12 @@ def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
         raise OptionError(f"batch_size and n_samples must be positive, got {config.batch_size} and {config.n_samples}")
     for item in config.methods:
         if not isinstance(item, type):
-            get_method(parse_spec(item)[0])
+            name, options = parse_spec(item)
+            validate_options(get_method(name), options, spec=item)
     for item in config.metrics or []:
-        get_metric(parse_spec(item)[0])
+        name, options = parse_spec(item)
+        validate_options(get_metric(name), options, spec=item)
+    validate_max_forward_batch(config.max_forward_batch)
     spec_suffixes(list(config.metrics or []))  # one specification given twice
     if not dataset_given and config.dataset is not None:
         from attrbench.datasets import registry as datasets
@@ -278,7 +281,9 @@ def _check_samples(dataset: Any, name: str, config: RunConfig, model: ImageModel
     if len(dataset) == 0:
         where = f" at {config.data_root}" if config.data_root else ""
         raise DataError(f"dataset {name!r}{where} is empty (split {config.split!r}): no samples to evaluate")
-    first = dataset[0]
+    from attrbench.datasets.isolation import first_loading
+
+    _, first = first_loading(dataset, limit=min(config.n_samples, len(dataset)))  # a bad first file fails one sample
     if not isinstance(first, Sample):
         raise DataError(f"dataset {name!r} must yield attrbench.api.Sample, got {type(first).__name__}")
     rf = model.spec.receptive_field or 0
@@ -306,7 +311,7 @@ def _metrics(config: RunConfig, track: Track, model: ImageModel, dataset: Any,
             skipped[metric_name] = problem
             continue
         metrics.append(build_component(mcls, text, **options))
-        labels.append(text)
+        labels.append(canonical_label(text))
     return metrics, labels, skipped
 
 

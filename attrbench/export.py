@@ -287,13 +287,20 @@ def render(summary: pd.DataFrame, *, fmt: str, metrics: Sequence[str] | None = N
 
 
 def write_table(text: str, out: str | Path) -> Path:
-    """Write ``text`` atomically to ``out``."""
+    """Write ``text`` atomically to ``out``.
+
+    Raises:
+        OptionError: ``out`` is an existing folder (the output is one file).
+    """
     import os
     import tempfile
 
+    from attrbench.errors import OptionError
     from attrbench.fileio import honour_umask
 
     out = Path(out)
+    if out.is_dir():
+        raise OptionError(f"--out {out} is a folder; give the name of the file to write (a path inside it)")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
     try:

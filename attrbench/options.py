@@ -56,7 +56,14 @@ def _accepts(kind: str, value: Any) -> bool | None:
     if base == "str":
         return isinstance(value, str)
     if base in ("tuple", "Sequence", "list"):
-        return isinstance(value, tuple)
+        if isinstance(value, tuple):
+            return True
+        # one value for a tuple option (``gt[topk=20]``): a spec cannot write a 1-tuple, so a
+        # value of the element type is accepted (the constructors wrap it)
+        inner = kind.split("[", 1)[1].rsplit("]", 1)[0] if "[" in kind else ""
+        first = _split_union(inner.split(",", 1)[0]) if inner else []
+        verdicts = [_accepts(atom, value) for atom in first]
+        return True if any(verdicts) else (None if any(v is None for v in verdicts) else False)
     return None
 
 

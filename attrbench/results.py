@@ -4,8 +4,10 @@ Layout of ``results/runs/<run-id>/`` (or ``--out``)::
 
     config.json        full config, seed, git hash, date, package versions, device,
                        post-processing, method hyperparameters, metric info (directions)
-    shards/            one records (+ curves) part file per finished (method, batch) unit;
+    shards/            one records (+ curves) part file per finished (method, batch) unit, named
+                       by batch, method index, method label and config key (unit_name);
                        a unit is done iff its records part exists (written last, atomically)
+    .lock              while a process owns the run (attrbench.runlock)
     records.parquet    merged records, columns RECORD_COLUMNS (one row per sample x value)
     curves.parquet     merged deletion/insertion curves, columns CURVE_COLUMNS
     summary.csv        mean and 95 % t-interval per method x metric, columns SUMMARY_COLUMNS
@@ -17,10 +19,12 @@ killed run leaves only complete files. Tables and plots derive only from these f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -34,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from attrbench.errors import DataError
+from attrbench.fileio import honour_umask
 from attrbench.stats import ValueRange, mean_ci
 
 __all__ = [
@@ -45,11 +50,13 @@ __all__ = [
     "RunDir",
     "UnitRecords",
     "atomic_write_text",
+    "config_key",
     "git_hash",
     "package_versions",
     "load_run",
     "load_runs",
     "summarise",
+    "unit_name",
 ]
 
 RECORD_COLUMNS: tuple[str, ...] = (
@@ -90,7 +97,10 @@ def _atomic(path: Path, write) -> None:  # noqa: ANN001 - write(tmp_path) callba
     os.close(fd)
     try:
         write(tmp)
+        honour_umask(tmp)  # mkstemp creates 0600; outputs get 0666 & ~umask like a plain open()
         os.replace(tmp, path)
+    except OSError as exc:  # disk full, permissions: one line naming the file (the temp file is removed)
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -197,11 +207,31 @@ class UnitRecords:
         return cat(self._records, RECORD_COLUMNS), cat(self._curves, CURVE_COLUMNS)
 
 
+def unit_name(method_index: int, batch_index: int, label: str | None = None, config_key: str = "") -> str:
+    """The part-file stem of one unit: ``b<batch>-m<method>[-<label slug>-<label hash>][-c<config key>]``.
+
+    The label part names the method itself (sanitised to ``[A-Za-z0-9_.-]``, at most 40 characters,
+    plus 8 hex digits of its sha256, so two labels never share a name), not only its position;
+    the config key (:func:`config_key`) ties the part to the run's config. Names sort by (batch, method index).
+    """
+    name = f"b{batch_index:06d}-m{method_index:03d}"
+    if label is not None:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:40]
+        name += f"-{slug}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+    return name + (f"-c{config_key}" if config_key else "")
+
+
+def config_key(fingerprint: dict[str, Any]) -> str:
+    """8 hex digits of the sha256 of a config fingerprint (:meth:`attrbench.runspec.RunConfig.fingerprint`)."""
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:8]
+
+
 class RunDir:
     """A run directory (see the module docstring for its files)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, config_key: str = "") -> None:
         self.path = Path(path)
+        self.config_key = config_key  # see unit_name: shards of another config are never merged
 
     config_path = property(lambda self: self.path / "config.json")
     records_path = property(lambda self: self.path / "records.parquet")
@@ -209,13 +239,24 @@ class RunDir:
     summary_path = property(lambda self: self.path / "summary.csv")
     shards = property(lambda self: self.path / "shards")
 
-    def _shard(self, method_index: int, batch_index: int, kind: str) -> Path:
-        return self.shards / f"b{batch_index:06d}-m{method_index:03d}.{kind}.parquet"
+    def _shard(self, method_index: int, batch_index: int, kind: str, label: str | None = None) -> Path:
+        return self.shards / f"{unit_name(method_index, batch_index, label, self.config_key)}.{kind}.parquet"
 
     def read_config(self) -> dict[str, Any] | None:
+        """The stored ``config.json`` (None if there is none).
+
+        Raises:
+            DataError: it is not valid JSON or not an object (the message names the file).
+        """
         if not self.config_path.is_file():
             return None
-        return json.loads(self.config_path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(self.config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{self.config_path} is not valid JSON ({exc}); remove the folder or choose another --out") from None
+        if not isinstance(data, dict):
+            raise DataError(f"{self.config_path} is not an attrbench run config (a JSON object)")
+        return data
 
     def write_config(self, config: dict[str, Any]) -> None:
         atomic_write_text(self.config_path, json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
@@ -223,20 +264,30 @@ class RunDir:
     def has_shards(self) -> bool:
         return self.shards.is_dir() and any(self.shards.glob("*.records.parquet"))
 
-    def unit_done(self, method_index: int, batch_index: int) -> bool:
-        return self._shard(method_index, batch_index, "records").is_file()
+    def unit_done(self, method_index: int, batch_index: int, *, label: str | None = None) -> bool:
+        return self._shard(method_index, batch_index, "records", label).is_file()
 
-    def write_unit(self, method_index: int, batch_index: int, records: pd.DataFrame, curves: pd.DataFrame) -> None:
+    def write_unit(self, method_index: int, batch_index: int, records: pd.DataFrame, curves: pd.DataFrame, *,
+                   label: str | None = None) -> None:  # fmt: skip
         """Store one (method, batch) unit: curves part first, then the records part (the done marker)."""
         self.shards.mkdir(parents=True, exist_ok=True)
-        _write_table(self._shard(method_index, batch_index, "curves"), _table(curves, CURVE_SCHEMA))
-        _write_table(self._shard(method_index, batch_index, "records"), _table(records, RECORD_SCHEMA))
+        _write_table(self._shard(method_index, batch_index, "curves", label), _table(curves, CURVE_SCHEMA))
+        _write_table(self._shard(method_index, batch_index, "records", label), _table(records, RECORD_SCHEMA))
 
     def _parts(self, kind: str) -> list[Path]:
+        if self.units is not None:  # exactly the run's units, in (batch, method) order
+            return [self._shard(mi, bi, kind, label) for bi, mi, label in sorted(self.units)]
         return sorted(self.shards.glob(f"*.{kind}.parquet"))  # names sort by (batch, method)
 
+    #: (batch index, method index, label) of the units :meth:`merge` takes; None = every part file.
+    units: list[tuple[int, int, str | None]] | None = None
+
     def merge(self) -> None:
-        """Concatenate all parts into records.parquet and curves.parquet, streaming part by part."""
+        """Concatenate the parts into records.parquet and curves.parquet, streaming part by part.
+
+        With :attr:`units` set (the runner sets the run's units) only those parts are taken, so a
+        shard another config or another process left in the folder is never merged.
+        """
         for kind, schema, target in (
             ("records", RECORD_SCHEMA, self.records_path),
             ("curves", CURVE_SCHEMA, self.curves_path),

@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from attrbench.api import AttributionMethod, Sample
 from attrbench.context import RunContext
 from attrbench.errors import OptionError
 from attrbench.models.common import ImageModel
-from attrbench.results import RunDir, git_hash, package_versions, summarise
+from attrbench.outdir import check_out_folder, check_out_target
+from attrbench.results import RunDir, config_key, git_hash, package_versions, summarise
+from attrbench.runlock import RunLock
 from attrbench.runspec import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_FORWARD_BATCH,
@@ -88,6 +91,7 @@ def _config_json(ctx: RunContext, run_id: str, old: dict[str, Any] | None) -> di
         "versions": package_versions(), **ctx.describe(),
         "seed_rule": "unit seed = crc32(f'{seed}/{method}/{batch_index}') & 0x7fffffff",
         "ci": "95% Student t-interval of the mean over ok samples", "status": "running",
+        "torch_threads": torch.get_num_threads(),
     }  # fmt: skip
     if old is not None:
         config["date"] = old.get("date", config["date"])
@@ -96,58 +100,89 @@ def _config_json(ctx: RunContext, run_id: str, old: dict[str, Any] | None) -> di
 
 
 def _loop(ctx: RunContext, run: RunDir, run_id: str) -> None:
-    """Score every unit not yet stored, batch by batch, and store it."""
+    """Score every unit not yet stored, batch by batch, and store it.
+
+    Samples load through :class:`~attrbench.datasets.isolation.IsolatingDataset`: a sample that
+    cannot be loaded is recorded failed (with the reason naming its file) in every method's unit
+    of its batch (:func:`attrbench.unit_failures.lost_records`); the other samples are scored.
+    """
+    from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
+    from attrbench.datasets.isolation import IsolatingDataset, collate_isolated
     from attrbench.scoring import score_unit
+    from attrbench.unit_failures import ReferenceBatch, lost_records, merge_frames
 
     n_methods = len(ctx.methods)
     n_batches = -(-len(ctx.samples) // ctx.config.batch_size)
+    loader = DataLoader(IsolatingDataset(ctx.samples), batch_size=ctx.config.batch_size, shuffle=False,
+                        collate_fn=collate_isolated, num_workers=0)  # fmt: skip
+    reference = ReferenceBatch(ctx)
     bar = tqdm(total=n_batches * n_methods, desc="attrbench run", unit="unit", disable=not ctx.config.progress,
                leave=False)  # fmt: skip
     try:
-        for bi, batch in enumerate(ctx.loader()):
-            todo = [(mi, m) for mi, m in enumerate(ctx.methods) if not run.unit_done(mi, bi)]
+        for bi, (batch, lost) in enumerate(loader):
+            todo = [(mi, m) for mi, m in enumerate(ctx.methods) if not run.unit_done(mi, bi, label=m.label)]
             bar.update(n_methods - len(todo))
             if not todo:
                 continue
-            batch = ctx.prepare_batch(batch)
-            target = ctx.track.make_target(model=ctx.model, batch=batch)
+            target = None
+            if batch is not None:
+                batch = ctx.prepare_batch(batch)
+                target = ctx.track.make_target(model=ctx.model, batch=batch)
+                reference.offer(batch)
             for mi, method in todo:
-                records, curves = score_unit(ctx, method, batch_index=bi, batch=batch, target=target, run_id=run_id)
-                run.write_unit(mi, bi, records, curves)
+                parts = []
+                if batch is not None:
+                    parts.append(score_unit(ctx, method, batch_index=bi, batch=batch, target=target, run_id=run_id))
+                if lost:
+                    parts.append(lost_records(ctx, method, lost, reference=reference.get(), run_id=run_id))
+                records, curves = merge_frames(parts)
+                run.write_unit(mi, bi, records, curves, label=method.label)
                 bar.update(1)
     finally:
         bar.close()
 
 
+def _units(ctx: RunContext) -> list[tuple[int, int, str | None]]:
+    n_batches = -(-len(ctx.samples) // ctx.config.batch_size)
+    return [(bi, mi, m.label) for bi in range(n_batches) for mi, m in enumerate(ctx.methods)]
+
+
 def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = None) -> RunDir:
     """Run ``config`` and return its :class:`RunDir` (records, curves, summary written).
+
+    The run directory is owned by this process while it runs (:class:`attrbench.runlock.RunLock`,
+    taken before its contents are looked at); ``--out`` is checked first (:mod:`attrbench.outdir`).
 
     Args:
         config: the run's options.
         model: the model as an object (else ``config.model`` is loaded).
         dataset: the dataset as an object, a sequence of :class:`Sample` (else ``config.dataset``).
     """
+    check_out_target(config.out)
     ctx = RunContext.open(config, model=model, dataset=dataset)
     fingerprint = ctx.config.fingerprint()
     run_dir = _run_dir(config, fingerprint)
-    run_id = run_dir.path.resolve().name
-    old = run_dir.read_config()
-    _check_resume(run_dir, old, fingerprint, config.resume)
-    stored = _config_json(ctx, run_id, old)
-    run_dir.write_config(stored)
-    _loop(ctx, run_dir, run_id)
-    run_dir.merge()
-    import pyarrow.parquet as pq
+    check_out_folder(run_dir.path, force=config.force)
+    with RunLock(run_dir.path):
+        run_dir.config_key, run_dir.units = config_key(fingerprint), _units(ctx)
+        run_id = run_dir.path.resolve().name
+        old = run_dir.read_config()
+        _check_resume(run_dir, old, fingerprint, config.resume)
+        stored = _config_json(ctx, run_id, old)
+        run_dir.write_config(stored)
+        _loop(ctx, run_dir, run_id)
+        run_dir.merge()
+        import pyarrow.parquet as pq
 
-    records = pq.read_table(run_dir.records_path).to_pandas()
-    from attrbench.runsets import declared_ranges
+        records = pq.read_table(run_dir.records_path).to_pandas()
+        from attrbench.runsets import declared_ranges
 
-    ranges = declared_ranges([stored])  # intervals of bounded metrics stay in range
-    run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods], ranges=ranges))
-    stored.update(status="finished", finished=_now())
-    run_dir.write_config(stored)
+        ranges = declared_ranges([stored])  # intervals of bounded metrics stay in range
+        run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods], ranges=ranges))
+        stored.update(status="finished", finished=_now())
+        run_dir.write_config(stored)
     return run_dir
 
 

@@ -116,7 +116,8 @@ class RunConfig:
             for every method; None: each method's declared preset (:func:`attrbench.postprocess.preset_for`).
         track: "classification" or "embedding".
         max_forward_batch: images per forward pass in perturbation curves.
-        device, out, resume, progress: runtime options (not fingerprinted).
+        device, out, resume, progress, force: runtime options (not fingerprinted); ``force`` lets
+            ``out`` be a non-empty folder that is not a run directory (:mod:`attrbench.outdir`).
     """
 
     methods: list[Any]
@@ -137,6 +138,7 @@ class RunConfig:
     out: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     resume: bool = dataclasses.field(default=False, metadata=_RUNTIME)
     progress: bool = dataclasses.field(default=True, metadata=_RUNTIME)
+    force: bool = dataclasses.field(default=False, metadata=_RUNTIME)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:

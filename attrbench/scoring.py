@@ -3,10 +3,13 @@
 Steps of :func:`score_unit`:
 
 1. seed torch, numpy and random with the unit seed (:func:`attrbench.runspec.unit_seed`);
-2. the method call on the batch, timed (CUDA synchronised); a sample whose method raises or
-   returns NaN/inf is recorded as ``status="failed"`` with the reason (a raising batch is
-   retried sample by sample to isolate the culprit);
+2. the method call on the batch, timed (CUDA synchronised); a sample whose method raises (also
+   ``SystemExit``; ``KeyboardInterrupt`` stops the run) or returns NaN/inf is recorded as
+   ``status="failed"`` with the reason (a raising batch is retried sample by sample to isolate
+   the culprit);
 3. post-processing to (B, 1, H, W) maps (and the patch-grid map when the raw map is on the grid);
+   a map that cannot be post-processed (wrong resolution, a failing step) fails its sample the
+   same way (the batch is retried sample by sample);
 4. every metric on the successful samples at once (a metric that raises fails its values only).
 
 The result is the unit's records and curves in the store's columns (:class:`attrbench.results.UnitRecords`).
@@ -56,8 +59,8 @@ def _per_sample(method: PreparedMethod, images: Tensor, target: Target) -> tuple
             rows.append(method.instance(images[i : i + 1], target=target.subset(slice(i, i + 1))))
             _sync(device)
             seconds += time.perf_counter() - t1
-        except Exception as exc_i:
-            failed[i] = f"method raised {type(exc_i).__name__}: {exc_i}"
+        except _METHOD_FAILURES as exc_i:
+            failed[i] = _reason(exc_i)
             rows.append(None)
     good = [r for r in rows if r is not None]
     if not good:
@@ -75,15 +78,51 @@ def attribute(method: PreparedMethod, images: Tensor, target: Target) -> tuple[T
         raw = method.instance(images, target=target)
         _sync(device)
         seconds = time.perf_counter() - t0
-    except Exception as exc:  # isolate the failing samples; the others still count
+    except _METHOD_FAILURES as exc:  # isolate the failing samples; the others still count
         if len(images) == 1:
-            return None, {0: f"method raised {type(exc).__name__}: {exc}"}, float("nan")
+            return None, {0: _reason(exc)}, float("nan")
         return _per_sample(method, images, target)
     b = len(images)
     if not torch.is_tensor(raw) or raw.ndim != 4 or raw.shape[0] != b:
         shape = tuple(raw.shape) if torch.is_tensor(raw) else type(raw).__name__
         return None, {i: f"method returned shape {shape}, expected (B={b}, C, h, w)" for i in range(b)}, seconds
     return raw.detach(), {}, seconds
+
+
+#: what a method call may raise and still only fail its samples: any Exception, and SystemExit (a
+#: method calling sys.exit() is a broken method, not a request to end the run). KeyboardInterrupt
+#: is not caught: Ctrl-C stops the run, which can be resumed.
+_METHOD_FAILURES: tuple[type[BaseException], ...] = (Exception, SystemExit)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"method raised SystemExit (code {exc.code!r}); a method must not exit the process"
+    return f"method raised {type(exc).__name__}: {exc}"
+
+
+def _postprocess(ctx: RunContext, method: PreparedMethod, raw: Tensor, size: tuple[int, ...],
+                 failed: dict[int, str]) -> Tensor | None:  # fmt: skip
+    """Post-processed maps (B, 1, H, W) of ``raw`` (B, C, h, w); a sample whose map cannot be
+    post-processed (wrong resolution, failing step) is added to ``failed`` and gets a NaN map.
+    Returns None when no sample could be post-processed."""
+    info = method.cls.info
+    with torch.no_grad():
+        try:
+            return ctx.postprocess_for(method)(raw, size=size, info=info, rf=ctx.rf)
+        except Exception:  # retry sample by sample so that only the bad maps fail
+            rows: list[Tensor | None] = []
+            for i in range(len(raw)):
+                try:
+                    rows.append(ctx.postprocess_for(method)(raw[i : i + 1], size=size, info=info, rf=ctx.rf))
+                except Exception as exc:
+                    failed[i] = f"post-processing of the {tuple(raw.shape[1:])} map raised {type(exc).__name__}: {exc}"
+                    rows.append(None)
+    good = [r for r in rows if r is not None]
+    if not good:
+        return None
+    filler = torch.full_like(good[0], float("nan"))
+    return torch.cat([filler if r is None else r for r in rows])
 
 
 def _maps(ctx: RunContext, method: PreparedMethod, batch: Batch, target: Target) -> tuple[Tensor | None, Tensor | None, dict[int, str], float]:  # fmt: skip
@@ -93,9 +132,10 @@ def _maps(ctx: RunContext, method: PreparedMethod, batch: Batch, target: Target)
         return None, None, {i: failed.get(i, "method failed") for i in range(len(batch))}, seconds
     for i in torch.nonzero(~torch.isfinite(raw.flatten(1)).all(dim=1)).flatten().tolist():
         failed.setdefault(i, "method returned NaN/inf")
-    with torch.no_grad():
-        safe = torch.where(torch.isfinite(raw), raw, torch.zeros_like(raw))
-        maps = ctx.postprocess_for(method)(safe, size=tuple(batch.images.shape[-2:]), info=method.cls.info, rf=ctx.rf)
+    safe = torch.where(torch.isfinite(raw), raw, torch.zeros_like(raw))
+    maps = _postprocess(ctx, method, safe, tuple(batch.images.shape[-2:]), failed)
+    if maps is None:
+        return None, None, {i: failed.get(i, "post-processing failed") for i in range(len(batch))}, seconds
     for i in torch.nonzero(~torch.isfinite(maps.flatten(1)).all(dim=1)).flatten().tolist():
         failed.setdefault(i, "post-processing gave NaN/inf")
     return raw, maps, failed, seconds

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from attrbench.api import Batch, Sample, collate
 from attrbench.errors import DataError
 
-__all__ = ["FailedSample", "IsolatingDataset", "SampleError", "collate_isolated", "sample_id_of"]
+__all__ = ["FailedSample", "IsolatingDataset", "SampleError", "collate_isolated", "first_loading", "sample_id_of"]
 
 
 class SampleError(DataError):
@@ -99,3 +99,19 @@ def collate_isolated(items: list[Sample | FailedSample]) -> tuple[Batch | None, 
     good = [s for s in items if not isinstance(s, FailedSample)]
     failed = [s for s in items if isinstance(s, FailedSample)]
     return (collate(good) if good else None), failed
+
+
+def first_loading(dataset: Any, *, limit: int) -> tuple[int, Sample]:
+    """(index, sample) of the first of the first ``limit`` items of ``dataset`` that loads.
+
+    Raises:
+        DataError: none of them loads (the message gives the first reason).
+    """
+    isolating = IsolatingDataset(dataset)
+    first_reason = ""
+    for i in range(min(limit, len(isolating))):
+        item = isolating[i]
+        if not isinstance(item, FailedSample):
+            return i, item
+        first_reason = first_reason or item.reason
+    raise DataError(f"none of the first {limit} samples can be loaded; the first fails with: {first_reason}")

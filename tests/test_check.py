@@ -176,7 +176,8 @@ def test_degraded_method_fails_the_gate_and_the_unchanged_one_passes(tmp_path, m
         toy.MODEL, toy.DATASET, 6, ["gt"])
     capsys.readouterr()
 
-    code = cli_main(["check", "--baseline", str(bfile), "--method", "ig=toy_check_mod:NoisyIG", "--device", "cpu",
+    trusted = ["--model", toy.MODEL, "--dataset", toy.DATASET]  # a baseline never names code by itself (issue 12)
+    code = cli_main(["check", "--baseline", str(bfile), "--method", "ig=toy_check_mod:NoisyIG", "--device", "cpu", *trusted,
                      "--out", str(tmp_path / "noisy")])
     out = capsys.readouterr().out
     assert code == 1, out
@@ -185,7 +186,7 @@ def test_degraded_method_fails_the_gate_and_the_unchanged_one_passes(tmp_path, m
     assert f"{old:.4f}" in line and "REGRESSION" in line
     assert "check FAILED" in out
 
-    code = cli_main(["check", "--baseline", str(bfile), "--method", "ig", "--device", "cpu"])
+    code = cli_main(["check", "--baseline", str(bfile), "--method", "ig", "--device", "cpu", *trusted])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "REGRESSION" not in out and "check passed" in out

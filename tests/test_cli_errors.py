@@ -61,8 +61,8 @@ def test_errors_is_the_bottom_layer() -> None:
 @pytest.mark.parametrize(
     ("option", "expected"),
     [
-        ("ig[n_steps=abc]", "n_steps must be an int"),
-        ("ig[n_stpes=4]", "ig[n_stpes=4]: got an unexpected keyword argument 'n_stpes'; accepted options: "),
+        ("ig[n_steps=abc]", "ig[n_steps=abc]: option 'n_steps' expects int, got 'abc'"),
+        ("ig[n_stpes=4]", "ig[n_stpes=4]: unknown option 'n_stpes'; did you mean 'n_steps'?"),
         ("gradcam[layer=net.nope]", "model has no submodule 'net.nope'"),
     ],
 )
@@ -72,17 +72,18 @@ def test_bad_user_option_is_one_line_with_exit_2(option, expected, tiny_run, cap
 
 
 def test_internal_bug_shows_its_traceback(tiny_run, monkeypatch) -> None:
-    """A ValueError inside the scoring of a unit (here: post-processing a method's maps) is a bug.
+    """A ValueError in the runner's own code (here: summarising the merged records) is a bug.
 
     It propagates out of the CLI (traceback, exit 1) instead of printing as a user error. (An
-    exception raised by a method's own ``attribute`` is recorded as failed samples by design.)
+    exception raised by a method's own ``attribute`` or by the post-processing of its maps is
+    recorded as failed samples by design, issue 12.)
     """
-    from attrbench.postprocess import PostProcess
+    import attrbench.runner
 
-    def broken(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003
         raise ValueError("internal bug")
 
-    monkeypatch.setattr(PostProcess, "__call__", broken)
+    monkeypatch.setattr(attrbench.runner, "summarise", broken)
     with pytest.raises(ValueError, match="internal bug"):
         main([*tiny_run, "--method", "saliency"])
 

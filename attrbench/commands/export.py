@@ -44,12 +44,15 @@ def main(args: argparse.Namespace) -> int:
     from attrbench.export import load_records, reference_methods, render, run_ranges, summarise, write_table
     from attrbench.stats import tied_with_best
 
+    from attrbench.options import non_negative_int
+
+    digits = non_negative_int(args.digits, option="--digits")
     records = load_records(args.runs)  # runs that share a key stay apart (attrbench.runsets)
     summary = summarise(records, ranges=run_ranges(args.runs), ci=args.ci)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     reference = reference_methods(set(summary["method"])) | {m.strip() for m in args.reference.split(",") if m.strip()}
     tied = None if args.single_best else tied_with_best(records, alpha=args.alpha, reference=reference)
-    text = render(summary, fmt=args.fmt, metrics=metrics, reference=reference, digits=args.digits,
+    text = render(summary, fmt=args.fmt, metrics=metrics, reference=reference, digits=digits,
                   tied=tied, alpha=args.alpha)
     if args.out:
         print(f"wrote {write_table(text, args.out)}")

@@ -9,7 +9,9 @@ Examples:
 Curves and metric plots are drawn from records.parquet and curves.parquet only (mean and 95 %
 CI over samples). Runs do not store attribution maps, so the gallery (image | ground truth |
 each method) recomputes the maps of the chosen samples from the run's config (model, dataset,
-methods and hyperparameters, post-processing, seed); this is deterministic.
+methods and hyperparameters, post-processing, seed); this is deterministic. A config.json never
+runs code by itself: a ``module:attr`` model or method it names is imported only when given on
+the command line (``--model``, ``--method``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model for the gallery: the pkg.module:factory the run was given (a run never imports "
                         "code by itself; its stored --weights and --model-arg are used), or another checkpoint "
                         "(default: the run's stored model name or checkpoint path)")
+    parser.add_argument("--method", action="append", default=[], metavar="MODULE:CLASS",
+                        help="allow the gallery to import this module:Class method the run config names (repeatable)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,6 +47,8 @@ def main(args: argparse.Namespace) -> int:
     samples = [s.strip() for s in args.samples.split(",") if s.strip()] if args.samples else None
     if args.gallery < 0:
         raise OptionError("--gallery must be >= 0")
+    if args.gallery or samples:
+        _refuse_code(args)
     if args.gallery:
         from attrbench.export import load_records
 
@@ -53,3 +59,15 @@ def main(args: argparse.Namespace) -> int:
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def _refuse_code(args: argparse.Namespace) -> None:
+    """The gallery re-creates the first run from its config.json: it imports only code the user named."""
+    from attrbench.baseline_schema import refuse_code_references
+    from attrbench.results import RunDir
+    from attrbench.runspec import RunConfig
+
+    run = RunDir(args.runs[0])
+    stored = run.read_config() or {}
+    fields = {k: stored.get(k) for k in RunConfig.stored_fields() if not (k == "model" and args.model)}
+    refuse_code_references(fields, path=run.config_path, allowed=[v for v in (args.model, *args.method) if v])

@@ -7,11 +7,16 @@ Examples:
     attrbench run --method ig --out results/runs/my-run --resume   # continue a killed run
 
 Prints the summary (mean and 95 % t-interval per method x metric) and the run directory.
+A sample, map or method that fails is recorded as failed (with the reason) and the run goes on.
+Exit status: 0 when at least one record succeeded, 1 when none did, 2 for a user error (one
+line naming the file or option). ``--out`` must be new, empty or a run directory (``--force``
+writes into any folder); a second process on the same ``--out`` is refused while the first runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from attrbench.errors import OptionError
 
@@ -51,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "pytorch-grad-cam, torchcam (`attrbench list postprocess`; default: each method's "
                         "declared preset, e.g. saliency -> magnitude, else signed)")
     parser.add_argument("--track", default="classification", help="classification or embedding (default: classification)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into --out even if it is a non-empty folder that is not a run directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -83,4 +90,8 @@ def main(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} record(s) failed; see the 'error' column of records.parquet")
     print(f"run directory: {result.path}")
+    if not (data.records["status"] == "ok").any():  # exit 1 only when nothing succeeded (README)
+        first = data.records["error"].iloc[0] if len(data.records) else "no records"
+        print(f"attrbench: no record succeeded; the first error: {first}", file=sys.stderr)
+        return 1
     return 0

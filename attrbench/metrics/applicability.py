@@ -30,12 +30,14 @@ class DataTruth:
 
 
 def data_truth(dataset: Any) -> DataTruth:
-    """The truth ``dataset`` declares (an :class:`ImageDataset`), else what its first sample carries."""
+    """The truth ``dataset`` declares (an :class:`ImageDataset`), else what its first loading sample carries."""
     from attrbench.datasets.base import ImageDataset
 
     if isinstance(dataset, ImageDataset):
         return DataTruth(masks=dataset.has_masks, bboxes=dataset.has_bboxes)
-    first: Sample | None = dataset[0] if len(dataset) else None
+    from attrbench.datasets.isolation import first_loading
+
+    first: Sample | None = first_loading(dataset, limit=len(dataset))[1] if len(dataset) else None  # skips bad files
     return DataTruth(masks=first is not None and first.mask is not None, bboxes=first is not None and first.bbox is not None)
 
 
