@@ -35,6 +35,8 @@ from attrbench.metrics.base import Metric
 from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
 from attrbench.metric_specs import spec_suffixes
+from attrbench.phases import PhaseClock
+from attrbench.truth_cache import TruthCache
 from attrbench.options import build_component, canonical_label, validate_max_forward_batch, validate_options
 from attrbench.postprocess import preset_for
 from attrbench.runspec import RunConfig, parse_spec
@@ -112,6 +114,8 @@ class RunContext:
         rf: the model's receptive field (BagNets), else None.
         metric_suffixes: per metric, the suffix of its value and curve names ("" or
             ``"[key=value,...]"``, :func:`attrbench.metric_specs.spec_suffixes`).
+        clock: wall seconds per phase and per method (:mod:`attrbench.phases`).
+        truths: ground truths computed once per batch and baseline (:mod:`attrbench.truth_cache`).
     """
 
     config: RunConfig
@@ -129,6 +133,8 @@ class RunContext:
     postprocess: Any
     rf: ReceptiveField | None
     metric_suffixes: list[str] = dataclasses.field(default_factory=list)
+    clock: PhaseClock = dataclasses.field(default_factory=PhaseClock)
+    truths: TruthCache = dataclasses.field(default_factory=TruthCache)
 
     @classmethod
     def open(cls, config: RunConfig, *, model: ImageModel | None = None, dataset: Any = None) -> RunContext:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,9 @@ def _loop(ctx: RunContext, run: RunDir, run_id: str) -> None:
                     parts.append(score_unit(ctx, method, batch_index=bi, batch=batch, target=target, run_id=run_id))
                 if lost:
                     parts.append(lost_records(ctx, method, lost, reference=reference.get(), run_id=run_id))
-                records, curves = merge_frames(parts)
-                run.write_unit(mi, bi, records, curves, label=method.label)
+                with ctx.clock.phase("write units"):
+                    records, curves = merge_frames(parts)
+                    run.write_unit(mi, bi, records, curves, label=method.label)
                 bar.update(1)
     finally:
         bar.close()
@@ -161,7 +163,9 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
         dataset: the dataset as an object, a sequence of :class:`Sample` (else ``config.dataset``).
     """
     check_out_target(config.out)
+    t_load = time.perf_counter()
     ctx = RunContext.open(config, model=model, dataset=dataset)
+    ctx.clock.add("load", time.perf_counter() - t_load)
     fingerprint = ctx.config.fingerprint()
     run_dir = _run_dir(config, fingerprint)
     check_out_folder(run_dir.path, force=config.force)
@@ -173,6 +177,7 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
         stored = _config_json(ctx, run_id, old)
         run_dir.write_config(stored)
         _loop(ctx, run_dir, run_id)
+        t_merge = time.perf_counter()
         run_dir.merge()
         import pyarrow.parquet as pq
 
@@ -181,7 +186,8 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
 
         ranges = declared_ranges([stored])  # intervals of bounded metrics stay in range
         run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods], ranges=ranges))
-        stored.update(status="finished", finished=_now())
+        ctx.clock.add("merge and summary", time.perf_counter() - t_merge)
+        stored.update(status="finished", finished=_now(), phase_seconds=ctx.clock.as_record())
         run_dir.write_config(stored)
     return run_dir
 

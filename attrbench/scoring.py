@@ -166,9 +166,10 @@ def _metric_context(ctx: RunContext, method: PreparedMethod, sub: Batch, sub_tar
         if tuple(reduced.shape[-2:]) == ctx.rf.grid(*size):  # already on the patch grid: use as it is
             grid_map = reduced[:, 0]
 
-    def explain(other: torch.nn.Module) -> Tensor:
+    def explain(other: torch.nn.Module, rows: Tensor | None = None) -> Tensor:
         seed_all(seed)  # the same noise as for the original map
-        raw2 = method.rebind(other)(sub.images, target=sub_target).detach()
+        images, tgt = (sub.images, sub_target) if rows is None else (sub.images[rows], sub_target.subset(rows))
+        raw2 = method.rebind(other)(images, target=tgt).detach()
         with torch.no_grad():
             return ctx.postprocess_for(method)(raw2, size=size, info=method.cls.info, rf=ctx.rf)
 
@@ -176,6 +177,7 @@ def _metric_context(ctx: RunContext, method: PreparedMethod, sub: Batch, sub_tar
         model=ctx.model, batch=sub, target=sub_target, raw=sub_raw, maps=maps, method_info=method.cls.info,
         explain=explain, sample_index=index, grid_map=grid_map, baseline=method.baseline, rf=ctx.rf,
         seconds=seconds, seed=seed, max_forward_batch=ctx.config.max_forward_batch, run_seed=ctx.config.seed,
+        truths=ctx.truths,
     )  # fmt: skip
 
 
@@ -213,6 +215,7 @@ def score_unit(ctx: RunContext, method: PreparedMethod, *, batch_index: int, bat
     seed = unit_seed(ctx.config.seed, method.label, batch_index)
     seed_all(seed)
     raw, maps, failed, seconds = _maps(ctx, method, batch, target)
+    ctx.clock.add(f"method {method.label}", seconds, method=method.label, images=len(batch))
     out = UnitRecords(run_id=run_id, dataset=str(ctx.config.dataset), model=str(ctx.config.model), method=method.label)
     rows_failed = sorted(failed)
     specs = _specs(ctx)
@@ -228,7 +231,8 @@ def score_unit(ctx: RunContext, method: PreparedMethod, *, batch_index: int, bat
     for metric, spec in zip(ctx.metrics, specs):
         names = metric.value_names(model=ctx.model, batch=sub)
         try:
-            result = metric.compute(mctx)
+            with ctx.clock.phase(f"metric {spec[0]}", device=ctx.device, method=method.label):
+                result = metric.compute(mctx)
             _check_result(metric, result, names, len(sub))
         except Exception as exc:  # a broken metric fails its values, not the run
             reason = f"metric {metric.info.name!r} raised {type(exc).__name__}: {exc}"

@@ -89,6 +89,9 @@ def main(args: argparse.Namespace) -> int:
         print(table.to_string(index=False))
     if failed:
         print(f"{failed} record(s) failed; see the 'error' column of records.parquet")
+    from attrbench.phases import PhaseClock
+
+    print("\n".join(PhaseClock.lines((result.read_config() or {}).get("phase_seconds", {}))))
     print(f"run directory: {result.path}")
     if not (data.records["status"] == "ok").any():  # exit 1 only when nothing succeeded (README)
         first = data.records["error"].iloc[0] if len(data.records) else "no records"

@@ -28,6 +28,7 @@ from attrbench.api import Batch, MethodInfo, MetricInfo, Target
 from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
 from attrbench.stats import ValueRange
+from attrbench.truth_cache import TruthCache
 
 __all__ = ["Curve", "Metric", "MetricContext", "MetricResult"]
 
@@ -59,6 +60,8 @@ class MetricContext:
         explain_target: ``explain_target(target) -> (B, 1, H, W)``: the same method, re-seeded
             identically, on the same model and images for another B-sample target, post-processed
             like ``maps``; None when the caller cannot re-explain (the random-logit test needs it).
+        truths: the run's ground-truth cache (:class:`attrbench.truth_cache.TruthCache`), shared
+            by every method, so truths are computed once per batch and baseline; None = uncached.
     """
 
     model: ImageModel
@@ -77,6 +80,7 @@ class MetricContext:
     max_forward_batch: int = 256
     explain_target: Callable[[Target], Tensor] | None = None
     run_seed: int = 0
+    truths: TruthCache | None = None
 
 
 @dataclass

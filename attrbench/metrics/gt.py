@@ -85,7 +85,10 @@ class GroundTruthAgreement(Metric):
             raise OptionTypeError(f"metric 'gt' needs a model with patch ground truth; {ctx.model.spec.name!r} has none")
         labels = ctx.batch.labels
         baseline = ctx.baseline if ctx.method_info.needs_baseline else None
-        truth = patch_truth(ctx.model, ctx.batch.images, labels=labels, baseline=baseline)  # (B, H', W')
+        if ctx.truths is not None:  # once per batch and baseline, whatever the method
+            truth = ctx.truths.patch_truth(ctx.model, ctx.batch.images, ids=ctx.batch.ids, labels=labels, baseline=baseline)
+        else:
+            truth = patch_truth(ctx.model, ctx.batch.images, labels=labels, baseline=baseline)  # (B, H', W')
         if ctx.grid_map is not None and self.rule != "lstsq":
             grid = ctx.grid_map
         else:

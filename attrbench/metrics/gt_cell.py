@@ -93,13 +93,19 @@ class CellGroundTruthAgreement(Metric):
     def compute(self, ctx: MetricContext) -> MetricResult:
         baseline = ctx.baseline if ctx.method_info.needs_baseline and ctx.baseline is not None else self.fill
         key = (id(ctx.model), ctx.run_seed, tuple(ctx.batch.ids), tuple(ctx.batch.labels.tolist()), float(baseline))
-        if key not in self._cache:
-            self._cache[key] = cell_truth(
+        def compute() -> CellTruth:
+            return cell_truth(
                 ctx.model, ctx.batch.images, labels=ctx.batch.labels, baseline=baseline, cell=self.cell,
                 max_exact_players=self.max_exact_players, permutations=self.permutations,
                 seed=zlib.crc32("\n".join(ctx.batch.ids).encode()) ^ (ctx.run_seed & 0x7FFFFFFF), max_batch=ctx.max_forward_batch,
             )  # fmt: skip
-        truth = self._cache[key]
+
+        if ctx.truths is not None:  # the run's bounded cache, shared by every method
+            truth = ctx.truths.get(("cell", self.cell, self.permutations, self.max_exact_players, *key), compute)
+        else:
+            if key not in self._cache:
+                self._cache[key] = compute()
+            truth = self._cache[key]
         size = tuple(ctx.maps.shape[-2:])
         covered = patch_coverage(ctx.rf, size=size)  # type: ignore[arg-type]
         grid = cell_sums(ctx.maps, cell=self.cell, covered=covered)

@@ -1,0 +1,104 @@
+"""A run's own costs: truths computed once, MPRT re-explaining only scored rows, time per phase."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from attrbench.phases import PhaseClock
+from attrbench.testing.toys import ToyInputXGradient, toy_model, toy_samples
+from attrbench.truth_cache import TruthCache
+
+TOYS = "attrbench.testing.toys"
+
+
+def test_gt_truth_computed_once_per_batch_and_baseline(tmp_path) -> None:
+    """gt over 3 methods with the same baseline: patch_logits runs twice per batch (x and b), not 6 times."""
+    from attrbench.runner import evaluate
+
+    model = toy_model()
+    calls: list[int] = []
+    original = model.patch_logits
+
+    def counting(images: torch.Tensor) -> torch.Tensor:
+        calls.append(images.shape[0])
+        return original(images)
+
+    model.patch_logits = counting  # type: ignore[method-assign]
+    df = evaluate(methods=["ig[n_steps=4]", "ig[n_steps=8]", "ig[n_steps=16]"], model=model, dataset=toy_samples(5),
+                  metrics=["gt"], batch_size=3, n_samples=5, out=tmp_path / "run")  # fmt: skip
+    assert (df.status == "ok").all() and set(df.method) == {"ig[n_steps=4]", "ig[n_steps=8]", "ig[n_steps=16]"}
+    assert calls == [3, 3, 2, 2]  # batch 0: images, baseline; batch 1: images, baseline
+
+
+def test_cached_truth_equals_the_uncached_one(tmp_path) -> None:
+    from attrbench.runner import evaluate
+
+    kwargs = dict(methods=["ig[n_steps=4]", "ig[n_steps=8]"], dataset=toy_samples(4), metrics=["gt"], batch_size=2, n_samples=4)
+    cached = evaluate(model=toy_model(), out=tmp_path / "a", **kwargs)
+    import attrbench.context as context
+
+    original = context.TruthCache
+    try:  # a cache that never hits: every method computes its own truth
+        context.TruthCache = lambda: TruthCache(max_entries=1)  # type: ignore[assignment,misc]
+        plain = evaluate(model=toy_model(), out=tmp_path / "b", **kwargs)
+    finally:
+        context.TruthCache = original  # type: ignore[misc]
+    assert cached.value.tolist() == plain.value.tolist()
+
+
+def test_truth_cache_is_bounded_and_counts() -> None:
+    cache = TruthCache(max_entries=2)
+    assert cache.get("a", lambda: 1) == 1 and cache.get("a", lambda: 2) == 1
+    cache.get("b", lambda: 3)
+    cache.get("c", lambda: 4)  # evicts "a", the least recently used
+    assert cache.get("a", lambda: 5) == 5
+    assert (cache.computed, cache.hits) == (4, 1)
+    with pytest.raises(ValueError, match="max_entries"):
+        TruthCache(max_entries=0)
+
+
+def test_mprt_re_explains_only_the_scored_rows(tmp_path, monkeypatch) -> None:
+    from attrbench.runner import evaluate
+
+    sizes: list[int] = []
+    original = ToyInputXGradient.attribute
+
+    def recording(self, inputs, *, target):  # type: ignore[no-untyped-def]
+        sizes.append(inputs.shape[0])
+        return original(self, inputs, target=target)
+
+    monkeypatch.setattr(ToyInputXGradient, "attribute", recording)
+    df = evaluate(methods=[f"{TOYS}:ToyInputXGradient"], model=toy_model(), dataset=toy_samples(4),
+                  metrics=["randomisation[max_samples=1,max_stages=2]"], batch_size=3, n_samples=4,
+                  out=tmp_path / "run")  # fmt: skip
+    assert sizes == [3, 1, 1, 1]  # batch 0, its one scored sample on 2 randomised models, batch 1
+    assert (df.status == "ok").all() and set(df.sample_id) == {"s000"}
+
+
+def test_time_per_phase_is_stored_and_printed(tmp_path) -> None:
+    from attrbench.runner import evaluate
+
+    evaluate(methods=[f"{TOYS}:ToyInputXGradient"], model=toy_model(), dataset=toy_samples(3),
+             metrics=["gt", "deletion[steps=4]"], batch_size=2, n_samples=3, out=tmp_path / "run")  # fmt: skip
+    record = json.loads((tmp_path / "run" / "config.json").read_text())["phase_seconds"]
+    label = f"{TOYS}:ToyInputXGradient"
+    assert list(record["phases"])[:2] == ["load", f"method {label}"]
+    assert {"metric gt", "metric deletion[steps=4]", "write units", "merge and summary"} <= set(record["phases"])
+    assert all(v >= 0 for v in record["phases"].values()) and record["images"] == {label: 3}
+    assert record["per_image"][label] > 0
+    lines = PhaseClock.lines(record)
+    assert lines[0] == "time per phase (wall seconds):" and lines[-1].startswith(f"cost of {label}: ")
+
+
+def test_phase_clock_accumulates() -> None:
+    clock = PhaseClock()
+    clock.add("method m", 1.0, method="m", images=4)
+    clock.add("metric gt", 0.5, method="m")
+    clock.add("method m", 1.0, method="m", images=4)
+    clock.add("load", 2.0)
+    assert clock.seconds == {"method m": 2.0, "metric gt": 0.5, "load": 2.0}
+    assert clock.per_image() == {"m": 2.5 / 8}
+    assert clock.as_record()["total"] == 4.5
