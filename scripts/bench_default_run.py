@@ -1,11 +1,12 @@
 """Time the default run, ``attrbench run --method ig``, side by side with another source tree.
 
 Usage:
-    python scripts/bench_default_run.py [--rounds N] [--before SRC_DIR] [--out FILE] [-- extra run args]
+    python scripts/bench_default_run.py [--rounds N] [--before SRC_DIR] [--after SRC_DIR] [--out FILE] [-- extra run args]
 
 Each round runs the default command once per variant, in interleaved order ("before" first in even
 rounds, "after" first in odd ones), as a child process with ``PYTHONPATH=SRC_DIR`` for the "before"
-variant (e.g. ``git archive main | tar -x -C /tmp/main_src``) and this checkout for "after". It prints
+variant (e.g. ``git archive main | tar -x -C /tmp/main_src``) and ``--after`` (default: this checkout)
+for "after". It prints
 per run the wall seconds, the user+sys CPU seconds of the child (``resource.getrusage``) and the
 1-minute load average before the run, then per variant the median and range, and the ratio
 after/before of the medians (wall and user+sys: on a shared machine user+sys is the steadier
@@ -50,10 +51,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", type=Path, default=None, help="source tree of the 'before' variant")
+    parser.add_argument("--after", type=Path, default=HERE, help="source tree of the 'after' variant")
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     parser.add_argument("extra", nargs="*", help="extra arguments of attrbench run (after --)")
     args = parser.parse_args()
-    variants = {"after": HERE}
+    variants = {"after": args.after.resolve()}
     if args.before is not None:
         variants = {"before": args.before.resolve(), **variants}
     lines = [f"# default run 'attrbench run --method ig {' '.join(args.extra)}', {args.rounds} interleaved rounds, "
