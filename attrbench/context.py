@@ -36,6 +36,7 @@ from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
 from attrbench.metric_specs import spec_suffixes
 from attrbench.phases import PhaseClock
+from attrbench.probe import ForwardProbe, parse_forward_batch, run_forward_batch
 from attrbench.truth_cache import TruthCache
 from attrbench.options import build_component, canonical_label, validate_max_forward_batch, validate_options
 from attrbench.postprocess import preset_for
@@ -116,6 +117,8 @@ class RunContext:
             ``"[key=value,...]"``, :func:`attrbench.metric_specs.spec_suffixes`).
         clock: wall seconds per phase and per method (:mod:`attrbench.phases`).
         truths: ground truths computed once per batch and baseline (:mod:`attrbench.truth_cache`).
+        forward_batch: images per forward of perturbation curves (``config.forward_batch``
+            resolved: the probed chunk for "auto"); forward_probe: the probe behind it, or None.
     """
 
     config: RunConfig
@@ -135,6 +138,8 @@ class RunContext:
     metric_suffixes: list[str] = dataclasses.field(default_factory=list)
     clock: PhaseClock = dataclasses.field(default_factory=PhaseClock)
     truths: TruthCache = dataclasses.field(default_factory=TruthCache)
+    forward_batch: int | str = "max"
+    forward_probe: ForwardProbe | None = None
 
     @classmethod
     def open(cls, config: RunConfig, *, model: ImageModel | None = None, dataset: Any = None) -> RunContext:
@@ -176,11 +181,14 @@ class RunContext:
             rf = receptive_field_of(model)
         resolved = dataclasses.replace(config, methods=[m.label for m in methods], model=model.spec.name,
                                        dataset=dataset_name, metrics=labels, n_samples=n)  # fmt: skip
-        return cls(config=resolved, requested=config, device=device, dtype=next(model.parameters()).dtype,
+        dtype = next(model.parameters()).dtype
+        chunk, probe = run_forward_batch(model=model, input_shape=(3, *model.spec.input_size), device=device,
+                                         dtype=dtype, setting=config.forward_batch, cap=config.max_forward_batch)  # fmt: skip
+        return cls(config=resolved, requested=config, device=device, dtype=dtype,
                    model=model, track=track, dataset=dataset, samples=samples, metrics=metrics,
                    metric_labels=labels, skipped=skipped, methods=methods,
                    postprocess=_postprocessor(config.postprocess), rf=rf,
-                   metric_suffixes=spec_suffixes(labels))  # fmt: skip
+                   metric_suffixes=spec_suffixes(labels), forward_batch=chunk, forward_probe=probe)  # fmt: skip
 
     def postprocess_for(self, method: PreparedMethod) -> Any:
         """The PostProcess ``method`` is scored with (its declared preset unless the run sets one)."""
@@ -242,6 +250,8 @@ class RunContext:
                               for m in self.methods},  # fmt: skip
             "metric_info": {label: m.describe() for label, m in zip(self.metric_labels, self.metrics)},
             "skipped_metrics": self.skipped,
+            "forward_batch": self.forward_batch,
+            "forward_probe": None if self.forward_probe is None else self.forward_probe.as_record(),
         }
 
 
@@ -263,6 +273,7 @@ def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
         name, options = parse_spec(item)
         validate_options(get_metric(name), options, spec=item)
     validate_max_forward_batch(config.max_forward_batch)
+    parse_forward_batch(config.forward_batch)
     spec_suffixes(list(config.metrics or []))  # one specification given twice
     if not dataset_given and config.dataset is not None:
         from attrbench.datasets import registry as datasets

@@ -27,7 +27,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ForwardProbe", "clear_probe_cache", "probe_cache_path", "probe_forward_chunk", "probe_key"]
+__all__ = [
+    "FORWARD_BATCH_MODES",
+    "ForwardProbe",
+    "clear_probe_cache",
+    "parse_forward_batch",
+    "probe_cache_path",
+    "probe_forward_chunk",
+    "probe_key",
+    "run_forward_batch",
+]
 
 _MEMO: dict[str, ForwardProbe] = {}
 
@@ -226,3 +235,44 @@ def probe_forward_chunk(
         _MEMO[key] = probe
         _save_disk(probe)
     return probe
+
+
+#: ``forward_batch`` settings of a run besides a positive int (:func:`run_forward_batch`).
+FORWARD_BATCH_MODES: tuple[str, ...] = ("auto", "max")
+
+
+def parse_forward_batch(value: Any) -> int | str:
+    """``--forward-batch``: "auto", "max" or an int >= 1 (a digit string is read as an int).
+
+    Raises:
+        OptionError: anything else (one line naming the option).
+    """
+    from attrbench.errors import OptionError
+
+    if isinstance(value, str) and value.strip().lower() in FORWARD_BATCH_MODES:
+        return value.strip().lower()
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise OptionError(f"--forward-batch must be 'auto', 'max' or an integer >= 1, got {value!r}")
+
+
+def run_forward_batch(*, model: nn.Module, input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype,
+                      setting: int | str, cap: int) -> tuple[int | str, ForwardProbe | None]:  # fmt: skip
+    """The forward chunk a run's metrics use, and the probe behind it (None unless "auto").
+
+    "auto" probes once per (model, input size, device) (cached, :func:`probe_forward_chunk`, on an
+    all-zero ``(1, *input_shape)`` image; a short probe: 2 passes of at least 0.1 s per size) and
+    returns its chunk, at most ``cap`` (``max_forward_batch``); "max" and an int are returned as
+    they are (an int capped by ``cap``). The chunk changes speed only (floating-point
+    reassociation at most, docs/forward_batches.md).
+    """
+    setting = parse_forward_batch(setting)
+    if setting == "max":
+        return setting, None
+    if isinstance(setting, int):
+        return min(setting, cap), None
+    sample = torch.zeros((1, *input_shape), device=device, dtype=dtype)
+    probe = probe_forward_chunk(model=model, sample=sample, cap=cap, repeats=2, min_time_s=0.1, budget_s=10.0)
+    return min(probe.chunk, cap), probe

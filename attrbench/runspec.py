@@ -115,7 +115,10 @@ class RunConfig:
         postprocess: preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object
             for every method; None: each method's declared preset (:func:`attrbench.postprocess.preset_for`).
         track: "classification" or "embedding".
-        max_forward_batch: images per forward pass in perturbation curves.
+        max_forward_batch: images per forward pass in perturbation curves (the memory cap).
+        forward_batch: runtime: "auto" (default: the chunk measured once per model, input size
+            and device, :func:`attrbench.probe.run_forward_batch`, recorded in config.json), "max"
+            (balanced chunks of ``max_forward_batch``) or an int; changes speed, not results.
         device, out, resume, progress, force: runtime options (not fingerprinted); ``force`` lets
             ``out`` be a non-empty folder that is not a run directory (:mod:`attrbench.outdir`).
     """
@@ -134,6 +137,7 @@ class RunConfig:
     postprocess: Any = None
     track: str = "classification"
     max_forward_batch: int = DEFAULT_MAX_FORWARD_BATCH
+    forward_batch: int | str = dataclasses.field(default="auto", metadata=_RUNTIME)
     device: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     out: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     resume: bool = dataclasses.field(default=False, metadata=_RUNTIME)

@@ -177,7 +177,7 @@ def _metric_context(ctx: RunContext, method: PreparedMethod, sub: Batch, sub_tar
         model=ctx.model, batch=sub, target=sub_target, raw=sub_raw, maps=maps, method_info=method.cls.info,
         explain=explain, sample_index=index, grid_map=grid_map, baseline=method.baseline, rf=ctx.rf,
         seconds=seconds, seed=seed, max_forward_batch=ctx.config.max_forward_batch, run_seed=ctx.config.seed,
-        truths=ctx.truths,
+        truths=ctx.truths, forward_batch=ctx.forward_batch,
     )  # fmt: skip
 
 

@@ -102,3 +102,39 @@ def test_phase_clock_accumulates() -> None:
     assert clock.seconds == {"method m": 2.0, "metric gt": 0.5, "load": 2.0}
     assert clock.per_image() == {"m": 2.5 / 8}
     assert clock.as_record()["total"] == 4.5
+
+
+def test_forward_batch_is_measured_once_and_recorded(tmp_path) -> None:
+    from attrbench.probe import clear_probe_cache
+    from attrbench.runner import evaluate
+
+    kwargs = dict(methods=[f"{TOYS}:ToyInputXGradient"], dataset=toy_samples(3), metrics=["deletion[steps=4]"],
+                  batch_size=2, n_samples=3, max_forward_batch=4)  # fmt: skip
+    clear_probe_cache()
+    auto = evaluate(model=toy_model(), out=tmp_path / "auto", **kwargs)
+    stored = json.loads((tmp_path / "auto" / "config.json").read_text())
+    probe = stored["forward_probe"]
+    assert stored["forward_batch"] == probe["chunk"] and 1 <= probe["chunk"] <= 4
+    assert set(probe["images_per_s"]) <= {"1", "2", "4"} and "forward_batch" not in stored["fingerprint"]
+    one = evaluate(model=toy_model(), out=tmp_path / "one", forward_batch=1, **kwargs)
+    stored = json.loads((tmp_path / "one" / "config.json").read_text())
+    assert stored["forward_batch"] == 1 and stored["forward_probe"] is None
+    most = evaluate(model=toy_model(), out=tmp_path / "max", forward_batch="max", **kwargs)
+    assert json.loads((tmp_path / "max" / "config.json").read_text())["forward_batch"] == "max"
+    for other in (one, most):  # the chunk changes speed only (float32 reassociation, measured <= 4e-6 relative)
+        assert other.metric.tolist() == auto.metric.tolist()
+        assert other.value.to_numpy() == pytest.approx(auto.value.to_numpy(), rel=2e-5, abs=1e-6, nan_ok=True)
+
+
+@pytest.mark.parametrize("value", [0, -2, "fast", True, 2.5])
+def test_forward_batch_refuses_other_values(value: object, tmp_path) -> None:
+    from attrbench.errors import OptionError
+    from attrbench.probe import parse_forward_batch
+    from attrbench.runner import evaluate
+
+    with pytest.raises(OptionError, match="--forward-batch must be 'auto', 'max' or an integer >= 1"):
+        parse_forward_batch(value)
+    with pytest.raises(OptionError, match="--forward-batch"):
+        evaluate(methods=[f"{TOYS}:ToyInputXGradient"], model=toy_model(), dataset=toy_samples(1),
+                 forward_batch=value, out=tmp_path / "x")  # fmt: skip
+    assert parse_forward_batch(" AUTO ") == "auto" and parse_forward_batch("8") == 8

@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"samples per batch (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--max-forward-batch", type=int, default=DEFAULT_MAX_FORWARD_BATCH,
                         help=f"images per forward in deletion/insertion curves (default: {DEFAULT_MAX_FORWARD_BATCH})")
+    parser.add_argument("--forward-batch", default="auto", metavar="auto|max|N",
+                        help="images per forward in curves: auto = measured once per model, input size and device "
+                             "(cached, recorded in config.json); max = balanced chunks of --max-forward-batch; "
+                             "N = that many (default: auto; changes speed, not results)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if available)")
     parser.add_argument("--seed", type=int, default=0,
                         help="run seed: reaches every stochastic method and metric; a method's own "

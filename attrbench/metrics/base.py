@@ -57,6 +57,8 @@ class MetricContext:
             the same random objects for every method, such as MPRT's randomised models and
             ``gt_cell``'s sampled truth, use it).
         max_forward_batch: the largest number of images a metric may send through the model at once.
+        forward_batch: images per forward of perturbation curves: an int (the run's measured or
+            given chunk), "max" (balanced chunks of ``max_forward_batch``) or "auto" (probe here).
         explain_target: ``explain_target(target) -> (B, 1, H, W)``: the same method, re-seeded
             identically, on the same model and images for another B-sample target, post-processed
             like ``maps``; None when the caller cannot re-explain (the random-logit test needs it).
@@ -81,6 +83,7 @@ class MetricContext:
     explain_target: Callable[[Target], Tensor] | None = None
     run_seed: int = 0
     truths: TruthCache | None = None
+    forward_batch: int | str = "max"
 
 
 @dataclass

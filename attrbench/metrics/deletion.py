@@ -93,6 +93,7 @@ class PerturbationMetric(Metric):
             score=self.score,
             blur_sigma=self.blur_sigma,
             max_forward_batch=ctx.max_forward_batch,
+            forward_batch=ctx.forward_batch,
             keys=keys,
         )
 
