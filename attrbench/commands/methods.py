@@ -18,31 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--long", action="store_true", help="show hyperparameters and their defaults")
 
 
-def _flags(info) -> str:  # noqa: ANN001
-    names = ("needs_layer", "needs_baseline", "needs_ground_truth", "stochastic", "reference")
-    return ",".join(n for n in names if getattr(info, n))
-
-
-def _hyperparameters(cls: type) -> str:
-    import inspect
-
-    params = inspect.signature(cls.__init__).parameters.values()
-    return ", ".join(
-        f"{p.name}={p.default!r}" for p in params if p.kind is p.KEYWORD_ONLY and p.name != "spec"
-    )
-
-
 def main(args: argparse.Namespace) -> int:
-    from attrbench.methods import get_method, list_methods
+    from attrbench.method_metadata import rows_for
+    from attrbench.methods import list_methods
 
     names = list_methods(args.pattern)
     if not names:
         raise OptionError(f"no method matches {args.pattern!r}; run 'attrbench methods' to see all")
-    rows = []
-    for name in names:
-        cls = get_method(name)
-        info = cls.info
-        rows.append((name, info.resolution.value, _flags(info), info.paper, _hyperparameters(cls)))
+    table = rows_for(names)  # built-in methods from the static table: no torch import
+    rows = [(n, table[n]["resolution"], table[n]["flags"], table[n]["paper"], table[n]["hyperparameters"]) for n in names]
     w_name = max(len("method"), *(len(r[0]) for r in rows))
     w_res = max(len("resolution"), *(len(r[1]) for r in rows))
     w_flags = max(len("flags"), *(len(r[2]) for r in rows))
