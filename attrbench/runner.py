@@ -19,6 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ import torch
 
 from attrbench.api import AttributionMethod, Sample
 from attrbench.context import RunContext
+from attrbench.device import resolve_device
+from attrbench.distributed import Ranks, ranks_from_env
 from attrbench.errors import OptionError
 from attrbench.models.common import ImageModel
 from attrbench.outdir import check_out_folder, check_out_target
@@ -100,8 +103,8 @@ def _config_json(ctx: RunContext, run_id: str, old: dict[str, Any] | None) -> di
     return config
 
 
-def _loop(ctx: RunContext, run: RunDir, run_id: str) -> None:
-    """Score every unit not yet stored, batch by batch, and store it.
+def _loop(ctx: RunContext, run: RunDir, run_id: str, ranks: Ranks | None = None) -> None:
+    """Score every unit not yet stored, batch by batch, and store it (with ``ranks``: only its batches).
 
     Samples load through :class:`~attrbench.datasets.isolation.IsolatingDataset`: a sample that
     cannot be loaded is recorded failed (with the reason naming its file) in every method's unit
@@ -123,6 +126,9 @@ def _loop(ctx: RunContext, run: RunDir, run_id: str) -> None:
                leave=False)  # fmt: skip
     try:
         for bi, (batch, lost) in enumerate(loader):
+            if ranks is not None and not ranks.owns(bi):  # another rank's batch (attrbench.distributed)
+                bar.update(n_methods)
+                continue
             todo = [(mi, m) for mi, m in enumerate(ctx.methods) if not run.unit_done(mi, bi, label=m.label)]
             bar.update(n_methods - len(todo))
             if not todo:
@@ -163,9 +169,15 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
         dataset: the dataset as an object, a sequence of :class:`Sample` (else ``config.dataset``).
     """
     check_out_target(config.out)
+    ranks = ranks_from_env(resolve_device(config.device))  # torchrun: WORLD_SIZE > 1 (attrbench.distributed)
     t_load = time.perf_counter()
     ctx = RunContext.open(config, model=model, dataset=dataset)
     ctx.clock.add("load", time.perf_counter() - t_load)
+    if ranks.active:
+        try:
+            return _run_ranks(ctx, config, ranks)
+        finally:
+            ranks.close()
     fingerprint = ctx.config.fingerprint()
     run_dir = _run_dir(config, fingerprint)
     check_out_folder(run_dir.path, force=config.force)
@@ -177,18 +189,58 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
         stored = _config_json(ctx, run_id, old)
         run_dir.write_config(stored)
         _loop(ctx, run_dir, run_id)
-        t_merge = time.perf_counter()
-        run_dir.merge()
-        import pyarrow.parquet as pq
+        _finish(ctx, run_dir, stored, time.perf_counter())
+    return run_dir
 
-        records = pq.read_table(run_dir.records_path).to_pandas()
-        from attrbench.runsets import declared_ranges
 
-        ranges = declared_ranges([stored])  # intervals of bounded metrics stay in range
-        run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods], ranges=ranges))
-        ctx.clock.add("merge and summary", time.perf_counter() - t_merge)
-        stored.update(status="finished", finished=_now(), phase_seconds=ctx.clock.as_record())
-        run_dir.write_config(stored)
+def _finish(ctx: RunContext, run_dir: RunDir, stored: dict[str, Any], t_merge: float) -> None:
+    """Merge the parts, write the summary and the finished config.json (the leader of a torchrun job)."""
+    run_dir.merge()
+    import pyarrow.parquet as pq
+
+    from attrbench.runsets import declared_ranges
+
+    records = pq.read_table(run_dir.records_path).to_pandas()
+    ranges = declared_ranges([stored])  # intervals of bounded metrics stay in range
+    run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods], ranges=ranges))
+    ctx.clock.add("merge and summary", time.perf_counter() - t_merge)
+    stored.update(status="finished", finished=_now(), phase_seconds=ctx.clock.as_record())
+    run_dir.write_config(stored)
+
+
+def _run_ranks(ctx: RunContext, config: RunConfig, ranks: Ranks) -> RunDir:
+    """One rank's part of a torchrun job (:mod:`attrbench.distributed`, steps 1-3).
+
+    Rank 0's failure to set the run up (an occupied ``--out``, a refused resume) is raised on
+    every rank, so that no rank waits for a directory that will not come.
+    """
+    ctx.forward_batch, ctx.forward_probe = ranks.broadcast((ctx.forward_batch, ctx.forward_probe))
+    fingerprint = ctx.config.fingerprint()
+    with ExitStack() as stack:
+        setup: tuple[str, Any] = ("ok", None)
+        if ranks.leader:
+            try:
+                run_dir = _run_dir(config, fingerprint)
+                check_out_folder(run_dir.path, force=config.force)
+                stack.enter_context(RunLock(run_dir.path))
+                old = run_dir.read_config()
+                _check_resume(run_dir, old, fingerprint, config.resume)
+                stored = _config_json(ctx, run_dir.path.resolve().name, old)
+                stored["world_size"] = ranks.world
+                run_dir.write_config(stored)
+                setup = ("ok", str(run_dir.path))
+            except Exception as exc:  # re-raised below, on every rank
+                setup = ("error", exc)
+        setup = ranks.broadcast(setup)
+        if setup[0] == "error":
+            raise setup[1]
+        run_dir = RunDir(setup[1])
+        run_dir.config_key, run_dir.units = config_key(fingerprint), _units(ctx)
+        _loop(ctx, run_dir, run_dir.path.resolve().name, ranks=ranks)
+        ranks.barrier()
+        if ranks.leader:
+            _finish(ctx, run_dir, stored, time.perf_counter())
+        ranks.barrier()
     return run_dir
 
 
