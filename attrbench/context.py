@@ -153,6 +153,8 @@ class RunContext:
         _check_config(config, dataset_given=dataset is not None)
         track = get_track(config.track)
         device = resolve_device(config.device)
+        if config.amp and device.type != "cuda":
+            raise OptionError(f"--amp needs a CUDA device (float16 autocast, docs/scale-out.md); this run is on {device}")
         if model is None:
             from attrbench.models.zoo import load_model
 
@@ -182,6 +184,8 @@ class RunContext:
         resolved = dataclasses.replace(config, methods=[m.label for m in methods], model=model.spec.name,
                                        dataset=dataset_name, metrics=labels, n_samples=n)  # fmt: skip
         dtype = next(model.parameters()).dtype
+        if config.channels_last:
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
         chunk, probe = run_forward_batch(model=model, input_shape=(3, *model.spec.input_size), device=device,
                                          dtype=dtype, setting=config.forward_batch, cap=config.max_forward_batch)  # fmt: skip
         return cls(config=resolved, requested=config, device=device, dtype=dtype,
@@ -204,6 +208,8 @@ class RunContext:
         """``batch`` on the device in the model's dtype, unknown labels (-1) -> the model's top prediction."""
         batch = batch.to(self.device)
         batch.images = batch.images.to(self.dtype)
+        if self.config.channels_last:
+            batch.images = batch.images.contiguous(memory_format=torch.channels_last)
         if batch.masks is not None:
             batch.masks = batch.masks.to(self.dtype)
         if bool((batch.labels < 0).any()):

@@ -19,7 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,8 @@ def _loop(ctx: RunContext, run: RunDir, run_id: str, ranks: Ranks | None = None)
             for mi, method in todo:
                 parts = []
                 if batch is not None:
-                    parts.append(score_unit(ctx, method, batch_index=bi, batch=batch, target=target, run_id=run_id))
+                    with _amp(ctx):
+                        parts.append(score_unit(ctx, method, batch_index=bi, batch=batch, target=target, run_id=run_id))
                 if lost:
                     parts.append(lost_records(ctx, method, lost, reference=reference.get(), run_id=run_id))
                 with ctx.clock.phase("write units"):
@@ -150,6 +151,11 @@ def _loop(ctx: RunContext, run: RunDir, run_id: str, ranks: Ranks | None = None)
                 bar.update(1)
     finally:
         bar.close()
+
+
+def _amp(ctx: RunContext) -> AbstractContextManager[Any]:
+    """float16 autocast on CUDA with ``--amp`` (refused on CPU by RunContext.open), else nothing."""
+    return torch.autocast("cuda", dtype=torch.float16) if ctx.config.amp else nullcontext()
 
 
 def _units(ctx: RunContext) -> list[tuple[int, int, str | None]]:

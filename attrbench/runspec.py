@@ -116,6 +116,10 @@ class RunConfig:
             for every method; None: each method's declared preset (:func:`attrbench.postprocess.preset_for`).
         track: "classification" or "embedding".
         max_forward_batch: images per forward pass in perturbation curves (the memory cap).
+        amp: float16 autocast for methods and metrics (CUDA only; refused on CPU); changes values,
+            so it is stored.
+        channels_last: runtime: the model and batches in channels-last memory format (speed on
+            GPUs; values differ by floating-point reassociation at most).
         forward_batch: runtime: "auto" (default: the chunk measured once per model, input size
             and device, :func:`attrbench.probe.run_forward_batch`, recorded in config.json), "max"
             (balanced chunks of ``max_forward_batch``) or an int; changes speed, not results.
@@ -137,6 +141,8 @@ class RunConfig:
     postprocess: Any = None
     track: str = "classification"
     max_forward_batch: int = DEFAULT_MAX_FORWARD_BATCH
+    amp: bool = False
+    channels_last: bool = dataclasses.field(default=False, metadata=_RUNTIME)
     forward_batch: int | str = dataclasses.field(default="auto", metadata=_RUNTIME)
     device: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     out: str | None = dataclasses.field(default=None, metadata=_RUNTIME)

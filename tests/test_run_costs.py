@@ -138,3 +138,20 @@ def test_forward_batch_refuses_other_values(value: object, tmp_path) -> None:
         evaluate(methods=[f"{TOYS}:ToyInputXGradient"], model=toy_model(), dataset=toy_samples(1),
                  forward_batch=value, out=tmp_path / "x")  # fmt: skip
     assert parse_forward_batch(" AUTO ") == "auto" and parse_forward_batch("8") == 8
+
+
+def test_amp_is_refused_on_cpu_and_channels_last_keeps_values(tmp_path) -> None:
+    from attrbench.errors import OptionError
+    from attrbench.runner import evaluate
+
+    with pytest.raises(OptionError, match="--amp needs a CUDA device"):
+        evaluate(methods=[f"{TOYS}:ToyInputXGradient"], model=toy_model(), dataset=toy_samples(1), amp=True,
+                 device="cpu", out=tmp_path / "amp")  # fmt: skip
+    kwargs = dict(methods=[f"{TOYS}:ToyInputXGradient"], dataset=toy_samples(3), metrics=["gt", "deletion[steps=4]"],
+                  batch_size=2, n_samples=3, forward_batch=2)  # fmt: skip
+    plain = evaluate(model=toy_model(), out=tmp_path / "plain", **kwargs)
+    last = evaluate(model=toy_model(), out=tmp_path / "last", channels_last=True, **kwargs)
+    assert last.metric.tolist() == plain.metric.tolist()
+    assert last.value.to_numpy() == pytest.approx(plain.value.to_numpy(), rel=1e-5, abs=1e-6, nan_ok=True)
+    stored = json.loads((tmp_path / "last" / "config.json").read_text())
+    assert stored["fingerprint"]["amp"] is False and "channels_last" not in stored["fingerprint"]

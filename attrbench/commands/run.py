@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"samples per batch (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--max-forward-batch", type=int, default=DEFAULT_MAX_FORWARD_BATCH,
                         help=f"images per forward in deletion/insertion curves (default: {DEFAULT_MAX_FORWARD_BATCH})")
+    parser.add_argument("--amp", action="store_true",
+                        help="float16 autocast for methods and metrics (CUDA only; stored with the run)")
+    parser.add_argument("--channels-last", action="store_true", dest="channels_last",
+                        help="model and images in channels-last memory format (GPU speed; not stored)")
     parser.add_argument("--forward-batch", default="auto", metavar="auto|max|N",
                         help="images per forward in curves: auto = measured once per model, input size and device "
                              "(cached, recorded in config.json); max = balanced chunks of --max-forward-batch; "
