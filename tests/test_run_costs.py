@@ -155,3 +155,16 @@ def test_amp_is_refused_on_cpu_and_channels_last_keeps_values(tmp_path) -> None:
     assert last.value.to_numpy() == pytest.approx(plain.value.to_numpy(), rel=1e-5, abs=1e-6, nan_ok=True)
     stored = json.loads((tmp_path / "last" / "config.json").read_text())
     assert stored["fingerprint"]["amp"] is False and "channels_last" not in stored["fingerprint"]
+
+
+def test_deletion_on_a_sample_subset_equals_the_full_run_there(tmp_path) -> None:
+    from attrbench.runner import evaluate
+
+    kwargs = dict(methods=[f"{TOYS}:ToyInputXGradient"], dataset=toy_samples(5), batch_size=2, n_samples=5, forward_batch=2)
+    full = evaluate(model=toy_model(), metrics=["deletion[steps=4]"], out=tmp_path / "full", **kwargs)
+    some = evaluate(model=toy_model(), metrics=["deletion[steps=4,max_samples=3]"], out=tmp_path / "some", **kwargs)
+    assert sorted(set(some.sample_id)) == ["s000", "s001", "s002"] and (some.status == "ok").all()
+    kept = full[full.sample_id.isin(["s000", "s001", "s002"])].set_index(["sample_id", "metric"]).value.sort_index()
+    got = some.assign(metric=some.metric.str.replace("[max_samples=3]", "", regex=False))
+    got = got.set_index(["sample_id", "metric"]).value.sort_index()
+    assert list(got.index) == list(kept.index) and got.tolist() == pytest.approx(kept.tolist(), rel=1e-6, abs=1e-9)

@@ -17,12 +17,13 @@ orders (seeded by the run seed and the sample index); samples without ties are s
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from attrbench.api import MetricCategory, MetricInfo
+from attrbench.api import Batch, MetricCategory, MetricInfo
 from attrbench.errors import OptionError
 from attrbench.metrics.base import Curve, Metric, MetricContext, MetricResult
 from attrbench.metrics.perturbation import (
@@ -36,6 +37,18 @@ from attrbench.metrics.perturbation import (
 )
 
 __all__ = ["DEFAULT_TIE_ORDERS", "Deletion", "PerturbationMetric"]
+
+
+def _rows_context(ctx: MetricContext, rows: Tensor) -> MetricContext:
+    """``ctx`` restricted to the batch rows ``rows`` (images, maps, target, sample indices)."""
+    b = ctx.batch
+
+    def pick(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t[rows]
+
+    batch = Batch(b.images[rows], b.labels[rows], [b.ids[i] for i in rows.tolist()], pick(b.masks), pick(b.bboxes), pick(b.parts))
+    return dataclasses.replace(ctx, batch=batch, target=ctx.target.subset(rows), raw=ctx.raw[rows], maps=ctx.maps[rows],
+                               sample_index=ctx.sample_index[rows], grid_map=pick(ctx.grid_map))  # fmt: skip
 
 #: random tie orders averaged per sample with ties (the curve's Monte-Carlo error shrinks as 1/sqrt).
 DEFAULT_TIE_ORDERS = 4
@@ -51,6 +64,9 @@ class PerturbationMetric(Metric):
         score: "logit" (the target) or "probability".
         blur_sigma: Gaussian sigma in pixels for ``fill="blur"``.
         tie_orders: random tie orders averaged per sample with tied units (0 = row-major ties).
+        max_samples: score only samples whose run index is below this (None = all), e.g.
+            ``deletion[max_samples=16]``: a curve costs steps + 1 forwards per sample, so a subset
+            makes fine curves affordable; the other samples give no records.
     """
 
     mode: ClassVar[str]
@@ -64,7 +80,11 @@ class PerturbationMetric(Metric):
         score: str = "logit",
         blur_sigma: float = 5.0,
         tie_orders: int = DEFAULT_TIE_ORDERS,
+        max_samples: int | None = None,
     ) -> None:
+        if max_samples is not None and int(max_samples) < 1:
+            raise OptionError(f"{self.mode}: max_samples must be >= 1 or none, got {max_samples}")
+        self.max_samples = None if max_samples is None else int(max_samples)
         if fill not in FILLS:
             raise OptionError(f"{self.mode}: unknown fill {fill!r}; choose from {FILLS}")
         if score not in SCORES:
@@ -114,7 +134,30 @@ class PerturbationMetric(Metric):
             scores[tied] = total / self.tie_orders
         return fractions, scores
 
+    def selects(self, sample_index: Tensor) -> Tensor:
+        everyone = torch.ones_like(sample_index, dtype=torch.bool)
+        return everyone if self.max_samples is None else sample_index < self.max_samples
+
     def compute(self, ctx: MetricContext) -> MetricResult:
+        if self.max_samples is None:
+            return self._compute(ctx)
+        present = self.selects(ctx.sample_index)
+        rows = present.nonzero().flatten()
+        b = present.shape[0]
+        if rows.numel() == 0:
+            nan = torch.full((b,), float("nan"), dtype=torch.float64, device=present.device)
+            name = f"{self.mode}_auc"
+            return MetricResult(values={name: nan, f"{name}_raw": nan}, present=present)
+        sub = self._compute(_rows_context(ctx, rows))
+        for name, v in sub.values.items():
+            sub.values[name] = torch.full((b,), float("nan"), dtype=v.dtype, device=v.device).index_copy(0, rows, v)
+        for curve in sub.curves.values():
+            full = torch.full((b, curve.scores.shape[1]), float("nan"), dtype=curve.scores.dtype, device=curve.scores.device)
+            curve.scores = full.index_copy(0, rows, curve.scores)
+        sub.present = present
+        return sub
+
+    def _compute(self, ctx: MetricContext) -> MetricResult:
         fractions, scores = self.curves(ctx)
         raw = torch.trapezoid(scores, fractions.view(1, -1).expand_as(scores), dim=1)
         f_x, f_fill = (scores[:, 0], scores[:, -1]) if self.mode == "deletion" else (scores[:, -1], scores[:, 0])
