@@ -141,17 +141,21 @@ def _candidates(cap: int) -> list[int]:
 
 
 @torch.no_grad()
-def _measure(model: nn.Module, sample: Tensor, *, cap: int, repeats: int, budget_s: float, min_time_s: float) -> dict[int, float]:
+def _measure(model: nn.Module, sample: Tensor, *, cap: int, repeats: int, budget_s: float, min_time_s: float,
+             always: tuple[int, ...] = ()) -> dict[int, float]:  # fmt: skip
     """Best images/s per chunk size: a growing pass, then ``repeats - 1`` interleaved passes.
 
-    The growing pass tries 1, 2, 4, ... and stops after two sizes in a row below the best
-    (images/s is unimodal in practice) or when ``budget_s`` is spent; the interleaved passes
-    re-time the sizes tried, in turn, so that a burst of load from other processes cannot decide
-    the answer alone (each size keeps its best pass).
+    The growing pass tries the sizes of ``always`` first, then 1, 2, 4, ... and stops after two
+    sizes in a row below the best (images/s is unimodal in practice) or when ``budget_s`` is spent;
+    the interleaved passes re-time the sizes tried, in turn, so that a burst of load from other
+    processes cannot decide the answer alone (each size keeps its best pass).
     """
     rates: dict[int, float] = {}
+    for c in always:
+        x = sample[:1].expand(c, *sample.shape[1:]).contiguous()
+        rates[c] = _rate(model, x, repeats=1, min_time_s=min_time_s)
     t0, worse = time.perf_counter(), 0
-    for c in _candidates(cap):
+    for c in [c for c in _candidates(cap) if c not in rates]:
         x = sample[:1].expand(c, *sample.shape[1:]).contiguous()
         rates[c] = _rate(model, x, repeats=1, min_time_s=min_time_s)
         worse = worse + 1 if rates[c] < max(rates.values()) else 0
@@ -188,6 +192,7 @@ def probe_forward_chunk(
     min_time_s: float = 0.3,
     budget_s: float = 60.0,
     use_cache: bool = True,
+    always: tuple[int, ...] = (),
 ) -> ForwardProbe:
     """Pick the forward chunk (and optionally the CPU thread count) with the most images/s.
 
@@ -201,13 +206,17 @@ def probe_forward_chunk(
         min_time_s: keep timing a candidate until its forwards add up to this (at most 20 forwards).
         budget_s: stop trying larger chunks once the probe has taken this long.
         use_cache: read and write the in-process and disk caches.
+        always: chunk sizes timed whatever the growing pass finds (a run always times its cap,
+            the chunk it would use without the probe, so a burst of load cannot stop the growing
+            pass before it and leave only small chunks to choose from).
 
     Returns:
         A :class:`ForwardProbe`; the global thread count is left as it was.
     """
     if cap < 1:
         raise ValueError(f"probe_forward_chunk: cap must be >= 1, got {cap}")
-    key = probe_key(model=model, sample=sample, cap=cap) + ("|threads" if threads else "")
+    always = tuple(sorted({min(int(c), cap) for c in always}))
+    key = probe_key(model=model, sample=sample, cap=cap) + ("|threads" if threads else "") + (f"|always{always}" if always else "")
     if use_cache:
         if key in _MEMO:
             return _MEMO[key]
@@ -219,7 +228,7 @@ def probe_forward_chunk(
             except TypeError:  # an older record layout: probe again
                 pass
     t0 = time.perf_counter()
-    rates = _measure(model, sample, cap=cap, repeats=repeats, budget_s=budget_s, min_time_s=min_time_s)
+    rates = _measure(model, sample, cap=cap, repeats=repeats, budget_s=budget_s, min_time_s=min_time_s, always=always)
     chunk = max(rates, key=lambda c: rates[c])
     n_threads = torch.get_num_threads()
     if threads and sample.device.type == "cpu" and n_threads > 1:
@@ -263,7 +272,8 @@ def run_forward_batch(*, model: nn.Module, input_shape: tuple[int, ...], device:
     """The forward chunk a run's metrics use, and the probe behind it (None unless "auto").
 
     "auto" probes once per (model, input size, device) (cached, :func:`probe_forward_chunk`, on an
-    all-zero ``(1, *input_shape)`` image; a short probe: 2 passes of at least 0.1 s per size) and
+    all-zero ``(1, *input_shape)`` image; a short probe: 2 passes of at least 0.1 s per size, the
+    cap always among the sizes timed) and
     returns its chunk, at most ``cap`` (``max_forward_batch``); "max" and an int are returned as
     they are (an int capped by ``cap``). The chunk changes speed only (floating-point
     reassociation at most, docs/forward_batches.md).
@@ -274,5 +284,5 @@ def run_forward_batch(*, model: nn.Module, input_shape: tuple[int, ...], device:
     if isinstance(setting, int):
         return min(setting, cap), None
     sample = torch.zeros((1, *input_shape), device=device, dtype=dtype)
-    probe = probe_forward_chunk(model=model, sample=sample, cap=cap, repeats=2, min_time_s=0.1, budget_s=10.0)
+    probe = probe_forward_chunk(model=model, sample=sample, cap=cap, repeats=2, min_time_s=0.1, budget_s=10.0, always=(cap,))
     return min(probe.chunk, cap), probe
