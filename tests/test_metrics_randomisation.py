@@ -51,3 +51,47 @@ def test_gradient_map_changes_and_original_model_is_untouched() -> None:
     again = Randomisation(max_stages=2).compute(ctx)  # seeded re-initialisation: identical values
     for name in res.values:
         assert torch.equal(res.values[name], again.values[name])
+
+
+def test_only_scored_samples_are_re_explained() -> None:
+    model = tiny_bagnet(9, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 3, 48, 48, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 3])
+    seen: list[int] = []
+
+    def explain(m, rows=None):  # noqa: ANN001, ANN202 - the runner's explain with a row subset
+        xs, ls = (x, labels) if rows is None else (x[rows], labels[rows])
+        seen.append(xs.shape[0])
+        return ToyInputXGradient(m, spec=model.spec)(xs, target=ClassLogit(ls)).sum(1, keepdim=True)
+
+    maps = explain(model)
+    ctx = make_context(model=model, images=x, labels=labels, maps=maps, explain=explain)
+    ctx.sample_index = torch.tensor([5, 0, 7, 1])
+    seen.clear()
+    res = Randomisation(max_samples=2, max_stages=2).compute(ctx)
+    assert seen == [2, 2]  # two stages, two scored samples each
+    assert res.present.tolist() == [False, True, False, True]
+    # the same values as re-explaining the whole batch and keeping the scored rows
+    whole = make_context(model=model, images=x, labels=labels, maps=maps, explain=lambda m: explain(m))
+    whole.sample_index = ctx.sample_index
+    full = Randomisation(max_samples=2, max_stages=2).compute(whole)
+    for name, v in res.values.items():
+        assert torch.isnan(v[[0, 2]]).all()
+        torch.testing.assert_close(v[[1, 3]], full.values[name][[1, 3]], rtol=0, atol=1e-12, msg=name)
+
+
+def test_randomised_models_come_from_the_run_seed(tmp_path) -> None:
+    """``ig`` and ``ig[n_steps=32]`` are the same computation: identical MPRT values in one run."""
+    from attrbench.runner import evaluate
+    from attrbench.testing.toys import toy_model, toy_samples
+
+    df = evaluate(
+        methods=["ig", "ig[n_steps=32]"], model=toy_model(), dataset=toy_samples(3), metrics=["randomisation[max_stages=2]"],
+        batch_size=2, n_samples=3, out=tmp_path / "run",
+    )  # fmt: skip
+    df = df[df.status == "ok"]
+    a = df[df.method == "ig"].set_index(["sample_id", "metric"]).value.sort_index()
+    b = df[df.method == "ig[n_steps=32]"].set_index(["sample_id", "metric"]).value.sort_index()
+    assert len(a) == 8 and list(a.index) == list(b.index)  # 2 scored samples x 2 stages x 2 values
+    assert a.to_numpy().tolist() == b.to_numpy().tolist()

@@ -24,8 +24,9 @@ Convention (the one of torchcam's ``DeletionInsertionMetric``; docs/metrics.md):
   A map in random order scores 0.5 on an additive model in expectation. Undefined (NaN) when
   |f(x) - f(fill)| <= 1e-9 * max(1, |f(x)|, |f(fill)|): removing everything changes nothing.
 
-All perturbed copies of a batch are stacked and sent through the model in equal chunks of at
-most ``max_forward_batch`` images; no per-sample Python loop.
+All perturbed copies of a batch are stacked and sent through the model in chunks of at most
+``max_forward_batch`` images (size: ``forward_batch``); no per-sample Python loop. On BagNets
+fine curves are computed incrementally and exactly (``engine``, :mod:`attrbench.metrics.curve_engine`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from torch import Tensor, nn
 
 from attrbench.api import ClassLogit, ClassProbability, Target
 from attrbench.errors import OptionError
+from attrbench.metrics.curve_engine import forward_chunk, incremental_outputs
 
 __all__ = [
     "FILLS",
@@ -173,6 +175,8 @@ def perturbation_curves(
     blur_sigma: float = 5.0,
     max_forward_batch: int = 256,
     keys: Tensor | None = None,
+    engine: str = "auto",
+    forward_batch: int | str = "max",
 ) -> tuple[Tensor, Tensor]:
     """Deletion (MoRF) or insertion curves for a batch (module docstring for the convention).
 
@@ -185,6 +189,10 @@ def perturbation_curves(
         target: B-sample target giving the score.
         mode: "deletion" or "insertion".
         keys: (B, U) tie-break keys (:func:`tie_keys`); None = row-major.
+        engine: "auto", "full" or "incremental" (exact BagNet locality);
+            see :mod:`attrbench.metrics.curve_engine`.
+        forward_batch: images per full forward: "max", "auto" (probed) or an int, capped by
+            ``max_forward_batch``; see :mod:`attrbench.metrics.curve_engine`.
 
     Returns:
         fractions (K,) and scores (B, K) (K = number of curve points, unperturbed point included).
@@ -202,12 +210,21 @@ def perturbation_curves(
     counts = torch.tensor(counts_list, device=images.device)
     k = len(counts_list)
     fill_x = fill_images(images, fill=fill, blur_sigma=blur_sigma)
+    # --- engine hook (attrbench.metrics.curve_engine): exact incremental curves on BagNets ---
+    fast = incremental_outputs(
+        engine=engine, model=model, images=images, fill_x=fill_x, ranks=ranks, unit=unit, counts=counts_list,
+        mode=mode, max_forward_batch=max_forward_batch, forward_batch=forward_batch,
+    )
+    if fast is not None:
+        s_all = torch.arange(b, device=images.device).repeat_interleave(k)
+        y = fast.reshape(b * k, -1)
+        scores = scorer(y, *(t[s_all] for t in scorer.per_sample)).to(torch.float64).view(b, k)
+        return counts.to(torch.float64) / (hu * wu), scores
+    # --- end of hook ---
     # job j = (sample j // K, point j % K), sample-major so chunks stay contiguous per sample
     total = b * k
     out = torch.empty(total, dtype=torch.float64, device=images.device)
-    # balanced chunks of at most max_forward_batch images (104 -> 52 + 52, not 64 + 40)
-    n_chunks = -(-total // max(1, int(max_forward_batch)))
-    chunk = -(-total // n_chunks)
+    chunk = forward_chunk(model=model, images=images, total=total, max_forward_batch=max_forward_batch, forward_batch=forward_batch)
     for start in range(0, total, chunk):
         idx = torch.arange(start, min(start + chunk, total), device=images.device)
         s_idx, p_idx = idx // k, idx % k

@@ -12,16 +12,20 @@ the sanity check, so **lower similarity is better**. Per stage s the metric emit
 Stages are the top-level children of the network (``model.net``) that hold parameters, in
 reverse order; the leading leaf modules before the first container (a BagNet's conv1, conv2,
 bn1) form one stage, "stem". Re-initialisation calls each module's ``reset_parameters`` under
-``torch.manual_seed(seed + stage index)`` (PyTorch's default initialisation; BatchNorm gets
-gamma = 1, beta = 0 and fresh running statistics, as in Quantus's MPRT). The method is re-run
+``torch.manual_seed(run seed + stage index)`` (PyTorch's default initialisation; BatchNorm gets
+gamma = 1, beta = 0 and fresh running statistics, as in Quantus's MPRT). The run seed is the same
+for every method and batch, so all methods of a run are compared on the same randomised models
+(``ig`` and ``ig[n_steps=32]``, the same computation, get identical values). The method is re-run
 with the same seed as for the original map, so stochastic methods do not look "sensitive"
-because of their own noise. Only samples with run index < ``max_samples`` are scored, since
-every stage re-runs the method.
+because of their own noise. Only samples with run index < ``max_samples`` are scored, and only
+they are re-explained when the context's ``explain`` accepts ``rows`` (every stage re-runs the
+method).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import ClassVar
 
 import torch
@@ -120,7 +124,8 @@ class Randomisation(Metric):
             for name in self.value_names(model=ctx.model, batch=ctx.batch):
                 values[name] = nan
             return MetricResult(values=values, present=present)
-        original = ctx.maps.to(torch.float64)
+        rows = present.nonzero().flatten()
+        original = ctx.maps[rows].to(torch.float64)
         before_abs = original.abs().flatten(1)
         before_norm = minmax(original)
         randomised = copy.deepcopy(ctx.model)
@@ -129,18 +134,30 @@ class Randomisation(Metric):
         for i, (stage, paths) in enumerate(stages):
             devices = [device] if device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(ctx.seed + i)
+                torch.manual_seed(ctx.run_seed + i)
                 for path in paths:
                     _reinitialise(modules[path])
-            after = ctx.explain(randomised).detach().to(torch.float64)
+            after = _explain_rows(ctx, randomised, rows).detach().to(torch.float64)
             finite = torch.isfinite(after.flatten(1)).all(dim=1)
             after = torch.where(finite.view(-1, 1, 1, 1), after, torch.zeros_like(after))
             nan = torch.full_like(finite, float("nan"), dtype=torch.float64)
-            rho = spearman(before_abs, after.abs().flatten(1))
-            values[f"mprt_spearman@{stage}"] = torch.where(finite, rho, nan)
-            values[f"mprt_ssim@{stage}"] = torch.where(finite, ssim(before_norm, minmax(after)), nan)
+            rho = torch.where(finite, spearman(before_abs, after.abs().flatten(1)), nan)
+            sim = torch.where(finite, ssim(before_norm, minmax(after)), nan)
+            for name, v in ((f"mprt_spearman@{stage}", rho), (f"mprt_ssim@{stage}", sim)):
+                values[name] = torch.full((b,), float("nan"), dtype=torch.float64, device=v.device).index_copy(0, rows, v)
         reasons = {
             name: "undefined: a map is constant, or the method gave NaN/inf on the randomised model"
             for name in values
         }
         return MetricResult(values=values, reasons=reasons, present=present)
+
+
+def _explain_rows(ctx: MetricContext, model: nn.Module, rows: Tensor) -> Tensor:
+    """Maps of the samples ``rows`` on ``model``: only those samples when ``explain`` takes ``rows``."""
+    try:
+        takes_rows = "rows" in inspect.signature(ctx.explain).parameters
+    except (TypeError, ValueError):  # a callable without an inspectable signature
+        takes_rows = False
+    if takes_rows:
+        return ctx.explain(model, rows=rows)
+    return ctx.explain(model)[rows]

@@ -1,0 +1,215 @@
+"""Side-by-side deletion-curve benchmarks (issue 17): attrbench vs Quantus vs bare forwards, and
+exact incremental BagNet curves vs the tuned full re-forward.
+
+All timings in one process, interleaved rounds (every contender once per round, in turn), medians
+and ranges; the 1-minute load average is printed before and after (the machine may be shared).
+
+Suites:
+  generic      attrbench deletion with full forwards and the probed chunk (forward_batch="auto")
+               vs Quantus 0.6.0 PixelFlipping (the same blocks: a block-constant map, all channels,
+               features_in_step = one step's pixels) vs the bare forwards of the same images in
+               the probed chunk. Quantus is an optional benchmark dependency:
+               ``pip install quantus==0.6.0`` (never needed by attrbench itself).
+  incremental  one 8 x 8 block per step at 224 px (785 curve points): engine="incremental" vs
+               the tuned full re-forward (engine="full", forward_batch="auto"). The full
+               re-forward of all 785 points would take minutes per round, so it is timed on the
+               same code path with --full-steps points and scaled per curve point (its cost per
+               point does not depend on which points are computed); on a loaded machine the
+               incremental curve can be timed on its first --points points likewise (one window
+               per point, so its cost per point is uniform too).
+
+    python scripts/bench_curves.py --suite generic --model bagnet33-224 --images 4 --steps 16
+    python scripts/bench_curves.py --suite generic --model bagnet17-synthbirds --images 8 --steps 16
+    python scripts/bench_curves.py --suite incremental --model bagnet33-224 --images 1 --points 197 --full-steps 4 --rounds 5
+    python scripts/bench_curves.py --suite incremental --model bagnet9-224 --images 1 --full-steps 4 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+def _model(name: str) -> torch.nn.Module:
+    """``bagnet{9,17,33}-224``: the official architecture, random weights (seed 0), eval mode."""
+    from attrbench.api import ModelSpec
+    from attrbench.models import bagnet9, bagnet17, bagnet33
+    from attrbench.models.common import ImageModel
+    from attrbench.models.zoo import load_model
+
+    factories = {"bagnet9-224": bagnet9, "bagnet17-224": bagnet17, "bagnet33-224": bagnet33}
+    if name not in factories:
+        return load_model(name)
+    torch.manual_seed(0)
+    net = factories[name]()
+    q = net.q
+    spec = ModelSpec(name=name, input_size=(224, 224), num_outputs=1000, cam_layer="net.layer4", receptive_field=q)
+    return ImageModel(net, spec=spec).eval()
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _rounds(contenders: dict[str, Callable[[], None]], rounds: int, *, verbose: bool = False) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for r in range(rounds):
+        for name, fn in contenders.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+        if verbose:
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()) + f" (load {_load()})", flush=True)
+    return times
+
+
+def _fmt(ts: list[float]) -> str:
+    return f"median {statistics.median(ts):8.3f} s  range {min(ts):.3f}-{max(ts):.3f}"
+
+
+def _ratio(a: list[float], b: list[float]) -> str:
+    r = [x / y for x, y in zip(a, b)]
+    return f"median {statistics.median(r):.3f}  range {min(r):.3f}-{max(r):.3f}"
+
+
+def _inputs(model: torch.nn.Module, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    h, w = model.spec.input_size
+    gen = torch.Generator().manual_seed(1)
+    images = torch.rand(n, 3, h, w, generator=gen)
+    blocks = torch.randn(n, 1, -(-h // 8), -(-w // 8), generator=gen)  # distinct block values
+    maps = blocks.repeat_interleave(8, 2).repeat_interleave(8, 3)[:, :, :h, :w].contiguous()
+    labels = torch.arange(n) % model.spec.num_outputs
+    return images, maps, labels
+
+
+def generic(args: argparse.Namespace) -> None:
+    np.trapz = np.trapezoid  # numpy 2.4 removed np.trapz, which quantus 0.6.0 still imports
+    import quantus
+
+    from attrbench.api import ClassLogit
+    from attrbench.metrics.perturbation import perturbation_curves, step_counts
+    from attrbench.probe import probe_forward_chunk
+
+    model = _model(args.model)
+    images, maps, labels = _inputs(model, args.images)
+    h, w = images.shape[-2:]
+    units = -(-h // 8) * -(-w // 8)
+    counts = step_counts(units, args.steps)
+    total = args.images * len(counts)
+    t0 = time.perf_counter()
+    probe = probe_forward_chunk(model=model, sample=images[:1], cap=min(256, total))
+    print(f"probe: chunk {probe.chunk} ({time.perf_counter() - t0:.1f} s here, {probe.seconds:.1f} s when measured); images/s {probe.images_per_s}")
+    target = ClassLogit(labels)
+    a_np, x_np, y_np = maps.numpy(), images.numpy(), labels.numpy()
+    pixels_per_step = 3 * 64 * -(-units // args.steps)
+    pf = quantus.PixelFlipping(features_in_step=pixels_per_step, perturb_baseline="black", disable_warnings=True)
+    bare_x = [images[torch.arange(c, min(c + probe.chunk, total)) % args.images] for c in range(0, total, probe.chunk)]
+
+    def ours() -> torch.Tensor:
+        return perturbation_curves(model=model, images=images, maps=maps, target=target, mode="deletion", steps=args.steps,
+                                   engine="full", forward_batch="auto")[1]  # fmt: skip
+
+    def theirs() -> list:
+        return pf(model=model, x_batch=x_np, y_batch=y_np, a_batch=a_np, device="cpu", softmax=False, channel_first=True, batch_size=args.images)
+
+    @torch.no_grad()
+    def bare() -> None:
+        for x in bare_x:
+            model(x)
+
+    out: dict[str, object] = {}
+    contenders: dict[str, Callable[[], None]] = {
+        "attrbench": lambda: out.__setitem__("attrbench", ours()),
+        "quantus": lambda: out.__setitem__("quantus", theirs()),
+    }
+    if not args.no_bare:
+        contenders["bare"] = bare
+    print(f"{total} attrbench forwards ({len(counts)} points x {args.images} images) in chunks of {probe.chunk}; "
+          f"quantus {len(counts) - 1} forwards of {args.images}; no warm-up round (the probe ran the model)")  # fmt: skip
+    times = _rounds(contenders, args.rounds, verbose=True)
+    a, q = out["attrbench"], np.asarray(out["quantus"])
+    diff = float(np.abs(a[:, 1:].numpy() - q).max())  # type: ignore[index, union-attr]
+    print(f"curves: attrbench {tuple(a.shape)} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}")  # type: ignore[union-attr]
+    for k, v in times.items():
+        print(f"{k:10s} {_fmt(v)}")
+    print(f"attrbench / quantus        {_ratio(times['attrbench'], times['quantus'])}")
+    if "bare" in times:
+        print(f"attrbench / bare forwards  {_ratio(times['attrbench'], times['bare'])}")
+
+
+def incremental(args: argparse.Namespace) -> None:
+    from attrbench.api import ClassLogit
+    from attrbench.metrics.curve_engine import forward_chunk, incremental_outputs
+    from attrbench.metrics.perturbation import fill_images, perturbation_curves, step_counts, unit_ranks
+
+    model = _model(args.model)
+    images, maps, labels = _inputs(model, args.images)
+    h, w = images.shape[-2:]
+    units = -(-h // 8) * -(-w // 8)
+    fine = step_counts(units, units)  # one block per step
+    prefix = fine[: args.points] if args.points else fine
+    k_full = len(step_counts(units, args.full_steps))
+    target = ClassLogit(labels)
+    ranks, _ = unit_ranks(maps, unit=8)
+    fill_x = fill_images(images, fill="zero")
+    t0 = time.perf_counter()
+    forward_chunk(model=model, images=images, total=args.images * k_full, max_forward_batch=256, forward_batch="auto")
+    print(f"probes (full size and window size) took {time.perf_counter() - t0:.1f} s; cached in $ATTRBENCH_CACHE/probe")
+
+    def inc() -> torch.Tensor:
+        return incremental_outputs(engine="incremental", model=model, images=images, fill_x=fill_x, ranks=ranks, unit=8,
+                                   counts=prefix, mode="deletion", max_forward_batch=256, forward_batch="auto")  # fmt: skip
+
+    def full() -> torch.Tensor:
+        return perturbation_curves(model=model, images=images, maps=maps, target=target, mode="deletion",
+                                   steps=args.full_steps, engine="full", forward_batch="auto")[1]  # fmt: skip
+
+    inc()  # probes the window chunk
+    out: dict[str, torch.Tensor] = {}
+
+    def keep(name: str, fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        return lambda: out.__setitem__(name, fn())
+
+    times = _rounds({"incremental": keep("inc", inc), "full": keep("full", full)}, args.rounds, verbose=True)
+    logits = out["inc"][torch.arange(args.images), :, labels]  # (B, points)
+    shared = [(i, fine.index(c)) for i, c in enumerate(step_counts(units, args.full_steps)) if fine.index(c) < len(prefix)]
+    shared_counts = [fine[j] for _, j in shared]
+    diff = max(float((logits[:, j] - out["full"][:, i]).abs().max()) for i, j in shared)
+    scale = float(out["full"].abs().max())
+    print(f"{args.model} at {h}x{w}, {args.images} image(s), deletion, zero fill, one 8x8 block per step ({len(fine)} curve points)")
+    print(f"incremental timed on the first {len(prefix)} points; full re-forward on {k_full} points (steps={args.full_steps});")
+    print(f"both scaled per curve point to the {len(fine)}-point curve. Shared points (blocks removed) {shared_counts}: max |diff| {diff:.2e} (|logit| <= {scale:.1f})")
+    per_inc = [t * len(fine) / len(prefix) for t in times["incremental"]]
+    per_full = [t * len(fine) / k_full for t in times["full"]]
+    print(f"incremental, measured ({len(prefix)} points)    {_fmt(times['incremental'])}")
+    print(f"full re-forward, measured ({k_full} points)     {_fmt(times['full'])}")
+    print(f"incremental, {len(fine)}-point curve            {_fmt(per_inc)}")
+    print(f"full re-forward, {len(fine)}-point curve        {_fmt(per_full)}")
+    print(f"speed-up (full / incremental, per round)    {_ratio(per_full, per_inc)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", choices=("generic", "incremental"), required=True)
+    parser.add_argument("--model", default="bagnet33-224", help="bagnet{9,17,33}-224 (random weights) or a zoo name")
+    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--full-steps", type=int, default=48, help="incremental suite: points of the timed full re-forward")
+    parser.add_argument("--points", type=int, default=0, help="incremental suite: time this prefix of the curve (0 = all)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-bare", action="store_true", help="generic suite: skip the bare-forward contender")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}; load average before: {_load()}")
+    generic(args) if args.suite == "generic" else incremental(args)
+    print(f"load average after: {_load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""The forward-chunk probe: candidates, caps, in-process and disk caches, and its use in curves."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from attrbench.api import ClassLogit
+from attrbench.metrics.curve_engine import forward_chunk
+from attrbench.metrics.perturbation import perturbation_curves
+from attrbench.probe import ForwardProbe, clear_probe_cache, probe_cache_path, probe_forward_chunk
+
+
+class Counting(nn.Module):
+    """Mean colour per channel as 3 logits; counts the images it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(3))
+        self.images = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.images += x.shape[0]
+        return x.mean(dim=(2, 3)) * self.scale
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):  # noqa: ANN001, ANN202
+    monkeypatch.setenv("ATTRBENCH_CACHE", str(tmp_path))
+    clear_probe_cache()
+    yield
+    clear_probe_cache()
+
+
+def test_probe_picks_a_candidate_within_the_cap_and_caches_it() -> None:
+    model = Counting()
+    x = torch.rand(1, 3, 8, 8)
+    probe = probe_forward_chunk(model=model, sample=x, cap=6, min_time_s=0.0, repeats=1)
+    tried = {int(c) for c in probe.images_per_s}
+    assert tried <= {1, 2, 4, 6} and 1 in tried and probe.chunk in tried
+    assert probe.images_per_s[str(probe.chunk)] == max(probe.images_per_s.values())
+    assert probe.threads == torch.get_num_threads()
+    seen = model.images
+    assert probe_forward_chunk(model=model, sample=x, cap=6) == probe  # in-process cache: no forwards
+    assert model.images == seen
+    clear_probe_cache()
+    disk = json.loads(probe_cache_path().read_text())
+    assert disk[probe.key] == probe.as_record()
+    assert probe_forward_chunk(model=model, sample=x, cap=6) == probe  # from disk: no forwards
+    assert model.images == seen
+
+
+def test_keys_separate_input_sizes_and_caps() -> None:
+    model = Counting()
+    a = probe_forward_chunk(model=model, sample=torch.rand(1, 3, 8, 8), cap=2, min_time_s=0.0, repeats=1)
+    b = probe_forward_chunk(model=model, sample=torch.rand(1, 3, 9, 8), cap=2, min_time_s=0.0, repeats=1)
+    c = probe_forward_chunk(model=model, sample=torch.rand(1, 3, 8, 8), cap=3, min_time_s=0.0, repeats=1)
+    assert len({a.key, b.key, c.key}) == 3
+    with pytest.raises(ValueError, match="cap must be >= 1"):
+        probe_forward_chunk(model=model, sample=torch.rand(1, 3, 8, 8), cap=0)
+
+
+def test_thread_probe_restores_the_thread_count() -> None:
+    before = torch.get_num_threads()
+    probe = probe_forward_chunk(model=Counting(), sample=torch.rand(1, 3, 8, 8), cap=2, threads=True, min_time_s=0.0, repeats=1)
+    assert torch.get_num_threads() == before
+    assert 1 <= probe.threads <= before
+
+
+def test_forward_chunk_modes() -> None:
+    model, x = Counting(), torch.rand(2, 3, 8, 8)
+    assert forward_chunk(model=model, images=x, total=104, max_forward_batch=64, forward_batch="max") == 52
+    assert forward_chunk(model=model, images=x, total=104, max_forward_batch=64, forward_batch=7) == 7
+    assert forward_chunk(model=model, images=x, total=5, max_forward_batch=64, forward_batch=7) == 5
+    auto = forward_chunk(model=model, images=x, total=10, max_forward_batch=4, forward_batch="auto")
+    assert 1 <= auto <= 4
+    with pytest.raises(ValueError, match="forward_batch must be"):
+        forward_chunk(model=model, images=x, total=10, max_forward_batch=4, forward_batch="fast")
+
+
+def test_probed_chunk_gives_the_same_curve() -> None:
+    model = Counting().double()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 3, 16, 16, generator=g, dtype=torch.float64)
+    maps = torch.rand(3, 1, 16, 16, generator=g, dtype=torch.float64)
+    t = ClassLogit(torch.tensor([0, 1, 2]))
+    _, ref = perturbation_curves(model=model, images=x, maps=maps, target=t, mode="deletion", steps=4, forward_batch="max")
+    _, auto = perturbation_curves(model=model, images=x, maps=maps, target=t, mode="deletion", steps=4, forward_batch="auto")
+    _, one = perturbation_curves(model=model, images=x, maps=maps, target=t, mode="deletion", steps=4, forward_batch=1)
+    torch.testing.assert_close(auto, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(one, ref, rtol=0, atol=1e-12)
+    assert isinstance(probe_forward_chunk(model=model, sample=x[:1], cap=15), ForwardProbe)
