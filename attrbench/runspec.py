@@ -111,7 +111,15 @@ class RunConfig:
         n_samples, batch_size, seed: the first ``n_samples`` items, in batches, and the run seed.
         postprocess: preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object.
         track: "classification" or "embedding".
-        max_forward_batch: images per forward pass in perturbation curves.
+        max_forward_batch: images per forward pass in perturbation curves (an upper bound: the
+            memory budget may lower it, :mod:`attrbench.memory`).
+        image_size: input side (or (H, W)) the data is brought to; None = the model's input size.
+            A different size also becomes the model's ``spec.input_size`` (fully convolutional
+            models, factories).
+        resize: "shorter-crop" (default), "squash" or "pad" (:mod:`attrbench.datasets.transforms`).
+        memory_budget: bytes ("4GB", "512MB", an int) or a fraction of the available memory
+            ("0.25"); None = :data:`attrbench.memory.DEFAULT_FRACTION` of it. Runtime: it changes
+            chunk sizes, so results only by floating-point reassociation.
         device, out, resume, progress: runtime options (not fingerprinted).
     """
 
@@ -128,6 +136,9 @@ class RunConfig:
     postprocess: Any = "raw"
     track: str = "classification"
     max_forward_batch: int = DEFAULT_MAX_FORWARD_BATCH
+    image_size: int | tuple[int, int] | None = None
+    resize: str = "shorter-crop"
+    memory_budget: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     device: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     out: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     resume: bool = dataclasses.field(default=False, metadata=_RUNTIME)
