@@ -67,8 +67,12 @@ class PreparedMethod:
     instance: AttributionMethod
 
     def rebind(self, model: torch.nn.Module) -> AttributionMethod:
-        """The same method (same options) on another model of the same architecture."""
-        return self.cls(model, spec=self.instance.spec, **{**self.track_kwargs, **self.options})
+        """The same method (same options and memory limits) on another model of the same architecture."""
+        other = self.cls(model, spec=self.instance.spec, **{**self.track_kwargs, **self.options})
+        from attrbench.memory import copy_limits
+
+        copy_limits(self.instance, other)
+        return other
 
     @property
     def baseline(self) -> float | None:
@@ -118,6 +122,8 @@ class RunContext:
     methods: list[PreparedMethod]
     postprocess: Any
     rf: ReceptiveField | None
+    #: the memory plan of a run (:func:`attrbench.memory.plan_run`), set by the runner; None outside a run.
+    memory: Any = None
 
     @classmethod
     def open(cls, config: RunConfig, *, model: ImageModel | None = None, dataset: Any = None) -> RunContext:

@@ -43,13 +43,17 @@ from attrbench.errors import OptionError
 __all__ = [
     "DEFAULT_FRACTION",
     "SAFETY",
+    "MemoryLimited",
     "MemoryPlan",
     "MemoryProbe",
     "available_bytes",
     "chunk_for",
+    "copy_limits",
+    "forward_cap",
     "parse_budget",
     "peak_memory",
     "plan_memory",
+    "plan_run",
     "probe_memory",
     "with_oom_halving",
 ]
@@ -247,6 +251,68 @@ def plan_memory(*, model: nn.Module, sample: Tensor, budget: str | int | None) -
         pass_images=chunk_for(fixed=probe.grad_fixed, per_image=probe.grad_per_image, budget=nbytes),
         forward_images=chunk_for(fixed=probe.forward_fixed, per_image=probe.forward_per_image, budget=nbytes),
     )
+
+
+class MemoryLimited:
+    """Mixin of a method whose internal batch follows the run's memory plan.
+
+    The run calls :meth:`limit_memory` once after planning; the method reads :attr:`pass_images`
+    (images per forward+backward pass) or :attr:`forward_images` (images per forward without
+    gradients), None meaning no limit (a method used outside a run). The limits are kept out of
+    the method's ``config`` (they are the machine's, not the method's); config.json records them
+    under ``memory``.
+    """
+
+    _pass_images: int | None = None
+    _forward_images: int | None = None
+
+    @property
+    def pass_images(self) -> int | None:
+        """Images per forward+backward pass allowed (None: no limit)."""
+        return self._pass_images
+
+    @property
+    def forward_images(self) -> int | None:
+        """Images per forward without gradients allowed (None: no limit)."""
+        return self._forward_images
+
+    def limit_memory(self, *, pass_images: int | None, forward_images: int | None) -> None:
+        """Set the limits (each >= 1 or None)."""
+        for name, value in (("pass_images", pass_images), ("forward_images", forward_images)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        self._pass_images, self._forward_images = pass_images, forward_images
+
+    def _halved_pass(self, n: int) -> None:
+        self._pass_images = n
+
+    def _halved_forward(self, n: int) -> None:
+        self._forward_images = n
+
+
+def plan_run(ctx: Any) -> MemoryPlan:
+    """Plan a :class:`~attrbench.context.RunContext`'s memory from its first sample and apply it.
+
+    Every method that is :class:`MemoryLimited` gets the plan's limits; the curve metrics read
+    ``plan.forward_images`` through :func:`forward_cap`. The caller stores the plan on the context.
+    """
+    sample = ctx.samples[0].image.unsqueeze(0).to(ctx.device, ctx.dtype)
+    plan = plan_memory(model=ctx.model, sample=sample, budget=ctx.config.memory_budget)
+    for method in ctx.methods:
+        if isinstance(method.instance, MemoryLimited):
+            method.instance.limit_memory(pass_images=plan.pass_images, forward_images=plan.forward_images)
+    return plan
+
+
+def forward_cap(max_forward_batch: int, plan: MemoryPlan | None) -> int:
+    """Images per forward of a metric: ``--max-forward-batch``, lowered to the plan's ``forward_images``."""
+    return max_forward_batch if plan is None else max(1, min(max_forward_batch, plan.forward_images))
+
+
+def copy_limits(source: Any, target: Any) -> None:
+    """Give ``target`` the memory limits of ``source`` (both :class:`MemoryLimited`; else nothing)."""
+    if isinstance(source, MemoryLimited) and isinstance(target, MemoryLimited):
+        target.limit_memory(pass_images=source.pass_images, forward_images=source.forward_images)
 
 
 def with_oom_halving(fn: Callable[[int], T], size: int, *, on_halve: Callable[[int], None] | None = None) -> T:

@@ -26,6 +26,7 @@ import pandas as pd
 from attrbench.api import AttributionMethod, Sample
 from attrbench.context import RunContext
 from attrbench.errors import OptionError
+from attrbench.memory import peak_memory, plan_run
 from attrbench.models.common import ImageModel
 from attrbench.results import RunDir, git_hash, package_versions, summarise
 from attrbench.runspec import (
@@ -135,7 +136,9 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
     run_id = run_dir.path.resolve().name
     old = run_dir.read_config()
     _check_resume(run_dir, old, fingerprint, config.resume)
+    ctx.memory = plan_run(ctx)
     stored = _config_json(ctx, run_id, old)
+    stored["memory"] = ctx.memory.as_record()
     run_dir.write_config(stored)
     _loop(ctx, run_dir, run_id)
     run_dir.merge()
@@ -143,6 +146,7 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
 
     records = pq.read_table(run_dir.records_path).to_pandas()
     run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods]))
+    stored["memory"].update(peak_memory(ctx.device))
     stored.update(status="finished", finished=_now())
     run_dir.write_config(stored)
     return run_dir
