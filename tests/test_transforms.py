@@ -114,6 +114,11 @@ def test_mask_metric_with_shorter_crop_equals_metric_on_hand_cropped_images(tmp_
     va = a.sort_values(key)["value"].to_numpy()
     vb = b.sort_values(key)["value"].to_numpy()
     assert np.array_equal(va, vb)
+    import json
+
+    config = json.loads((tmp_path / "r1" / "config.json").read_text())
+    assert (config["image_size"], config["resize"]) == (32, "shorter-crop")
+    assert config["model_spec"]["input_size"] == [32, 32]  # --image-size reaches the model (48 px) too
     squashed = evaluate(model=toy_model(), data_root=str(rect), resize="squash", out=str(tmp_path / "r3"), **common)
     assert not np.array_equal(squashed.sort_values(key)["value"].to_numpy(), va)  # the mode matters here
 
