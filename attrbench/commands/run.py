@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "crop the centre (default, ImageNet convention), squash, or pad")
     parser.add_argument("--memory-budget", default=None, metavar="BYTES|FRACTION",
                         help="memory the internal batches may use: 4GB, 512MB, or a fraction of the available "
-                             "memory such as 0.25 (default: 0.25; docs/memory.md)")
+                             "memory such as 0.25 (default: 1/8 of the available memory on CPU, 0.6 of a GPU's free memory; "
+                             "docs/memory.md)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if available)")
     parser.add_argument("--seed", type=int, default=0, help="run seed (default: 0)")
     parser.add_argument("--out", default=None, metavar="DIR", help="run directory (default: results/runs/<run-id>)")
