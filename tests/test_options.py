@@ -40,7 +40,7 @@ def test_empty_value_refused_up_front() -> None:
 
 
 def test_unknown_and_reserved_options() -> None:
-    with pytest.raises(OptionError, match=r"ig\[nsteps=3\]: unknown option 'nsteps'; did you mean 'n_steps'\?"):
+    with pytest.raises(OptionError, match=r"ig\[nsteps=3\]: unknown option 'nsteps'; did you mean 'n_steps'"):
         _check("ig[nsteps=3]", get_method)
     with pytest.raises(OptionError, match=r"option 'spec' is set by attrbench"):
         _check("ig[spec=x]", get_method)
