@@ -238,6 +238,8 @@ class MethodInfo:
             None: any track (the method explains whatever target the track gives).
         needs_weight_database: takes ``database=``, a weight-transfer database the embedding
             track builds for it (:meth:`attrbench.embedding.track.EmbeddingTrack.method_kwargs`).
+        postprocess: the post-processing preset the method is scored with unless the run sets
+            one (:func:`attrbench.postprocess.preset_for`); None: "signed".
     """
 
     name: str
@@ -250,6 +252,7 @@ class MethodInfo:
     reference: bool = False
     track: str | None = None
     needs_weight_database: bool = False
+    postprocess: str | None = None
 
 
 class AttributionMethod(ABC):

@@ -9,7 +9,7 @@ never gates on a value it misread. Every error is one line naming the file and t
 - ``config`` holds only the known keys (:data:`attrbench.check.CONFIG_KEYS`), each of its type
   (``n_samples``, ``batch_size``, ``max_forward_batch`` integers >= 1, ``seed`` an integer,
   ``metrics`` a list of strings, ``postprocess`` a preset name or an object,
-  ``postprocess_config`` an object, the rest strings) or null;
+  ``postprocess_config`` and ``model_args`` objects, the rest strings) or null;
 - each entry is an object with non-empty strings ``model``, ``method``, ``metric``; a finite
   number ``mean``; ``ci_low`` / ``ci_high`` finite numbers or null; a finite ``tolerance`` >= 0;
   an integer ``n`` >= 0; booleans ``higher_is_better`` and (optional) ``gated`` (JSON ``true`` /
@@ -97,6 +97,8 @@ def _check_config(config: Any, path: Path | str) -> None:
             raise _fail(path, where, f"expected a list of metric names, got {value!r}")
         if key == "postprocess" and not isinstance(value, (str, dict)):
             raise _fail(path, where, f"expected a preset name, an object or null, got {value!r}")
+        if key == "model_args" and not (isinstance(value, dict) and all(isinstance(k, str) for k in value)):
+            raise _fail(path, where, f"expected an object of factory arguments or null, got {value!r}")
         if key == "postprocess_config" and not isinstance(value, dict):
             raise _fail(path, where, f"expected an object or null, got {type(value).__name__}")
 
@@ -123,7 +125,7 @@ def _check_entry(entry: Any, where: str, path: Path | str, outputs: Mapping[str,
             got = entry.get(key, "<missing>")
             raise _fail(path, f"{where}.{key}", f"expected true or false (a JSON boolean), got {got!r}")
     metric = entry["metric"]
-    prefix = metric.split("@", 1)[0]
+    prefix = metric.split("[", 1)[0].split("@", 1)[0]  # "deletion_auc[fill=blur]": a metric spec's label
     if prefix not in outputs:
         raise _fail(path, f"{where}.metric", f"unknown metric {metric!r} (known: {', '.join(sorted(outputs))})")
     higher, category = outputs[prefix]

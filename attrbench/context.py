@@ -34,7 +34,9 @@ from attrbench.errors import DataError, OptionError
 from attrbench.metrics.base import Metric
 from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
+from attrbench.metric_specs import spec_suffixes
 from attrbench.options import build_component
+from attrbench.postprocess import preset_for
 from attrbench.runspec import RunConfig, parse_spec
 from attrbench.tracks import Track, get_track
 
@@ -56,8 +58,12 @@ class PreparedMethod:
         label: the spec as given (``"gradcam[layer=net.layer3]"``), the ``method`` column of records.
         cls: the method class.
         options: constructor options parsed from the spec.
-        track_kwargs: constructor arguments from the track (``Track.method_kwargs``).
+        track_kwargs: constructor arguments from the track (``Track.method_kwargs``) and the run
+            (``seed``: the run seed, for a method that takes one and whose spec does not set it).
         instance: the method bound to the run's model.
+        postprocess: the method's PostProcess (:func:`attrbench.postprocess.preset_for`), None
+            before :meth:`RunContext.open` sets it.
+        postprocess_name: its preset name ("custom" for a PostProcess object).
     """
 
     label: str
@@ -65,6 +71,8 @@ class PreparedMethod:
     options: dict[str, Any]
     track_kwargs: dict[str, Any]
     instance: AttributionMethod
+    postprocess: Any = None
+    postprocess_name: str = ""
 
     def rebind(self, model: torch.nn.Module) -> AttributionMethod:
         """The same method (same options and memory limits) on another model of the same architecture."""
@@ -106,6 +114,8 @@ class RunContext:
         methods: each method of the run, built once.
         postprocess: the PostProcess object.
         rf: the model's receptive field (BagNets), else None.
+        metric_suffixes: per metric, the suffix of its value and curve names ("" or
+            ``"[key=value,...]"``, :func:`attrbench.metric_specs.spec_suffixes`).
     """
 
     config: RunConfig
@@ -122,6 +132,7 @@ class RunContext:
     methods: list[PreparedMethod]
     postprocess: Any
     rf: ReceptiveField | None
+    metric_suffixes: list[str] = dataclasses.field(default_factory=list)
     #: the memory plan of a run (:func:`attrbench.memory.plan_run`), set by the runner; None outside a run.
     memory: Any = None
 
@@ -140,7 +151,8 @@ class RunContext:
         if model is None:
             from attrbench.models.zoo import load_model
 
-            model = load_model(config.model or track.default_model, device=device, weights=config.weights)
+            model = load_model(config.model or track.default_model, device=device, weights=config.weights,
+                               model_args=config.model_args)  # fmt: skip
         else:
             model = model.to(device).eval()
         model = _apply_image_size(model, config.image_size)
@@ -154,9 +166,10 @@ class RunContext:
         track.prepare(model=model, dataset=samples, device=device, seed=config.seed)
         methods = []
         for mcls, options, label in classes:  # after prepare(): track resources (e.g. databases) exist
-            kwargs = track.method_kwargs(mcls)
+            kwargs = {**track.method_kwargs(mcls), **run_seed_kwargs(mcls, options, config.seed)}
             instance = build_component(mcls, label, model, spec=model.spec, **{**kwargs, **options})
-            methods.append(PreparedMethod(label, mcls, options, kwargs, instance))
+            pp_name, pp = preset_for(mcls.info, override=config.postprocess)
+            methods.append(PreparedMethod(label, mcls, options, kwargs, instance, pp, pp_name))
         rf = None
         if model.spec.receptive_field is not None:
             from attrbench.ground_truth import receptive_field_of
@@ -167,7 +180,12 @@ class RunContext:
         return cls(config=resolved, requested=config, device=device, dtype=next(model.parameters()).dtype,
                    model=model, track=track, dataset=dataset, samples=samples, metrics=metrics,
                    metric_labels=labels, skipped=skipped, methods=methods,
-                   postprocess=_postprocessor(config.postprocess), rf=rf)  # fmt: skip
+                   postprocess=_postprocessor(config.postprocess), rf=rf,
+                   metric_suffixes=spec_suffixes(labels))  # fmt: skip
+
+    def postprocess_for(self, method: PreparedMethod) -> Any:
+        """The PostProcess ``method`` is scored with (its declared preset unless the run sets one)."""
+        return method.postprocess if method.postprocess is not None else self.postprocess
 
     # ---------------------------------------------------------------- batches
     def loader(self) -> DataLoader:
@@ -215,9 +233,13 @@ class RunContext:
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "model_spec": spec,
-            "postprocess_config": self.postprocess.as_dict(),
+            "model_source": self.requested.model,  # how to rebuild it (factory or path; the gallery)
+            "postprocess_config": None if self.config.postprocess is None else self.postprocess.as_dict(),
             "method_config": {m.label: {"class": f"{m.cls.__module__}:{m.cls.__qualname__}",
-                                        "info": _info_dict(m.cls.info), "config": m.instance.config}
+                                        "info": _info_dict(m.cls.info), "config": m.instance.config,
+                                        "seed_source": _seed_source(m),
+                                        "postprocess": {"preset": m.postprocess_name,
+                                                        "config": self.postprocess_for(m).as_dict()}}
                               for m in self.methods},  # fmt: skip
             "metric_info": {label: m.describe() for label, m in zip(self.metric_labels, self.metrics)},
             "skipped_metrics": self.skipped,
@@ -244,6 +266,7 @@ def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
             get_method(parse_spec(item)[0])
     for item in config.metrics or []:
         get_metric(parse_spec(item)[0])
+    spec_suffixes(list(config.metrics or []))  # one specification given twice
     if not dataset_given and config.dataset is not None:
         from attrbench.datasets import registry as datasets
 
@@ -334,12 +357,32 @@ def _method_classes(config: RunConfig, model: ImageModel, track: Track) -> list[
 
 
 def _postprocessor(postprocess: Any) -> Any:
-    """A preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object."""
+    """A preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object; None: "signed"."""
+    from attrbench.postprocess import DEFAULT_PRESET, get_preset
+
+    if postprocess is None:
+        return get_preset(DEFAULT_PRESET)
     if not isinstance(postprocess, str):
         return postprocess
-    from attrbench.postprocess import get_preset
-
     return get_preset(postprocess)
+
+
+def run_seed_kwargs(mcls: type, options: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``{"seed": seed}`` for a method that takes ``seed`` and whose spec does not set it, else {}.
+
+    One seed for everything: ``--seed`` reaches every stochastic method; ``random[seed=3]`` wins.
+    """
+    import inspect
+
+    takes = "seed" in inspect.signature(mcls).parameters
+    return {"seed": seed} if takes and "seed" not in options else {}
+
+
+def _seed_source(method: PreparedMethod) -> str | None:
+    """Where a method's ``seed`` came from: "method option", "run seed", or None (it takes none)."""
+    if "seed" in method.options:
+        return "method option"
+    return "run seed" if "seed" in method.track_kwargs else None
 
 
 def _info_dict(info: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ __all__ = [
     "CheckpointError",
     "DataError",
     "ExternalNameError",
+    "ModelFactoryError",
     "OptionError",
     "OptionTypeError",
     "UnknownNameError",
@@ -30,6 +31,11 @@ class OptionTypeError(OptionError, TypeError):
 
 class ExternalNameError(OptionError, AttributeError):
     """A ``"pkg.module:attr"`` name that cannot be imported (no such module or attribute)."""
+
+
+class ModelFactoryError(OptionError):
+    """A user's ``--model module:factory`` failed (its import or the call raised, or it returned
+    something else than a model); the message carries the factory's own message."""
 
 
 class DataError(ValueError):

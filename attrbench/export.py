@@ -12,7 +12,12 @@ tied-with-best groups of :func:`attrbench.stats.tied_with_best` are given (``tie
 method statistically tied with the best in bold and the test and alpha in the caption. Reference rows
 (``MethodInfo.reference``: random, sobel, oracle, ...) are shown but never marked best, because an
 oracle that is best by construction says nothing about the methods. With several models the table
-gets a ``model`` column and rows are grouped by model.
+gets a ``model`` column and rows are grouped by model. Every table shows ``n``, the number of
+samples behind each mean (one number per row, or ``min–max`` when the metrics of a row differ).
+
+Several runs are never pooled (:mod:`attrbench.runsets`): runs that share a (model, method, metric)
+key become row groups of their own (``model [run]``); intervals of metrics with a declared bounded
+range stay inside it (:func:`run_ranges`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ __all__ = [
     "best_mask",
     "tied_mask",
     "load_records",
+    "run_ranges",
     "reference_methods",
     "render",
     "summarise",
@@ -44,19 +50,41 @@ FORMATS: tuple[str, ...] = ("markdown", "latex", "csv")
 
 
 def load_records(runs: Iterable[str | Path]) -> pd.DataFrame:
-    """Concatenated records of the run directories ``runs`` (through ``attrbench.results``)."""
-    from attrbench.results import load_run
+    """Records of the run directories ``runs`` (through ``attrbench.results``), runs kept apart.
 
-    frames = []
-    for run in runs:
-        data = load_run(run)
-        frames.append(data.records)
-    if not frames:
+    Runs sharing a (model, method, metric) key get their run in the ``model`` column
+    (:func:`attrbench.runsets.keep_runs_apart`), so they are summarised separately, never pooled.
+    """
+    from attrbench.results import load_run
+    from attrbench.runsets import keep_runs_apart, run_labels
+
+    runs = list(runs)
+    datas = [load_run(run) for run in runs]
+    if not datas:
         raise DataError("no run directory given")
+    labels = run_labels([d.run_id for d in datas], [d.path.name for d in datas])
+    frames, _ = keep_runs_apart([d.records for d in datas], labels)
     records = pd.concat(frames, ignore_index=True)
     if records.empty:
         raise DataError(f"the runs {', '.join(str(r) for r in runs)} hold no records")
     return records
+
+
+def run_ranges(runs: Iterable[str | Path]) -> dict:
+    """Declared bounded value ranges of the runs' metrics (:func:`attrbench.runsets.declared_ranges`)."""
+    from attrbench.results import RunDir
+    from attrbench.runsets import declared_ranges
+
+    return declared_ranges([RunDir(run).read_config() or {} for run in runs])
+
+
+def _n_text(summary: pd.DataFrame, model: str, method: str) -> str:
+    """The samples behind a row's means: "48", or "40–48" when its metrics differ."""
+    n = summary.loc[(summary["model"] == model) & (summary["method"] == method), "n"]
+    if n.empty:
+        return ""
+    lo, hi = int(n.min()), int(n.max())
+    return str(lo) if lo == hi else f"{lo}–{hi}"
 
 
 def reference_methods(names: Iterable[str]) -> set[str]:
@@ -161,16 +189,17 @@ def to_markdown(
     dirs = _directions(summary)
     cells = _cells(summary, digits=digits, exclude=reference, style="markdown", tied=tied)
     several = summary["model"].nunique() > 1
-    header = (["model"] if several else []) + ["method"] + [f"{m} {'↑' if dirs[m] else '↓'}" for m in metrics]
+    header = (["model"] if several else []) + ["method", "n"] + [f"{m} {'↑' if dirs[m] else '↓'}" for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] * (len(header) - len(metrics))
                                                             + ["---:"] * len(metrics)) + "|"]
     for model, method in rows:
         name = f"{method} (ref.)" if method in reference else method
-        row = ([model] if several else []) + [name] + [cells.get((model, method, m), "") for m in metrics]
+        row = ([model] if several else []) + [name, _n_text(summary, model, method)] + [
+            cells.get((model, method, m), "") for m in metrics]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     bold = "bold: best per column" + (" and model" if several else "") if tied is None else _tied_note(alpha)
-    lines.append(f"Mean over samples [95 % CI]; ↑ higher is better, ↓ lower is better; {bold}; "
+    lines.append(f"Mean over n samples [95 % CI]; ↑ higher is better, ↓ lower is better; {bold}; "
                  "(ref.) rows are references, never marked best.")
     return "\n".join(lines) + "\n"
 
@@ -196,12 +225,12 @@ def to_latex(
     dirs = _directions(summary)
     cells = _cells(summary, digits=digits, exclude=reference, style="latex", tied=tied)
     several = summary["model"].nunique() > 1
-    lead = (["Model"] if several else []) + ["Method"]
+    lead = (["Model"] if several else []) + ["Method", "$n$"]
     colspec = "l" * len(lead) + "r" * len(metrics)
     arrow = {True: "$\\uparrow$", False: "$\\downarrow$"}
     header = lead + [f"{_latex_escape(m)} {arrow[dirs[m]]}" for m in metrics]
     caption = caption or (
-        "Mean over samples with 95\\,\\% confidence interval in brackets; $\\uparrow$ higher is better, "
+        "Mean over $n$ samples with 95\\,\\% confidence interval in brackets; $\\uparrow$ higher is better, "
         "$\\downarrow$ lower is better; "
         + ("best per column in bold" if tied is None else _tied_note(alpha).replace("alpha", "$\\alpha$"))
         + "; $^\\dagger$ reference rows are never marked best."
@@ -222,7 +251,8 @@ def to_latex(
         if several and previous is not None and model != previous:
             out.append("\\midrule")
         name = _latex_escape(method) + ("$^\\dagger$" if method in reference else "")
-        lead_cells = ([_latex_escape(model) if model != previous else ""] if several else []) + [name]
+        lead_cells = ([_latex_escape(model) if model != previous else ""] if several else []) + [
+            name, _n_text(summary, model, method).replace("–", "--")]
         out.append(" & ".join(lead_cells + [cells.get((model, method, m), "") for m in metrics]) + " \\\\")
         previous = model
     out += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]

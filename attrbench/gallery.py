@@ -10,11 +10,21 @@ batch after seeding torch, numpy and random with the runner's unit seed for (see
 gallery is deterministic; deterministic methods reproduce the run's maps exactly, stochastic
 ones draw from their own seeded generators.
 
-Columns: the image (object-mask contour when the dataset has masks), the ground truth (BagNets:
-the exact patch contributions g_p = (l_p(x) - b_c) / N spread over each patch's receptive field,
+The model is rebuilt from what the run stored (``model_source``: the name, checkpoint path or
+``module:factory`` the run was given; ``weights``; ``model_args``). A shipped name or a checkpoint
+path is reopened as it is; a ``module:factory`` is code, and a file never names code to import
+(:func:`attrbench.baseline_schema.refuse_code_references`): the user passes it again
+(``report --model mymodel:make``), and the stored weights and arguments reach it.
+
+Columns: the image (object-mask contour when the dataset has masks; labelled with the class name
+from the dataset, e.g. CUB's ``classes.txt`` or class folders, else from ``ModelSpec.class_names``,
+else "class <c>"), the ground truth (BagNets: the exact patch contributions
+g_p = (l_p(x) - b_c) / N spread over each patch's receptive field,
 :func:`attrbench.ground_truth.patches_to_pixels`), then one column per method. Each map is shown
-on a diverging scale symmetric about 0 and scaled to its own max |value| (red positive, blue
-negative), because methods differ in units.
+on a diverging scale symmetric about 0 (red positive, blue negative) from -s to s, with s the
+99th percentile of its own |values| (:data:`SCALE_PERCENTILE`; values beyond saturate), because
+methods differ in units and gradient maps have a few extreme pixels that would make a
+max-scaled map look empty; a map whose percentile is 0 falls back to its max |value|.
 """
 
 from __future__ import annotations
@@ -28,7 +38,11 @@ from matplotlib.figure import Figure
 
 from attrbench.errors import DataError, OptionError
 
-__all__ = ["GalleryMaps", "compute_gallery", "gallery_figure"]
+__all__ = ["SCALE_PERCENTILE", "GalleryMaps", "class_names", "compute_gallery", "gallery_figure", "map_scale",
+           "rebuild_model"]
+
+#: each map is scaled to this percentile of its |values| (module docstring).
+SCALE_PERCENTILE = 99.0
 
 
 class GalleryMaps:
@@ -89,6 +103,7 @@ def compute_gallery(
     for key in ("model", "dataset", "methods"):
         if key not in cfg:
             raise DataError(f"{Path(run) / 'config.json'} lacks {key!r}; cannot recompute the gallery")
+    model = rebuild_model(cfg, model=model, path=Path(run) / "config.json")
     overrides = {k: v for k, v in (("data_root", data_root), ("model", model)) if v is not None}
     ctx = RunContext.open(RunConfig.from_dict(cfg, device=device, progress=False, **overrides))
     batch = ctx.find_samples(list(samples))
@@ -99,20 +114,61 @@ def compute_gallery(
         seed_all(unit_seed(ctx.config.seed, method.label, 0))
         raw = method.instance(batch.images, target=target).detach()
         with torch.no_grad():
-            maps[method.label] = ctx.postprocess(raw, size=size, info=method.cls.info, rf=ctx.rf).cpu()
+            maps[method.label] = ctx.postprocess_for(method)(raw, size=size, info=method.cls.info, rf=ctx.rf).cpu()
     net = ctx.model
     return GalleryMaps(
         ids=list(batch.ids), images=batch.images.cpu(), labels=batch.labels.cpu(),
         masks=None if batch.masks is None else batch.masks.cpu(),
         truth=None if (t := _truth(net, batch.images, batch.labels)) is None else t.cpu(),
-        maps=maps, class_names=net.spec.class_names,
+        maps=maps, class_names=class_names(ctx.dataset, net.spec.class_names),
     )
+
+
+def rebuild_model(cfg: dict[str, Any], *, model: str | None, path: Path) -> str | None:
+    """The model to reopen a stored run with: the user's ``model``, else the stored ``model_source``.
+
+    Raises:
+        DataError: the run was given a ``module:factory`` and the user did not pass it (``--model``).
+    """
+    if model is not None:
+        return model
+    source = cfg.get("model_source")
+    if not isinstance(source, str) or source == cfg.get("model"):
+        return None  # a shipped name, or a run written before model_source existed
+    from attrbench.baseline_schema import code_references, refuse_code_references
+
+    if source.split(".", 1)[0].split(":", 1)[0] != "attrbench" and any(True for _ in code_references(source)):
+        try:
+            refuse_code_references({"model_source": source}, path=path)
+        except DataError as exc:
+            raise DataError(f"{exc}; the run's model was built by {source!r}: pass --model {source} "
+                            "to rebuild it (its stored weights and model_args are used)") from None
+    return source
+
+
+def class_names(dataset: Any, model_names: Sequence[str]) -> tuple[str, ...]:
+    """Names of the classes: the dataset's (class folders, ``classes.txt``) unless they are bare
+    numbers (a labels.csv), else the model's ``ModelSpec.class_names`` (may be empty)."""
+    names = tuple(getattr(dataset, "class_names", ()) or ())
+    if names and not all(str(n).isdigit() for n in names):
+        return names
+    return tuple(model_names)
+
+
+def map_scale(m: torch.Tensor, *, percentile: float = SCALE_PERCENTILE) -> float:
+    """s for a map shown on [-s, s]: the ``percentile`` of |m| (> 0), else max |m|, else 1."""
+    a = m.detach().double().abs().flatten()
+    if a.numel() == 0:
+        return 1.0
+    s = float(torch.quantile(a, percentile / 100.0))
+    if not s > 0:
+        s = float(a.max())
+    return s if s > 0 else 1.0
 
 
 def _show_map(ax: Any, m: torch.Tensor, image: torch.Tensor) -> Any:
     m = m.double()
-    vmax = float(m.abs().max())
-    vmax = vmax if vmax > 0 else 1.0
+    vmax = map_scale(m)
     ax.imshow(image.permute(1, 2, 0).mean(dim=2).numpy(), cmap="gray", alpha=0.35)
     return ax.imshow(m.numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, alpha=0.85)
 
@@ -167,7 +223,7 @@ def gallery_figure(
                 _show_map(ax, g.maps[col][i, 0], image)
             if i == 0 or per_sample > 1:  # wrapped rows hold other methods: name every panel
                 ax.set_title(col, fontsize=9)
-    fig.suptitle(f"{Path(run).name}: maps recomputed from the run config; each map scaled to its max |value| "
-                 "(red +, blue −)", fontsize=8)
+    fig.suptitle(f"{Path(run).name}: maps recomputed from the run config; each map scaled to the "
+                 f"{SCALE_PERCENTILE:g}th percentile of its |values| (red +, blue −)", fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / fig.get_figheight()))  # keep the first titles below the suptitle
     return fig

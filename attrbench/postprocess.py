@@ -29,9 +29,18 @@ only here. The steps, in order:
        layer maps over the image instead;
        input-resolution maps are already at size.
 
-Presets reproduce libraries' defaults: "raw" (default), "captum" (the same: Captum returns raw
-attributions and upsamples with ``LayerAttribution.interpolate``), "pytorch-grad-cam" (ReLU +
-min-max, eps 1e-7, ``scale_cam_image``), "torchcam" (ReLU + min-max, eps 1e-8).
+Presets that match practice: "signed" (sum over channels, sign kept: the reduction under which
+Integrated Gradients' completeness holds, Sundararajan et al., ICML 2017) and "magnitude"
+(max over channels of the absolute value: Simonyan et al.'s saliency map, ICLR-W 2014, sec. 3.1).
+Presets reproducing libraries' defaults: "raw" (the same as "signed"), "captum" (the same: Captum
+returns raw attributions and upsamples with ``LayerAttribution.interpolate``), "pytorch-grad-cam"
+(ReLU + min-max, eps 1e-7, ``scale_cam_image``), "torchcam" (ReLU + min-max, eps 1e-8).
+
+Per-method defaults: a method declares the preset it is scored with in
+``MethodInfo.postprocess`` (e.g. ``saliency`` -> "magnitude"); methods that declare none use
+:data:`DEFAULT_PRESET` ("signed"). A run's ``postprocess`` option (``--postprocess``) overrides
+the declared presets for every method; :func:`preset_for` is the one rule, and the run records the
+preset each method used (``config.json``, ``method_config[label]["postprocess"]``).
 """
 
 from __future__ import annotations
@@ -48,7 +57,16 @@ from attrbench.errors import OptionError, OptionTypeError
 from attrbench.geometry import Geometry, place
 from attrbench.models.bagnet import ReceptiveField
 
-__all__ = ["NORMALISATIONS", "PRESETS", "PostProcess", "REDUCTIONS", "UPSAMPLINGS", "get_preset"]
+__all__ = [
+    "DEFAULT_PRESET",
+    "NORMALISATIONS",
+    "PRESETS",
+    "PostProcess",
+    "REDUCTIONS",
+    "UPSAMPLINGS",
+    "get_preset",
+    "preset_for",
+]
 
 REDUCTIONS: tuple[str, ...] = ("sum", "abs_sum", "sum_abs", "l2", "max_abs")
 NORMALISATIONS: tuple[str, ...] = ("none", "minmax", "max_abs", "sum")
@@ -187,6 +205,8 @@ class PostProcess:
 
 #: named presets (library defaults, docs/methods.md).
 PRESETS: dict[str, PostProcess] = {
+    "signed": PostProcess(reduce="sum"),
+    "magnitude": PostProcess(reduce="max_abs"),
     "raw": PostProcess(),
     "captum": PostProcess(),
     "pytorch-grad-cam": PostProcess(relu=True, normalise="minmax", eps=1e-7),
@@ -205,3 +225,26 @@ def get_preset(name: str) -> PostProcess:
     close = difflib.get_close_matches(name, list(PRESETS), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownNameError(f"Unknown post-processing preset {name!r}.{hint} Available: {', '.join(PRESETS)}.")
+
+
+#: the preset of a method whose info declares none.
+DEFAULT_PRESET = "signed"
+
+
+def preset_for(info: MethodInfo, *, override: Any = None) -> tuple[str, PostProcess]:
+    """The post-processing of a method: (preset name or "custom", PostProcess object).
+
+    Args:
+        info: the method's metadata; ``info.postprocess`` is its declared preset (None: "signed").
+        override: the run's ``postprocess`` option: None (each method its declared preset), a preset
+            name, or a PostProcess object ("custom").
+
+    Raises:
+        UnknownNameError: an unknown preset name (the override's or the method's declaration).
+    """
+    if override is None:
+        name = getattr(info, "postprocess", None) or DEFAULT_PRESET
+        return name, get_preset(name)
+    if isinstance(override, str):
+        return override, get_preset(override)
+    return "custom", override

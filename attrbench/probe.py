@@ -155,6 +155,20 @@ def _measure(model: nn.Module, sample: Tensor, *, cap: int, repeats: int, budget
     return rates
 
 
+@torch.no_grad()
+def _best_threads(model: nn.Module, x: Tensor, *, min_time_s: float) -> int:
+    """The CPU thread count in 1 .. current with the most images/s (the count is restored)."""
+    current = torch.get_num_threads()
+    rates = {}
+    try:
+        for t in range(1, current + 1):
+            torch.set_num_threads(t)
+            rates[t] = _rate(model, x, repeats=2, min_time_s=min_time_s)
+    finally:
+        torch.set_num_threads(current)
+    return max(rates, key=lambda t: rates[t])
+
+
 def probe_forward_chunk(
     *,
     model: nn.Module,
@@ -202,16 +216,7 @@ def probe_forward_chunk(
     chunk = max(rates, key=lambda c: rates[c])
     n_threads = torch.get_num_threads()
     if threads and sample.device.type == "cpu" and n_threads > 1:
-        x = sample[:1].expand(chunk, *sample.shape[1:]).contiguous()
-        by_threads = {}
-        try:
-            for t in range(1, n_threads + 1):
-                torch.set_num_threads(t)
-                with torch.no_grad():
-                    by_threads[t] = _rate(model, x, repeats=repeats, min_time_s=min_time_s)
-        finally:
-            torch.set_num_threads(n_threads)
-        n_threads = max(by_threads, key=lambda t: by_threads[t])
+        n_threads = _best_threads(model, sample[:1].expand(chunk, *sample.shape[1:]).contiguous(), min_time_s=min_time_s)
     probe = ForwardProbe(
         key=key,
         chunk=int(chunk),

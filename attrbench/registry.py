@@ -21,11 +21,28 @@ from attrbench.errors import ExternalNameError, OptionError, OptionTypeError, Un
 __all__ = ["Registry", "UnknownNameError", "import_object"]
 
 
+def cwd_importable(module_name: str) -> None:
+    """Make the working directory importable for a module outside attrbench, as ``python -m`` does.
+
+    Inserts ``os.getcwd()`` at ``sys.path[0]`` unless it (or ``""``) is already on the path; names
+    under ``attrbench`` never trigger it, so a user's file cannot shadow a built-in.
+    """
+    import os
+    import sys
+
+    if module_name.split(".", 1)[0] == "attrbench":
+        return
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def import_object(spec: str) -> Any:
-    """Import ``"pkg.module:attr"`` (attr may be dotted)."""
+    """Import ``"pkg.module:attr"`` (attr may be dotted); the working directory is importable for it."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise OptionError(f"expected 'module:attr', got {spec!r}")
+    cwd_importable(module_name)
     try:
         obj: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

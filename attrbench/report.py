@@ -82,12 +82,17 @@ def load_tables(runs: Sequence[str | Path]) -> RunTables:
 
     if not runs:
         raise DataError("no run directory given")
-    recs, curves, configs = [], [], []
+    from attrbench.runsets import keep_runs_apart, run_labels
+
+    recs, curves, configs, ids, dirs = [], [], [], [], []
     for run in runs:
         data = load_run(run)
         recs.append(data.records)
         curves.append(data.curves)
         configs.append(dict(data.config))
+        ids.append(data.run_id)
+        dirs.append(data.path.name)
+    recs, curves = keep_runs_apart(recs, run_labels(ids, dirs), curves)  # runs sharing a key are never pooled
     nonempty = [c for c in curves if len(c)]
     return RunTables(
         records=pd.concat(recs, ignore_index=True),
@@ -275,7 +280,9 @@ def write_report(
 
     out = Path(out)
     tables = load_tables(runs)
-    summary = summarise(tables.records)
+    from attrbench.runsets import declared_ranges
+
+    summary = summarise(tables.records, ranges=declared_ranges(tables.configs))
     reference = reference_methods(set(summary["method"]))
     paths = save_figure(metrics_figure(summary, reference=reference), out, "metrics", formats)
     if not tables.curves.empty:

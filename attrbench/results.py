@@ -23,7 +23,7 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from attrbench.errors import DataError
-from attrbench.stats import mean_ci
+from attrbench.stats import ValueRange, mean_ci
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -54,8 +54,10 @@ __all__ = [
 
 RECORD_COLUMNS: tuple[str, ...] = (
     "run_id", "dataset", "model", "method", "metric", "sample_id",
-    "value", "status", "error", "higher_is_better", "category",
+    "value", "status", "error", "higher_is_better", "category", "metric_spec",
 )  # fmt: skip
+#: ``metric_spec``: the canonical metric specification that produced the value (attrbench.metric_specs);
+#: runs written before it existed read back with "" in it.
 CURVE_COLUMNS: tuple[str, ...] = (
     "run_id", "dataset", "model", "method", "curve", "sample_id", "step", "fraction", "score",
 )  # fmt: skip
@@ -70,6 +72,7 @@ RECORD_SCHEMA = pa.schema(
         ("run_id", pa.string()), ("dataset", pa.string()), ("model", pa.string()), ("method", pa.string()),
         ("metric", pa.string()), ("sample_id", pa.string()), ("value", pa.float64()), ("status", pa.string()),
         ("error", pa.string()), ("higher_is_better", pa.bool_()), ("category", pa.string()),
+        ("metric_spec", pa.string()),
     ]
 )  # fmt: skip
 CURVE_SCHEMA = pa.schema(
@@ -106,6 +109,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def _table(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    if "metric_spec" in schema.names and "metric_spec" not in df.columns:  # records built without specifications
+        df = df.assign(metric_spec="")
     return pa.Table.from_pandas(df[list(schema.names)], schema=schema, preserve_index=False)
 
 
@@ -151,9 +156,13 @@ class UnitRecords:
         self._curves: list[pd.DataFrame] = []
 
     def add(
-        self, *, metric: str, ids: list[str], values: np.ndarray, errors: list[str], higher_is_better: bool, category: str
+        self, *, metric: str, ids: list[str], values: np.ndarray, errors: list[str], higher_is_better: bool, category: str,
+        spec: str = "",
     ) -> None:
-        """Rows for one value name; a row is "failed" iff its value is not finite (then ``errors[i]`` says why)."""
+        """Rows for one value name; a row is "failed" iff its value is not finite (then ``errors[i]`` says why).
+
+        ``spec`` is the metric specification that produced the values (the ``metric_spec`` column).
+        """
         n = len(ids)
         if n == 0:
             return
@@ -163,7 +172,7 @@ class UnitRecords:
             **{k: [v] * n for k, v in self.meta.items()}, "metric": [metric] * n, "sample_id": list(ids),
             "value": np.where(bad, np.nan, values), "status": np.where(bad, "failed", "ok"),
             "error": [e if b else "" for e, b in zip(errors, bad)],
-            "higher_is_better": [bool(higher_is_better)] * n, "category": [category] * n,
+            "higher_is_better": [bool(higher_is_better)] * n, "category": [category] * n, "metric_spec": [spec] * n,
         }))  # fmt: skip
 
     def add_curve(self, *, curve: str, ids: list[str], fractions: np.ndarray, scores: np.ndarray) -> None:
@@ -244,7 +253,8 @@ class RunDir:
         atomic_write_text(self.summary_path, summary.to_csv(index=False))
 
 
-def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "t") -> pd.DataFrame:
+def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "t",
+              ranges: Mapping[str, ValueRange] | None = None) -> pd.DataFrame:  # fmt: skip
     """The one summary of records: per (model, method, metric) the mean and 95 % CI of the ok values.
 
     Used by the runner (``summary.csv``), the tables of :mod:`attrbench.export`, the CI gate
@@ -254,7 +264,11 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
         records: long-format records (columns :data:`RECORD_COLUMNS`; at least the keys, ``value``,
             ``status``, ``higher_is_better`` and ``category``).
         method_order: order of the methods (default: first appearance).
-        ci: "t" (Student t-interval) or "bootstrap" (:func:`attrbench.stats.mean_ci`).
+        ci: "t" (Student t-interval), "bootstrap" or "range" (:func:`attrbench.stats.mean_ci`).
+        ranges: value-name prefix -> declared range (:func:`attrbench.runsets.declared_ranges`); the
+            interval of a value with a bounded range stays inside it (t: clipped; "range":
+            :func:`attrbench.stats.interval`). The prefix of ``"loc_auroc[fill=x]"`` or
+            ``"mprt_ssim@layer"`` is ``loc_auroc`` / ``mprt_ssim``.
 
     Returns:
         One row per key in order of first appearance, columns :data:`SUMMARY_COLUMNS`: ``n``
@@ -270,7 +284,9 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
     for key, group in records.groupby(list(SUMMARY_KEYS), sort=False):
         ok = group.loc[group["status"] == "ok", "value"].to_numpy(dtype="float64")
         ok = ok[pd.notna(ok)]
-        mean, low, high = mean_ci(ok, method=ci) if ok.size else (math.nan, math.nan, math.nan)
+        prefix = str(key[2]).split("[", 1)[0].split("@", 1)[0]
+        vr = (ranges or {}).get(prefix)
+        mean, low, high = mean_ci(ok, method=ci, value_range=vr) if ok.size else (math.nan, math.nan, math.nan)
         rows.append({
             **dict(zip(SUMMARY_KEYS, key)), "n": int(ok.size), "n_failed": int(len(group) - ok.size),
             "mean": float(mean), "ci_low": float(low), "ci_high": float(high),
@@ -324,6 +340,8 @@ def load_run(path: str | Path) -> RunData:
         )
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read the tables of run {run.path}: {exc}") from exc
+    if "metric_spec" not in records.columns:  # written before specifications were recorded
+        records["metric_spec"] = ""
     missing = [c for c in RECORD_COLUMNS if c not in records.columns]
     if missing:
         raise DataError(f"{run.records_path} lacks the columns {missing}")

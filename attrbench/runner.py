@@ -145,7 +145,10 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
     import pyarrow.parquet as pq
 
     records = pq.read_table(run_dir.records_path).to_pandas()
-    run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods]))
+    from attrbench.runsets import declared_ranges
+
+    ranges = declared_ranges([stored])  # intervals of bounded metrics stay in range
+    run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods], ranges=ranges))
     stored["memory"].update(peak_memory(ctx.device))
     stored.update(status="finished", finished=_now())
     run_dir.write_config(stored)

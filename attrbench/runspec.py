@@ -106,10 +106,14 @@ class RunConfig:
         methods: method specs (``"ig"``, ``"gradcam[layer=net.layer3]"``, ``"pkg.mod:Class"``) or classes.
         model: model name, checkpoint path or ``module:factory``; None = the track's default.
         dataset: dataset name; None = the track's default.
-        data_root, split, weights: where the data and weights come from.
+        data_root, split, weights: where the data and weights come from (``weights`` also reaches a
+            ``module:factory`` as its ``weights`` keyword).
+        model_args: keyword arguments of a ``module:factory`` model (``--model-arg key=value``;
+            strings are typed by the factory's signature, :mod:`attrbench.models.factory`).
         metrics: metric specs; None = the track's defaults that apply.
         n_samples, batch_size, seed: the first ``n_samples`` items, in batches, and the run seed.
-        postprocess: preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object.
+        postprocess: preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object
+            for every method; None: each method's declared preset (:func:`attrbench.postprocess.preset_for`).
         track: "classification" or "embedding".
         max_forward_batch: images per forward pass in perturbation curves (an upper bound: the
             memory budget may lower it, :mod:`attrbench.memory`).
@@ -129,11 +133,12 @@ class RunConfig:
     data_root: str | None = None
     split: str = "test"
     weights: str | None = None
+    model_args: dict[str, Any] | None = None
     metrics: list[str] | None = None
     n_samples: int = DEFAULT_N_SAMPLES
     batch_size: int = DEFAULT_BATCH_SIZE
     seed: int = 0
-    postprocess: Any = "raw"
+    postprocess: Any = None
     track: str = "classification"
     max_forward_batch: int = DEFAULT_MAX_FORWARD_BATCH
     image_size: int | tuple[int, int] | None = None
@@ -162,7 +167,7 @@ class RunConfig:
         out: dict[str, Any] = {}
         for name in self.stored_fields():
             value = vars(self)[name]
-            if name == "postprocess" and not isinstance(value, str):
+            if name == "postprocess" and value is not None and not isinstance(value, str):
                 value = value.as_dict()
             elif name == "methods":
                 value = [m if isinstance(m, str) else m.info.name for m in value]

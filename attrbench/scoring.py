@@ -25,6 +25,8 @@ from attrbench.api import Batch, Target
 from attrbench.context import PreparedMethod, RunContext, seed_all
 from attrbench.memory import forward_cap
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
+from attrbench.metric_specs import qualified
+from attrbench.options import canonical_label
 from attrbench.results import UnitRecords
 from attrbench.runspec import unit_seed
 
@@ -94,21 +96,25 @@ def _maps(ctx: RunContext, method: PreparedMethod, batch: Batch, target: Target)
         failed.setdefault(i, "method returned NaN/inf")
     with torch.no_grad():
         safe = torch.where(torch.isfinite(raw), raw, torch.zeros_like(raw))
-        maps = ctx.postprocess(safe, size=tuple(batch.images.shape[-2:]), info=method.cls.info, rf=ctx.rf)
+        maps = ctx.postprocess_for(method)(safe, size=tuple(batch.images.shape[-2:]), info=method.cls.info, rf=ctx.rf)
     for i in torch.nonzero(~torch.isfinite(maps.flatten(1)).all(dim=1)).flatten().tolist():
         failed.setdefault(i, "post-processing gave NaN/inf")
     return raw, maps, failed, seconds
 
 
 def _fail(out: UnitRecords, metric: Metric, names: list[str], rows: list[int], sub: Batch, sub_index: Tensor,
-          reasons: list[str]) -> None:  # fmt: skip
-    """Failed records of ``names`` for the rows ``rows`` of ``sub`` that the metric selects."""
+          reasons: list[str], spec: tuple[str, str] = ("", "")) -> None:  # fmt: skip
+    """Failed records of ``names`` for the rows ``rows`` of ``sub`` that the metric selects.
+
+    ``spec``: (the metric's specification, the suffix of its names), :mod:`attrbench.metric_specs`.
+    """
     keep = metric.selects(sub_index[rows]).tolist() if rows else []
     ids = [sub.ids[r] for r, k in zip(rows, keep) if k]
     errs = [e for e, k in zip(reasons, keep) if k]
     for name in names:
-        out.add(metric=name, ids=ids, values=np.full(len(ids), np.nan), errors=errs,
-                higher_is_better=metric.higher_is_better(name), category=metric.info.category.value)  # fmt: skip
+        out.add(metric=qualified(name, spec[1]), ids=ids, values=np.full(len(ids), np.nan), errors=errs,
+                higher_is_better=metric.higher_is_better(name), category=metric.info.category.value,
+                spec=spec[0])  # fmt: skip
 
 
 def _metric_context(ctx: RunContext, method: PreparedMethod, sub: Batch, sub_target: Target, sub_raw: Tensor,
@@ -117,7 +123,7 @@ def _metric_context(ctx: RunContext, method: PreparedMethod, sub: Batch, sub_tar
     grid_map = None
     if ctx.rf is not None:
         with torch.no_grad():
-            reduced = ctx.postprocess.reduce_map(sub_raw)
+            reduced = ctx.postprocess_for(method).reduce_map(sub_raw)
         if tuple(reduced.shape[-2:]) == ctx.rf.grid(*size):  # already on the patch grid: use as it is
             grid_map = reduced[:, 0]
 
@@ -125,25 +131,28 @@ def _metric_context(ctx: RunContext, method: PreparedMethod, sub: Batch, sub_tar
         seed_all(seed)  # the same noise as for the original map
         raw2 = method.rebind(other)(sub.images, target=sub_target).detach()
         with torch.no_grad():
-            return ctx.postprocess(raw2, size=size, info=method.cls.info, rf=ctx.rf)
+            return ctx.postprocess_for(method)(raw2, size=size, info=method.cls.info, rf=ctx.rf)
 
     return MetricContext(
         model=ctx.model, batch=sub, target=sub_target, raw=sub_raw, maps=maps, method_info=method.cls.info,
         explain=explain, sample_index=index, grid_map=grid_map, baseline=method.baseline, rf=ctx.rf,
         seconds=seconds, seed=seed, max_forward_batch=forward_cap(ctx.config.max_forward_batch, ctx.memory),
+        run_seed=ctx.config.seed,
     )  # fmt: skip
 
 
-def _record(out: UnitRecords, metric: Metric, result: MetricResult, names: list[str], sub: Batch) -> None:
+def _record(out: UnitRecords, metric: Metric, result: MetricResult, names: list[str], sub: Batch,
+            spec: tuple[str, str] = ("", "")) -> None:  # fmt: skip
     keep = np.ones(len(sub), dtype=bool) if result.present is None else result.present.cpu().numpy().astype(bool)
     ids = [i for i, k in zip(sub.ids, keep) if k]
     for name in names:
         reason = result.reasons.get(name, "value is NaN")
-        out.add(metric=name, ids=ids, values=result.values[name].detach().to("cpu", torch.float64).numpy()[keep],
+        out.add(metric=qualified(name, spec[1]), ids=ids,
+                values=result.values[name].detach().to("cpu", torch.float64).numpy()[keep],
                 errors=[reason] * len(ids), higher_is_better=metric.higher_is_better(name),
-                category=metric.info.category.value)  # fmt: skip
+                category=metric.info.category.value, spec=spec[0])  # fmt: skip
     for cname, curve in result.curves.items():
-        out.add_curve(curve=cname, ids=ids, fractions=curve.fractions.detach().to("cpu", torch.float64).numpy(),
+        out.add_curve(curve=qualified(cname, spec[1]), ids=ids, fractions=curve.fractions.detach().to("cpu", torch.float64).numpy(),
                       scores=curve.scores.detach().to("cpu", torch.float64).numpy()[keep])  # fmt: skip
 
 
@@ -168,26 +177,33 @@ def score_unit(ctx: RunContext, method: PreparedMethod, *, batch_index: int, bat
     raw, maps, failed, seconds = _maps(ctx, method, batch, target)
     out = UnitRecords(run_id=run_id, dataset=str(ctx.config.dataset), model=str(ctx.config.model), method=method.label)
     rows_failed = sorted(failed)
-    for metric in ctx.metrics:
+    specs = _specs(ctx)
+    for metric, spec in zip(ctx.metrics, specs):
         names = metric.value_names(model=ctx.model, batch=batch)
-        _fail(out, metric, names, rows_failed, batch, index, [failed[i] for i in rows_failed])
+        _fail(out, metric, names, rows_failed, batch, index, [failed[i] for i in rows_failed], spec)
     ok_rows = [i for i in range(len(batch)) if i not in failed]
     if not ok_rows:
         return out.frames()
     idx = torch.tensor(ok_rows, device=batch.images.device)
     sub, sub_target = _subset_batch(batch, idx), target.subset(idx)
     mctx = _metric_context(ctx, method, sub, sub_target, raw[idx], maps[idx], index[idx], seconds, seed)  # type: ignore[index]
-    for metric in ctx.metrics:
+    for metric, spec in zip(ctx.metrics, specs):
         names = metric.value_names(model=ctx.model, batch=sub)
         try:
             result = metric.compute(mctx)
             _check_result(metric, result, names, len(sub))
         except Exception as exc:  # a broken metric fails its values, not the run
             reason = f"metric {metric.info.name!r} raised {type(exc).__name__}: {exc}"
-            _fail(out, metric, names, list(range(len(sub))), sub, mctx.sample_index, [reason] * len(sub))
+            _fail(out, metric, names, list(range(len(sub))), sub, mctx.sample_index, [reason] * len(sub), spec)
             continue
-        _record(out, metric, result, names, sub)
+        _record(out, metric, result, names, sub, spec)
     return out.frames()
+
+
+def _specs(ctx: RunContext) -> list[tuple[str, str]]:
+    """(canonical specification, name suffix) per metric of the run (:mod:`attrbench.metric_specs`)."""
+    suffixes = ctx.metric_suffixes or [""] * len(ctx.metrics)
+    return [(canonical_label(label), sfx) for label, sfx in zip(ctx.metric_labels, suffixes)]
 
 
 def _check_result(metric: Metric, result: MetricResult, names: list[str], b: int) -> None:

@@ -36,8 +36,9 @@ class IntegratedGradients(MemoryLimited, AttributionMethod):
         steps_per_pass: quadrature points per pass when ``internal_batch_size`` is None (None:
             all ``n_steps`` at once). Default 16: the same attribution (the chunked passes only
             reorder the float sum) in about a third of the memory of all 32 steps at once (issue
-            17: 0.53 instead of 1.84 GB on the embedded default, batch 8), and not slower
-            (``scripts/bench_ig.py``).
+            17: 0.53 instead of 1.84 GB on the embedded default, batch 8; peak RSS of the
+            default run 1.17 instead of 1.97 GB here); its speed is within the noise of
+            ``scripts/bench_ig.py`` on a loaded 2-core CPU (``results/benchmarks/ig_passes.txt``).
     """
 
     info = MethodInfo(

@@ -24,6 +24,7 @@ class Saliency(AttributionMethod):
         name="saliency",
         paper="Simonyan et al., ICLR-W 2014, arXiv 1312.6034",
         resolution=Resolution.INPUT,
+        postprocess="magnitude",  # max_c |a_c|: the saliency map of Simonyan et al., sec. 3.1
     )
 
     def __init__(self, model: nn.Module, *, spec: ModelSpec) -> None:

@@ -21,5 +21,6 @@ class SmoothGrad(NoiseTunnelSaliency):
         paper="Smilkov et al., 2017, arXiv 1706.03825",
         resolution=Resolution.INPUT,
         stochastic=True,
+        postprocess="magnitude",  # max_c |a_c|: the saliency map of Simonyan et al., sec. 3.1
     )
     nt_type = "smoothgrad"

@@ -22,5 +22,6 @@ class VarGrad(NoiseTunnelSaliency):
         paper="Adebayo et al., ICLR-W 2018, arXiv 1810.03307",
         resolution=Resolution.INPUT,
         stochastic=True,
+        postprocess="magnitude",  # max_c |a_c|: the saliency map of Simonyan et al., sec. 3.1
     )
     nt_type = "vargrad"

@@ -66,24 +66,26 @@ def test_markdown_table(run) -> None:
     s = summarise(load_records([run]))
     text = to_markdown(s, reference={"ref"})
     lines = text.splitlines()
-    assert lines[0] == "| method | gt_spearman ↑ | deletion_auc ↓ |"
+    assert lines[0] == "| method | n | gt_spearman ↑ | deletion_auc ↓ |"
     row_b = next(line for line in lines if line.startswith("| b |"))
     row_a = next(line for line in lines if line.startswith("| a |"))
-    assert "**0.700** [" in row_b and "**" not in row_b.split("|")[3]
+    n_b = int(s.loc[s["method"] == "b", "n"].iloc[0])
+    assert row_b.split("|")[2].strip() == str(n_b)  # n is shown in every table
+    assert "**0.700** [" in row_b and "**" not in row_b.split("|")[4]
     assert "**2.000** [" in row_a
     assert "| ref (ref.) |" in text and "**0.900**" not in text
     # each row has the header's number of cells
-    assert {line.count("|") for line in lines[:5]} == {4}
+    assert {line.count("|") for line in lines[:5]} == {5}
 
 
 def test_latex_table_structure(run) -> None:
     s = summarise(load_records([run]))
     tex = to_latex(s, reference={"ref"})
-    for token in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{lrr}", "gt\\_spearman $\\uparrow$",
+    for token in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{llrr}", "gt\\_spearman $\\uparrow$",
                   "deletion\\_auc $\\downarrow$", "\\textbf{0.700}", "\\textbf{2.000}", "ref$^\\dagger$"):
         assert token in tex, token
     body = [line for line in tex.splitlines() if line.endswith("\\\\")]
-    assert len(body) == 4 and all(line.count("&") == 2 for line in body)
+    assert len(body) == 4 and all(line.count("&") == 3 for line in body)
     assert tex.count("{") == tex.count("}")
 
 
@@ -116,10 +118,10 @@ def test_several_models_get_a_model_column_and_best_per_model(tmp_path) -> None:
                    model="net2", run_id="r2")
     s = summarise(load_records([r1, r2]))
     md = to_markdown(s)
-    assert md.splitlines()[0] == "| model | method | m ↑ |"
-    assert "| net1 | b | **2.000**" in md and "| net2 | a | **5.000**" in md
+    assert md.splitlines()[0] == "| model | method | n | m ↑ |"
+    assert "| net1 | b | 2 | **2.000**" in md and "| net2 | a | 2 | **5.000**" in md
     tex = to_latex(s)
-    assert "\\begin{tabular}{llr}" in tex and tex.count("\\midrule") == 2  # header rule + one between models
+    assert "\\begin{tabular}{lllr}" in tex and tex.count("\\midrule") == 2  # header rule + one between models
 
 
 def test_unknown_metric_column_is_a_clear_error(run) -> None:
@@ -131,7 +133,7 @@ def test_unknown_metric_column_is_a_clear_error(run) -> None:
 def test_cli_export_writes_file_and_reports_errors(run, tmp_path, capsys) -> None:
     out = tmp_path / "t.md"
     assert cli_main(["export", str(run), "--format", "markdown", "--metrics", "deletion_auc", "--out", str(out)]) == 0
-    assert out.read_text().splitlines()[0] == "| method | deletion_auc ↓ |"
+    assert out.read_text().splitlines()[0] == "| method | n | deletion_auc ↓ |"
     assert cli_main(["export", str(run), "--format", "csv"]) == 0
     assert "model,method,metric" in capsys.readouterr().out
     assert cli_main(["export", str(run), "--metrics", "nope"]) == 2

@@ -128,8 +128,8 @@ def test_gallery_recomputes_maps_from_the_run_config(tmp_path) -> None:
     x = torch.stack([data[3].image, data[1].image]).double()
     labels = torch.tensor([3, 1])
     model = load_model(toy.MODEL)
-    # saliency with the run's "raw" post-processing: the channel sum of the input gradient
-    expected = Saliency(model, spec=model.spec)(x, target=ClassLogit(labels)).sum(1, keepdim=True)
+    # saliency with its declared "magnitude" post-processing: max over channels of |input gradient|
+    expected = Saliency(model, spec=model.spec)(x, target=ClassLogit(labels)).abs().amax(1, keepdim=True)
     torch.testing.assert_close(g.maps["saliency"], expected, rtol=0, atol=1e-12)
     # ground truth spread over receptive fields keeps its total: f_c(x) - b_c per sample
     logits = model(x).gather(1, labels.view(-1, 1)).squeeze(1) - model.net.fc.bias[labels]

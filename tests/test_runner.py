@@ -64,7 +64,10 @@ def test_records_schema_and_failed_samples(tmp_path) -> None:
     row = summary[(summary.method == f"{TOYS}:NaNForFirst") & (summary.metric == "deletion_auc")].iloc[0]
     assert row.n == 3
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["status"] == "finished" and cfg["seed"] == 0 and cfg["postprocess_config"]["reduce"] == "sum"
+    assert cfg["status"] == "finished" and cfg["seed"] == 0 and cfg["postprocess_config"] is None  # per method
+    pp = cfg["method_config"][f"{TOYS}:NaNForFirst"]["postprocess"]
+    assert pp["preset"] == "signed" and pp["config"]["reduce"] == "sum"
+    assert df["metric_spec"].isin(["gt", "deletion[steps=4]", "localisation", "runtime"]).all()
     assert cfg["metric_info"]["deletion[steps=4]"]["outputs"] == {"deletion_auc": False, "deletion_auc_raw": False}
     assert "torch" in cfg["versions"] and cfg["git_hash"]
 

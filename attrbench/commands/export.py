@@ -10,7 +10,9 @@ metric's direction (↑ higher is better, ↓ lower is better); every method sta
 the best of its column is bold (paired Wilcoxon signed-rank against the best, Holm-corrected,
 ``--alpha``, default 0.05; ``--single-best`` bolds only the best mean); reference rows (random,
 sobel, oracle, ..., and ``--reference`` labels) are marked and never bold. With several models
-the table has a model column. LaTeX output uses booktabs (\\usepackage{booktabs}).
+the table has a model column. Several runs are never pooled: runs scoring the same method, model
+and metric become row groups "model [run]". Every table shows n. LaTeX output uses booktabs
+(\\usepackage{booktabs}).
 """
 
 from __future__ import annotations
@@ -31,16 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", default="",
                         help="comma-separated extra reference rows, never marked (e.g. the patch-grid gradcam); "
                              "registered references (oracle, random, sobel) always are")
+    parser.add_argument("--ci", default="t", choices=("t", "range", "bootstrap"),
+                        help="interval: t (clipped to a metric's declared range), range (Wilson for 0/1 values, "
+                        "else bootstrap, in range) or bootstrap (default: t)")
     parser.add_argument("--single-best", action="store_true",
                         help="bold only the best mean per column instead of the tied-with-best group")
 
 
 def main(args: argparse.Namespace) -> int:
-    from attrbench.export import load_records, reference_methods, render, summarise, write_table
+    from attrbench.export import load_records, reference_methods, render, run_ranges, summarise, write_table
     from attrbench.stats import tied_with_best
 
-    records = load_records(args.runs)
-    summary = summarise(records)
+    records = load_records(args.runs)  # runs that share a key stay apart (attrbench.runsets)
+    summary = summarise(records, ranges=run_ranges(args.runs), ci=args.ci)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     reference = reference_methods(set(summary["method"])) | {m.strip() for m in args.reference.split(",") if m.strip()}
     tied = None if args.single_best else tied_with_best(records, alpha=args.alpha, reference=reference)

@@ -45,9 +45,14 @@ def main(args: argparse.Namespace) -> int:
 
         names = sorted(TRACKS)
     else:
-        from attrbench.postprocess import PRESETS
+        from attrbench.postprocess import DEFAULT_PRESET, PRESETS
 
-        names = list(PRESETS)
+        for name in PRESETS:
+            if not args.pattern or fnmatch.fnmatch(name, args.pattern):
+                pp = PRESETS[name]
+                note = "  (default of methods that declare none)" if name == DEFAULT_PRESET else ""
+                print(f"{name:<17} reduce={pp.reduce} relu={pp.relu} normalise={pp.normalise}{note}")
+        return 0
     if args.pattern:
         names = [n for n in names if fnmatch.fnmatch(n, args.pattern)]
     for name in names:

@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="device to recompute gallery maps (default: cuda if available)")
     parser.add_argument("--data-root", default=None, help="override the run's data root for the gallery")
     parser.add_argument("--model", default=None,
-                        help="model for the gallery when the run was given a checkpoint path (default: the run's model)")
+                        help="model for the gallery: the pkg.module:factory the run was given (a run never imports "
+                        "code by itself; its stored --weights and --model-arg are used), or another checkpoint "
+                        "(default: the run's stored model name or checkpoint path)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None,
                         help="model name (attrbench list models), checkpoint path, or pkg.module:factory "
                         "(default: the track's, bagnet17-synthbirds)")
-    parser.add_argument("--weights", default=None, metavar="PATH|URL", help="weights for official models")
+    parser.add_argument("--weights", default=None, metavar="PATH|URL",
+                        help="weights for official models; for a pkg.module:factory, passed as its weights= argument")
+    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", dest="model_arg",
+                        help="keyword argument of a pkg.module:factory model, typed by its signature (repeatable)")
     parser.add_argument("--dataset", default=None, help="dataset name (attrbench list datasets; default synthbirds)")
     parser.add_argument("--data-root", default=None, metavar="DIR", help="dataset root directory")
     parser.add_argument("--split", default="test", help="dataset split (default: test)")
@@ -49,11 +52,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "memory such as 0.25 (default: 1/8 of the available memory on CPU, 0.6 of a GPU's free memory; "
                              "docs/memory.md)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if available)")
-    parser.add_argument("--seed", type=int, default=0, help="run seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="run seed: reaches every stochastic method and metric; a method's own "
+                        "seed option (random[seed=3]) wins (default: 0)")
     parser.add_argument("--out", default=None, metavar="DIR", help="run directory (default: results/runs/<run-id>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (or the newest matching run)")
-    parser.add_argument("--postprocess", default="raw", metavar="PRESET",
-                        help="post-processing preset: raw, captum, pytorch-grad-cam, torchcam (default: raw)")
+    parser.add_argument("--postprocess", default=None, metavar="PRESET",
+                        help="post-processing preset for every method: signed, magnitude, raw, captum, "
+                        "pytorch-grad-cam, torchcam (`attrbench list postprocess`; default: each method's "
+                        "declared preset, e.g. saliency -> magnitude, else signed)")
     parser.add_argument("--track", default="classification", help="classification or embedding (default: classification)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -82,7 +89,9 @@ def main(args: argparse.Namespace) -> int:
     if not methods:
         raise OptionError("no method given; use --method NAME (see `attrbench list methods`)")
     given = {k: v for k, v in vars(args).items() if k in RunConfig.field_names()}
-    given.update(methods=methods, metrics=split_specs(args.metrics) if args.metrics else None, progress=not args.quiet)
+    from attrbench.models.factory import parse_model_args
+
+    given.update(model_args=parse_model_args(args.model_arg), methods=methods, metrics=split_specs(args.metrics) if args.metrics else None, progress=not args.quiet)
     config = RunConfig(**given)
     result = run(config)
     data = load_run(result.path)

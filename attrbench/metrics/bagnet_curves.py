@@ -145,6 +145,32 @@ def _step_groups(steps: Tensor, cap: int) -> list[tuple[int, int]]:
     return groups
 
 
+def _window_jobs(live: Tensor, ranks: Tensor, counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(sample, unit, step) of every window, sorted by step; units changing after the last point dropped."""
+    ids = live.nonzero().flatten()  # (U',) units some position sees
+    samp = torch.arange(ranks.shape[0], device=ranks.device).repeat_interleave(len(ids))
+    uid = ids.repeat(ranks.shape[0])
+    step = torch.searchsorted(counts, ranks[samp, uid].contiguous(), right=True)
+    inside = step < len(counts)
+    samp, uid, step = samp[inside], uid[inside], step[inside]
+    order = torch.argsort(step, stable=True)
+    return samp[order], uid[order], step[order]
+
+
+def _window_images(
+    images: Tensor, fill_x: Tensor, rank_pix: Tensor, samp: Tensor, corner: Tensor, count: Tensor, crop: tuple[int, int], mode: str
+) -> Tensor:
+    """(n, C, ch, cw) crops at pixel corners (n, 2) of each window's own curve image.
+
+    A pixel is perturbed when its unit's rank is below the window step's unit ``count`` (n,).
+    """
+    img = _crops(images, samp, corner[:, 0], corner[:, 1], crop)
+    fil = _crops(fill_x, samp, corner[:, 0], corner[:, 1], crop)
+    rk = _crops(rank_pix.unsqueeze(1), samp, corner[:, 0], corner[:, 1], crop)
+    hit = rk < count.view(-1, 1, 1, 1)
+    return torch.where(hit, fil, img) if mode == "deletion" else torch.where(hit, img, fil)
+
+
 @torch.no_grad()
 def incremental_curve_outputs(
     *,
@@ -188,34 +214,20 @@ def incremental_curve_outputs(
     hu, wu = -(-h // unit), -(-w // unit)
     rank_pix = ranks.view(b, hu, 1, wu, 1).expand(b, hu, unit, wu, unit).reshape(b, hu * unit, wu * unit)[:, :h, :w]
     counts_t = torch.tensor(counts, device=dev)
-    live = win.live.to(dev).nonzero().flatten()  # (U',) live unit ids
-    samp = torch.arange(b, device=dev).repeat_interleave(len(live))
-    uid = live.repeat(b)
-    step = torch.searchsorted(counts_t, ranks[samp, uid].contiguous(), right=True)
-    inside = step < len(counts)  # units perturbed after the last curve point need no window
-    samp, uid, step = samp[inside], uid[inside], step[inside]
-    order = torch.argsort(step, stable=True)
-    samp, uid, step = samp[order], uid[order], step[order]
+    samp, uid, step = _window_jobs(win.live.to(dev), ranks, counts_t)
     start = win.start.to(dev)[uid]
-    di = torch.arange(ph, device=dev).view(ph, 1)
-    dj = torch.arange(pw, device=dev).view(1, pw)
+    di, dj = torch.arange(ph, device=dev).view(ph, 1), torch.arange(pw, device=dev).view(1, pw)
     done = 0
     for a, z in _step_groups(step, max(1, group_windows)):
         g_feats = []
         for c in range(a, z, max(1, chunk)):
             sl = slice(c, min(c + chunk, z))
-            r0, c0 = start[sl, 0] * s, start[sl, 1] * s
-            img = _crops(images, samp[sl], r0, c0, win.crop)
-            fil = _crops(fill_x, samp[sl], r0, c0, win.crop)
-            rk = _crops(rank_pix.unsqueeze(1), samp[sl], r0, c0, win.crop)
-            hit = rk < counts_t[step[sl]].view(-1, 1, 1, 1)  # unit already perturbed at this step
-            x = torch.where(hit, fil, img) if mode == "deletion" else torch.where(hit, img, fil)
+            x = _window_images(images, fill_x, rank_pix, samp[sl], start[sl] * s, counts_t[step[sl]], win.crop, mode)
             g_feats.append(net.features(parts.pre(x)).permute(0, 2, 3, 1))
-        g = torch.cat(g_feats)  # (n, P_h, P_w, F)
+        g = torch.cat(g_feats)  # (n, P_h, P_w, F); flat positions (n, P_h, P_w) in the state below
         pos = (samp[a:z].view(-1, 1, 1) * gh + start[a:z, 0].view(-1, 1, 1) + di) * gw + start[a:z, 1].view(-1, 1, 1) + dj
-        steps_here = step[a:z]
-        for t in torch.unique_consecutive(steps_here).tolist():
-            sel = (steps_here == t).nonzero().flatten()
+        for t in torch.unique_consecutive(step[a:z]).tolist():
+            sel = (step[a:z] == t).nonzero().flatten()
             means[:, done + 1 : t] = means[:, done : done + 1]  # steps without live units
             state[pos[sel].flatten()] = g[sel].reshape(-1, g.shape[-1])
             means[:, t] = state.view(b, gh * gw, -1).mean(dim=1)

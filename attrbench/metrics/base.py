@@ -53,7 +53,8 @@ class MetricContext:
             another model of the same architecture, post-processed like ``maps``.
         seed: the unit's seed (metrics needing randomness derive generators from it).
         run_seed: the run's seed, the same for every method and batch (metrics that must draw
-            the same random objects for every method, such as MPRT's randomised models, use it).
+            the same random objects for every method, such as MPRT's randomised models and
+            ``gt_cell``'s sampled truth, use it).
         max_forward_batch: the largest number of images a metric may send through the model at once.
         explain_target: ``explain_target(target) -> (B, 1, H, W)``: the same method, re-seeded
             identically, on the same model and images for another B-sample target, post-processed

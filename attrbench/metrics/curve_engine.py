@@ -17,12 +17,14 @@ Two decisions, kept out of the curve convention itself:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
+from attrbench.api import Target
 from attrbench.metrics.bagnet_curves import bagnet_parts, incremental_cost_ratio, incremental_curve_outputs, unit_windows
 from attrbench.probe import probe_forward_chunk
 
-__all__ = ["ENGINES", "INCREMENTAL_MAX_RATIO", "forward_chunk", "incremental_outputs"]
+__all__ = ["ENGINES", "INCREMENTAL_MAX_RATIO", "forward_chunk", "incremental_outputs", "score_outputs"]
 
 ENGINES: tuple[str, ...] = ("auto", "full", "incremental")
 
@@ -96,3 +98,10 @@ def incremental_outputs(
         chunk=chunk,
         group_windows=max(chunk, GROUP_WINDOWS),
     )
+
+
+def score_outputs(outputs: Tensor, scorer: Target) -> Tensor:
+    """(B, K) float64 scores of (B, K, outputs) model outputs; ``scorer`` is a B-sample Target."""
+    b, k = outputs.shape[:2]
+    rows = torch.arange(b, device=outputs.device).repeat_interleave(k)
+    return scorer(outputs.reshape(b * k, -1), *(t[rows] for t in scorer.per_sample)).to(torch.float64).view(b, k)

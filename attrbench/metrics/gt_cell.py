@@ -3,7 +3,8 @@
 The truth is :func:`attrbench.cell_truth.cell_truth`: Shapley values of the explained logit over
 c x c pixel cells (default c = 8), absent cells filled with the method's own baseline when it has
 one (``needs_baseline``), else with ``fill`` (default 0, black); exact on BagNet-9/17, sampled with
-a standard error on BagNet-33 and on other models (orders seeded by the batch's sample ids, so every
+a standard error on BagNet-33 and on other models (orders seeded by the batch's sample ids XOR the run
+seed, so every
 method of a run is scored against the same truth, computed once per batch and cached) (Shapley, 1953; Brendel & Bethge, ICLR 2019,
 arXiv 1904.00760 for the window locality; docs/ground-truth.md).
 
@@ -91,12 +92,12 @@ class CellGroundTruthAgreement(Metric):
 
     def compute(self, ctx: MetricContext) -> MetricResult:
         baseline = ctx.baseline if ctx.method_info.needs_baseline and ctx.baseline is not None else self.fill
-        key = (id(ctx.model), tuple(ctx.batch.ids), tuple(ctx.batch.labels.tolist()), float(baseline))
+        key = (id(ctx.model), ctx.run_seed, tuple(ctx.batch.ids), tuple(ctx.batch.labels.tolist()), float(baseline))
         if key not in self._cache:
             self._cache[key] = cell_truth(
                 ctx.model, ctx.batch.images, labels=ctx.batch.labels, baseline=baseline, cell=self.cell,
                 max_exact_players=self.max_exact_players, permutations=self.permutations,
-                seed=zlib.crc32("\n".join(ctx.batch.ids).encode()), max_batch=ctx.max_forward_batch,
+                seed=zlib.crc32("\n".join(ctx.batch.ids).encode()) ^ (ctx.run_seed & 0x7FFFFFFF), max_batch=ctx.max_forward_batch,
             )  # fmt: skip
         truth = self._cache[key]
         size = tuple(ctx.maps.shape[-2:])

@@ -35,6 +35,7 @@ from attrbench.geometry import patch_coverage
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.functional import auroc, descending_ranks
 from attrbench.models.common import ImageModel
+from attrbench.stats import ValueRange
 
 __all__ = ["Localisation", "box_masks"]
 
@@ -81,6 +82,14 @@ class Localisation(Metric):
         "loc_energy_box": True,
         "loc_iou_top": True,
         "loc_auroc": True,
+    }
+    #: every value lies in [0, 1]; the pointing game is a hit (1) or a miss (0).
+    ranges: ClassVar[dict[str, ValueRange]] = {
+        "loc_pointing_game": ValueRange(low=0.0, high=1.0, kind="binary"),
+        "loc_energy_mask": ValueRange(low=0.0, high=1.0),
+        "loc_energy_box": ValueRange(low=0.0, high=1.0),
+        "loc_iou_top": ValueRange(low=0.0, high=1.0),
+        "loc_auroc": ValueRange(low=0.0, high=1.0),
     }
 
     def __init__(self, *, top_percent: float | None = None, threshold: float = 0.5) -> None:

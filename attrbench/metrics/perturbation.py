@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from attrbench.api import ClassLogit, ClassProbability, Target
 from attrbench.errors import OptionError
-from attrbench.metrics.curve_engine import forward_chunk, incremental_outputs
+from attrbench.metrics.curve_engine import forward_chunk, incremental_outputs, score_outputs
 
 __all__ = [
     "FILLS",
@@ -216,10 +216,7 @@ def perturbation_curves(
         mode=mode, max_forward_batch=max_forward_batch, forward_batch=forward_batch,
     )
     if fast is not None:
-        s_all = torch.arange(b, device=images.device).repeat_interleave(k)
-        y = fast.reshape(b * k, -1)
-        scores = scorer(y, *(t[s_all] for t in scorer.per_sample)).to(torch.float64).view(b, k)
-        return counts.to(torch.float64) / (hu * wu), scores
+        return counts.to(torch.float64) / (hu * wu), score_outputs(fast, scorer)
     # --- end of hook ---
     # job j = (sample j // K, point j % K), sample-major so chunks stay contiguous per sample
     total = b * k

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from attrbench.api import ModelSpec
-from attrbench.errors import CheckpointError
+from attrbench.errors import CheckpointError, OptionError
 from attrbench.fileio import honour_umask
 from attrbench.models.checkpoint_check import build_checked, check_payload, check_spec
 from attrbench.models.common import ImageModel
@@ -273,9 +273,16 @@ def load_model(
     *,
     device: torch.device | None = None,
     weights: str | Path | None = None,
+    model_args: dict[str, Any] | None = None,
 ) -> ImageModel:
-    """Resolve a model name (see the module docstring) to an eval-mode :class:`ImageModel`."""
+    """Resolve a model name (see the module docstring) to an eval-mode :class:`ImageModel`.
+
+    ``weights`` and ``model_args`` reach a ``module:factory`` as keyword arguments
+    (:func:`attrbench.models.factory.build_from_factory`); other models take no ``model_args``.
+    """
     device = device or torch.device("cpu")
+    if model_args and ":" not in name:
+        raise OptionError(f"model {name!r} takes no --model-arg; model arguments reach a module:factory only")
     shipped = _shipped()
     if name in shipped:
         return load_checkpoint(shipped[name], device=device)
@@ -290,12 +297,8 @@ def load_model(
     if name.endswith((".pt", ".pth", ".tar")) or os.sep in name:
         return load_checkpoint(name, device=device)
     if ":" in name:
-        made = import_object(name)()
-        if isinstance(made, ImageModel):
-            model = made
-        elif isinstance(made, tuple) and len(made) == 2 and isinstance(made[1], ModelSpec):
-            model = ImageModel(made[0], spec=made[1])
-        else:
-            raise TypeError(f"{name} must return an ImageModel or (nn.Module, ModelSpec), got {type(made).__name__}")
-        return model.eval().to(device)
+        from attrbench.models.factory import build_from_factory
+
+        return build_from_factory(name, weights=None if weights is None else str(weights), model_args=model_args,
+                                  device=device)  # fmt: skip
     raise _registry().unknown(name)
