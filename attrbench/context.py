@@ -78,8 +78,12 @@ class PreparedMethod:
     postprocess_name: str = ""
 
     def rebind(self, model: torch.nn.Module) -> AttributionMethod:
-        """The same method (same options) on another model of the same architecture."""
-        return self.cls(model, spec=self.instance.spec, **{**self.track_kwargs, **self.options})
+        """The same method (same options and memory limits) on another model of the same architecture."""
+        other = self.cls(model, spec=self.instance.spec, **{**self.track_kwargs, **self.options})
+        from attrbench.memory import copy_limits
+
+        copy_limits(self.instance, other)
+        return other
 
     @property
     def baseline(self) -> float | None:
@@ -140,6 +144,8 @@ class RunContext:
     truths: TruthCache = dataclasses.field(default_factory=TruthCache)
     forward_batch: int | str = "max"
     forward_probe: ForwardProbe | None = None
+    #: the memory plan of a run (:func:`attrbench.memory.plan_run`), set by the runner; None outside a run.
+    memory: Any = None
 
     @classmethod
     def open(cls, config: RunConfig, *, model: ImageModel | None = None, dataset: Any = None) -> RunContext:
@@ -162,6 +168,7 @@ class RunContext:
                                model_args=config.model_args)  # fmt: skip
         else:
             model = model.to(device).eval()
+        model = _apply_image_size(model, config.image_size)
         dataset_name = config.dataset or ("custom" if dataset is not None else track.default_dataset)
         if dataset is None:
             dataset = _load_dataset(config, dataset_name, model, track)
@@ -271,6 +278,11 @@ def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
         raise OptionError("no method given; pass at least one (e.g. --method ig)")
     if config.batch_size < 1 or config.n_samples < 1:
         raise OptionError(f"batch_size and n_samples must be positive, got {config.batch_size} and {config.n_samples}")
+    from attrbench.datasets.transforms import check_resize, output_size
+
+    check_resize(config.resize)
+    if config.image_size is not None:
+        output_size(config.image_size)
     for item in config.methods:
         if not isinstance(item, type):
             name, options = parse_spec(item)
@@ -288,15 +300,34 @@ def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
 
 
 def _load_dataset(config: RunConfig, name: str, model: ImageModel, track: Track) -> Any:
+    """The dataset at the model's input size, brought there by ``config.resize``."""
+    import inspect
+
     from attrbench.datasets import registry as datasets
+    from attrbench.datasets.transforms import DEFAULT_RESIZE
 
     h, w = model.spec.input_size
-    if h != w:
-        raise DataError(f"model {model.spec.name!r} takes {h}x{w} inputs; datasets resize to squares only")
-    kwargs: dict[str, Any] = {"split": config.split, "image_size": int(h), **track.dataset_kwargs}
+    cls = datasets.get(name)
+    kwargs: dict[str, Any] = {"split": config.split, "image_size": (int(h), int(w)), **track.dataset_kwargs}
+    if "resize" in inspect.signature(cls).parameters:
+        kwargs["resize"] = config.resize
+    elif config.resize != DEFAULT_RESIZE:
+        raise OptionError(f"dataset {name!r} does not take --resize (its class {cls.__name__} has no 'resize' option)")
     if config.data_root is not None:
         kwargs["root"] = config.data_root
-    return datasets.get(name)(**kwargs)
+    return cls(**kwargs)
+
+
+def _apply_image_size(model: ImageModel, image_size: int | tuple[int, int] | None) -> ImageModel:
+    """``model`` whose ``spec.input_size`` is ``image_size`` (``--image-size``; None keeps it)."""
+    if image_size is None:
+        return model
+    from attrbench.datasets.transforms import output_size
+
+    size = output_size(image_size)
+    if tuple(model.spec.input_size) != size:
+        model.spec = dataclasses.replace(model.spec, input_size=size)
+    return model
 
 
 def _check_samples(dataset: Any, name: str, config: RunConfig, model: ImageModel) -> int:

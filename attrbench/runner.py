@@ -31,6 +31,7 @@ from attrbench.context import RunContext
 from attrbench.device import resolve_device
 from attrbench.distributed import Ranks, ranks_from_env
 from attrbench.errors import OptionError
+from attrbench.memory import peak_memory, plan_run
 from attrbench.models.common import ImageModel
 from attrbench.outdir import check_out_folder, check_out_target
 from attrbench.results import RunDir, config_key, git_hash, package_versions, summarise
@@ -192,7 +193,9 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
         run_id = run_dir.path.resolve().name
         old = run_dir.read_config()
         _check_resume(run_dir, old, fingerprint, config.resume)
+        ctx.memory = plan_run(ctx)
         stored = _config_json(ctx, run_id, old)
+        stored["memory"] = ctx.memory.as_record()
         run_dir.write_config(stored)
         _loop(ctx, run_dir, run_id)
         _finish(ctx, run_dir, stored, time.perf_counter())
@@ -209,6 +212,8 @@ def _finish(ctx: RunContext, run_dir: RunDir, stored: dict[str, Any], t_merge: f
     records = pq.read_table(run_dir.records_path).to_pandas()
     ranges = declared_ranges([stored])  # intervals of bounded metrics stay in range
     run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods], ranges=ranges))
+    if "memory" in stored:
+        stored["memory"].update(peak_memory(ctx.device))
     ctx.clock.add("merge and summary", time.perf_counter() - t_merge)
     stored.update(status="finished", finished=_now(), phase_seconds=ctx.clock.as_record())
     run_dir.write_config(stored)
@@ -231,8 +236,9 @@ def _run_ranks(ctx: RunContext, config: RunConfig, ranks: Ranks) -> RunDir:
                 stack.enter_context(RunLock(run_dir.path))
                 old = run_dir.read_config()
                 _check_resume(run_dir, old, fingerprint, config.resume)
+                ctx.memory = plan_run(ctx)
                 stored = _config_json(ctx, run_dir.path.resolve().name, old)
-                stored["world_size"] = ranks.world
+                stored.update(memory=ctx.memory.as_record(), world_size=ranks.world)
                 run_dir.write_config(stored)
                 setup = ("ok", str(run_dir.path))
             except Exception as exc:  # re-raised below, on every rank
@@ -241,6 +247,8 @@ def _run_ranks(ctx: RunContext, config: RunConfig, ranks: Ranks) -> RunDir:
         if setup[0] == "error":
             raise setup[1]
         run_dir = RunDir(setup[1])
+        if not ranks.leader:
+            ctx.memory = plan_run(ctx)
         run_dir.config_key, run_dir.units = config_key(fingerprint), _units(ctx)
         _loop(ctx, run_dir, run_dir.path.resolve().name, ranks=ranks)
         ranks.barrier()

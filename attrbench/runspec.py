@@ -115,7 +115,15 @@ class RunConfig:
         postprocess: preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object
             for every method; None: each method's declared preset (:func:`attrbench.postprocess.preset_for`).
         track: "classification" or "embedding".
-        max_forward_batch: images per forward pass in perturbation curves (the memory cap).
+        max_forward_batch: images per forward pass in perturbation curves (an upper bound: the
+            memory budget may lower it, :mod:`attrbench.memory`).
+        image_size: input side (or (H, W)) the data is brought to; None = the model's input size.
+            A different size also becomes the model's ``spec.input_size`` (fully convolutional
+            models, factories).
+        resize: "shorter-crop" (default), "squash" or "pad" (:mod:`attrbench.datasets.transforms`).
+        memory_budget: bytes ("4GB", "512MB", an int) or a fraction of the available memory
+            ("0.25"); None = :data:`attrbench.memory.DEFAULT_FRACTION` of it. Runtime: it changes
+            chunk sizes, so results only by floating-point reassociation.
         amp: float16 autocast for methods and metrics (CUDA only; refused on CPU); changes values,
             so it is stored.
         channels_last: runtime: the model and batches in channels-last memory format (speed on
@@ -141,6 +149,9 @@ class RunConfig:
     postprocess: Any = None
     track: str = "classification"
     max_forward_batch: int = DEFAULT_MAX_FORWARD_BATCH
+    image_size: int | tuple[int, int] | None = None
+    resize: str = "shorter-crop"
+    memory_budget: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     amp: bool = False
     channels_last: bool = dataclasses.field(default=False, metadata=_RUNTIME)
     forward_batch: int | str = dataclasses.field(default="auto", metadata=_RUNTIME)
