@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Subset
 from attrbench.api import AttributionMethod, Batch, Sample, collate
 from attrbench.device import resolve_device
 from attrbench.errors import DataError, OptionError
+from attrbench.geometry import Geometry, method_geometry, model_coverage_fraction
 from attrbench.metrics.base import Metric
 from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
@@ -64,6 +65,9 @@ class PreparedMethod:
         postprocess: the method's PostProcess (:func:`attrbench.postprocess.preset_for`), None
             before :meth:`RunContext.open` sets it.
         postprocess_name: its preset name ("custom" for a PostProcess object).
+        geometry: the receptive-field geometry of the method's layer
+            (:func:`attrbench.geometry.method_geometry`, computed once in :meth:`RunContext.open`),
+            None for methods without a layer; the post-processor places layer maps by it.
     """
 
     label: str
@@ -73,6 +77,7 @@ class PreparedMethod:
     instance: AttributionMethod
     postprocess: Any = None
     postprocess_name: str = ""
+    geometry: Any = None
 
     def rebind(self, model: torch.nn.Module) -> AttributionMethod:
         """The same method (same options) on another model of the same architecture."""
@@ -162,7 +167,8 @@ class RunContext:
             kwargs = {**track.method_kwargs(mcls), **run_seed_kwargs(mcls, options, config.seed)}
             instance = build_component(mcls, label, model, spec=model.spec, **{**kwargs, **options})
             pp_name, pp = preset_for(mcls.info, override=config.postprocess)
-            methods.append(PreparedMethod(label, mcls, options, kwargs, instance, pp, pp_name))
+            methods.append(PreparedMethod(label, mcls, options, kwargs, instance, pp, pp_name,
+                                          _geometry(model, instance, label)))  # fmt: skip
         rf = None
         if model.spec.receptive_field is not None:
             from attrbench.ground_truth import receptive_field_of
@@ -231,10 +237,12 @@ class RunContext:
             "method_config": {m.label: {"class": f"{m.cls.__module__}:{m.cls.__qualname__}",
                                         "info": _info_dict(m.cls.info), "config": m.instance.config,
                                         "seed_source": _seed_source(m),
+                                        "geometry": None if m.geometry is None else dataclasses.asdict(m.geometry),
                                         "postprocess": {"preset": m.postprocess_name,
                                                         "config": self.postprocess_for(m).as_dict()}}
                               for m in self.methods},  # fmt: skip
             "metric_info": {label: m.describe() for label, m in zip(self.metric_labels, self.metrics)},
+            "coverage_fraction": model_coverage_fraction(self.model, size=tuple(self.model.spec.input_size)),
             "skipped_metrics": self.skipped,
         }
 
@@ -357,6 +365,19 @@ def _seed_source(method: PreparedMethod) -> str | None:
     if "seed" in method.options:
         return "method option"
     return "run seed" if "seed" in method.track_kwargs else None
+
+
+def _geometry(model: ImageModel, instance: AttributionMethod, label: str) -> Geometry | None:
+    """The receptive-field geometry of a layer method's layer (None for other methods).
+
+    Raises:
+        DataError: the layer's geometry cannot be derived from the module graph (a layer map
+            would otherwise be stretched over the image, which the scores must not depend on).
+    """
+    try:
+        return method_geometry(model, instance, size=tuple(model.spec.input_size))
+    except ValueError as exc:
+        raise DataError(f"method {label!r}: cannot place its layer map on the image ({exc})") from exc
 
 
 def _info_dict(info: Any) -> dict[str, Any]:

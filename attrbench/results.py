@@ -10,7 +10,9 @@ Layout of ``results/runs/<run-id>/`` (or ``--out``)::
     .lock              while a process owns the run (attrbench.runlock)
     records.parquet    merged records, columns RECORD_COLUMNS (one row per sample x value)
     curves.parquet     merged deletion/insertion curves, columns CURVE_COLUMNS
-    summary.csv        mean and 95 % t-interval per method x metric, columns SUMMARY_COLUMNS
+    summary.csv        mean and 95 % interval per method x metric (Wilson for binary values, seeded
+                       bootstrap clipped to the declared range otherwise; ``ci_method`` names it),
+                       columns SUMMARY_COLUMNS
 
 Every file is written to a temporary name in the same directory and renamed into place, so a
 killed run leaves only complete files. Tables and plots derive only from these files
@@ -45,6 +47,7 @@ __all__ = [
     "CURVE_COLUMNS",
     "RECORD_COLUMNS",
     "SUMMARY_COLUMNS",
+    "ci_method_name",
     "SUMMARY_KEYS",
     "RunData",
     "RunDir",
@@ -70,6 +73,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high", "higher_is_better", "category",
+    "ci_method",
 )  # fmt: skip
 #: the keys one summary row describes.
 SUMMARY_KEYS: tuple[str, ...] = ("model", "method", "metric")
@@ -304,7 +308,7 @@ class RunDir:
         atomic_write_text(self.summary_path, summary.to_csv(index=False))
 
 
-def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "t",
+def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "range",
               ranges: Mapping[str, ValueRange] | None = None) -> pd.DataFrame:  # fmt: skip
     """The one summary of records: per (model, method, metric) the mean and 95 % CI of the ok values.
 
@@ -315,7 +319,10 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
         records: long-format records (columns :data:`RECORD_COLUMNS`; at least the keys, ``value``,
             ``status``, ``higher_is_better`` and ``category``).
         method_order: order of the methods (default: first appearance).
-        ci: "t" (Student t-interval), "bootstrap" or "range" (:func:`attrbench.stats.mean_ci`).
+        ci: "range" (default: Wilson for values declared binary, else the seeded percentile
+            bootstrap clipped to the declared range, :func:`attrbench.stats.interval`), "t"
+            (Student t-interval) or "bootstrap" (:func:`attrbench.stats.mean_ci`). The row's
+            ``ci_method`` says which interval it got ("wilson", "bootstrap" or "t").
         ranges: value-name prefix -> declared range (:func:`attrbench.runsets.declared_ranges`); the
             interval of a value with a bounded range stays inside it (t: clipped; "range":
             :func:`attrbench.stats.interval`). The prefix of ``"loc_auroc[fill=x]"`` or
@@ -342,12 +349,20 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
             **dict(zip(SUMMARY_KEYS, key)), "n": int(ok.size), "n_failed": int(len(group) - ok.size),
             "mean": float(mean), "ci_low": float(low), "ci_high": float(high),
             "higher_is_better": bool(group["higher_is_better"].iloc[0]), "category": str(group["category"].iloc[0]),
+            "ci_method": ci_method_name(ci, vr),
         })  # fmt: skip
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     if method_order is not None and not out.empty:
         order = {m: i for i, m in enumerate(method_order)}
         out = out.sort_values("method", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     return out
+
+
+def ci_method_name(ci: str, value_range: ValueRange | None) -> str:
+    """The interval a summary row gets under ``ci``: "wilson", "bootstrap" or "t"."""
+    if ci == "range":
+        return "wilson" if value_range is not None and value_range.kind == "binary" else "bootstrap"
+    return ci
 
 
 @dataclass

@@ -109,12 +109,13 @@ def _postprocess(ctx: RunContext, method: PreparedMethod, raw: Tensor, size: tup
     info = method.cls.info
     with torch.no_grad():
         try:
-            return ctx.postprocess_for(method)(raw, size=size, info=info, rf=ctx.rf)
+            return ctx.postprocess_for(method)(raw, size=size, info=info, rf=ctx.rf, geometry=method.geometry)
         except Exception:  # retry sample by sample so that only the bad maps fail
             rows: list[Tensor | None] = []
             for i in range(len(raw)):
                 try:
-                    rows.append(ctx.postprocess_for(method)(raw[i : i + 1], size=size, info=info, rf=ctx.rf))
+                    rows.append(ctx.postprocess_for(method)(raw[i : i + 1], size=size, info=info, rf=ctx.rf,
+                                                            geometry=method.geometry))  # fmt: skip
                 except Exception as exc:
                     failed[i] = f"post-processing of the {tuple(raw.shape[1:])} map raised {type(exc).__name__}: {exc}"
                     rows.append(None)
@@ -170,11 +171,18 @@ def _metric_context(ctx: RunContext, method: PreparedMethod, sub: Batch, sub_tar
         seed_all(seed)  # the same noise as for the original map
         raw2 = method.rebind(other)(sub.images, target=sub_target).detach()
         with torch.no_grad():
-            return ctx.postprocess_for(method)(raw2, size=size, info=method.cls.info, rf=ctx.rf)
+            return ctx.postprocess_for(method)(raw2, size=size, info=method.cls.info, rf=ctx.rf, geometry=method.geometry)
+
+    def explain_target(other_target: Target) -> Tensor:
+        """The same method, seed and post-processing on the same rows, explaining ``other_target``."""
+        seed_all(seed)
+        raw2 = method.instance(sub.images, target=other_target).detach()
+        with torch.no_grad():
+            return ctx.postprocess_for(method)(raw2, size=size, info=method.cls.info, rf=ctx.rf, geometry=method.geometry)
 
     return MetricContext(
         model=ctx.model, batch=sub, target=sub_target, raw=sub_raw, maps=maps, method_info=method.cls.info,
-        explain=explain, sample_index=index, grid_map=grid_map, baseline=method.baseline, rf=ctx.rf,
+        explain=explain, explain_target=explain_target, sample_index=index, grid_map=grid_map, baseline=method.baseline, rf=ctx.rf,
         seconds=seconds, seed=seed, max_forward_batch=ctx.config.max_forward_batch, run_seed=ctx.config.seed,
     )  # fmt: skip
 

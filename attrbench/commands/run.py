@@ -84,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
     table = summary.assign(
         dir=summary["higher_is_better"].map({True: "^", False: "v"}),
         ci=[f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(summary["ci_low"], summary["ci_high"])],
-    )[["method", "metric", "dir", "n", "mean", "ci"]]
+    )[["method", "metric", "dir", "n", "mean", "ci", "ci_method"]]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.float_format", "{:.4g}".format):
         print(table.to_string(index=False))
     if failed:

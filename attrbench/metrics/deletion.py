@@ -13,6 +13,10 @@ Ties in the removal order (e.g. the zeros of a ReLU'd CAM) are broken at random:
 sample whose units are not all distinct is the mean of the curves of ``tie_orders`` random tie
 orders (seeded by the run seed and the sample index); samples without ties are scored once
 (every order is the same). ``tie_orders=0`` restores the deterministic row-major tie-break.
+
+Pixels no output sees (BagNet borders, :func:`attrbench.geometry.patch_coverage`) are kept out of
+the order: units without a seen pixel are removed / inserted last, whatever the map says there
+(:mod:`attrbench.metrics.perturbation`, "coverage").
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ from attrbench.metrics.base import Curve, Metric, MetricContext, MetricResult
 from attrbench.metrics.perturbation import (
     FILLS,
     SCORES,
+    covered_unit_scores,
     has_ties,
     normalised_auc,
     perturbation_curves,
     tie_keys,
-    unit_scores,
 )
+from attrbench.geometry import patch_coverage
 
 __all__ = ["DEFAULT_TIE_ORDERS", "Deletion", "PerturbationMetric"]
 
@@ -94,6 +99,7 @@ class PerturbationMetric(Metric):
             blur_sigma=self.blur_sigma,
             max_forward_batch=ctx.max_forward_batch,
             keys=keys,
+            covered=patch_coverage(ctx.rf, size=tuple(ctx.maps.shape[-2:])),  # type: ignore[arg-type]
         )
 
     def curves(self, ctx: MetricContext) -> tuple[Tensor, Tensor]:
@@ -101,7 +107,8 @@ class PerturbationMetric(Metric):
         everyone = torch.arange(ctx.maps.shape[0], device=ctx.maps.device)
         if self.tie_orders == 0:
             return self._curves(ctx, everyone, None)
-        unit_values, _ = unit_scores(ctx.maps, unit=self.unit)
+        covered = patch_coverage(ctx.rf, size=tuple(ctx.maps.shape[-2:]))  # type: ignore[arg-type]
+        unit_values, _ = covered_unit_scores(ctx.maps, unit=self.unit, covered=covered)
         units = unit_values.shape[1]
         keys = [tie_keys(ctx.sample_index, seed=ctx.seed, order=r, units=units) for r in range(self.tie_orders)]
         fractions, scores = self._curves(ctx, everyone, keys[0].to(ctx.maps.device))

@@ -9,6 +9,11 @@ the sanity check, so **lower similarity is better**. Per stage s the metric emit
                       "absolute value" variant),
     mprt_ssim@s       SSIM (11x11 Gaussian window, sigma 1.5) of the min-max normalised maps.
 
+Both are computed over the pixels some model output sees only (:func:`attrbench.geometry.patch_coverage`;
+every pixel for models without a patch grid): Spearman over the seen pixels, SSIM over the seen
+region (for a BagNet, the top-left rectangle its windows tile). Unseen pixels are exactly zero in
+every gradient map, before and after randomisation, and would otherwise inflate the similarity.
+
 Stages are the top-level children of the network (``model.net``) that hold parameters, in
 reverse order; the leading leaf modules before the first container (a BagNet's conv1, conv2,
 bn1) form one stage, "stem". Re-initialisation calls each module's ``reset_parameters`` under
@@ -33,9 +38,11 @@ from torch import Tensor, nn
 
 from attrbench.api import Batch, MetricCategory, MetricInfo
 from attrbench.errors import OptionError
+from attrbench.geometry import patch_coverage
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.functional import minmax, spearman, ssim
 from attrbench.models.common import ImageModel
+from attrbench.stats import ValueRange
 
 __all__ = ["Randomisation", "randomisation_stages"]
 
@@ -92,6 +99,11 @@ class Randomisation(Metric):
         reference="Adebayo et al., NeurIPS 2018, arXiv 1810.03292 (cascading, top-down)",
     )
     outputs: ClassVar[dict[str, bool]] = {"mprt_spearman": False, "mprt_ssim": False}
+    #: both similarities lie in [-1, 1] (identical maps: 1).
+    ranges: ClassVar[dict[str, ValueRange]] = {
+        "mprt_spearman": ValueRange(low=-1.0, high=1.0),
+        "mprt_ssim": ValueRange(low=-1.0, high=1.0),
+    }
 
     def __init__(self, *, max_samples: int = 2, max_stages: int | None = None) -> None:
         if max_samples < 1:
@@ -125,9 +137,10 @@ class Randomisation(Metric):
                 values[name] = nan
             return MetricResult(values=values, present=present)
         rows = present.nonzero().flatten()
+        seen = _seen_region(ctx)
         original = ctx.maps[rows].to(torch.float64)
-        before_abs = original.abs().flatten(1)
-        before_norm = minmax(original)
+        before_abs = _seen_pixels(original.abs(), seen)
+        before_norm = minmax(_crop(original, seen))
         randomised = copy.deepcopy(ctx.model)
         modules = dict(randomised.named_modules())
         device = next(randomised.parameters()).device
@@ -141,8 +154,8 @@ class Randomisation(Metric):
             finite = torch.isfinite(after.flatten(1)).all(dim=1)
             after = torch.where(finite.view(-1, 1, 1, 1), after, torch.zeros_like(after))
             nan = torch.full_like(finite, float("nan"), dtype=torch.float64)
-            rho = torch.where(finite, spearman(before_abs, after.abs().flatten(1)), nan)
-            sim = torch.where(finite, ssim(before_norm, minmax(after)), nan)
+            rho = torch.where(finite, spearman(before_abs, _seen_pixels(after.abs(), seen)), nan)
+            sim = torch.where(finite, ssim(before_norm, minmax(_crop(after, seen))), nan)
             for name, v in ((f"mprt_spearman@{stage}", rho), (f"mprt_ssim@{stage}", sim)):
                 values[name] = torch.full((b,), float("nan"), dtype=torch.float64, device=v.device).index_copy(0, rows, v)
         reasons = {
@@ -150,6 +163,29 @@ class Randomisation(Metric):
             for name in values
         }
         return MetricResult(values=values, reasons=reasons, present=present)
+
+
+def _seen_region(ctx: MetricContext) -> tuple[Tensor, tuple[int, int, int, int]] | None:
+    """(seen-pixel mask (H, W), bounding box (top, bottom, left, right)) or None when every pixel is seen."""
+    covered = patch_coverage(ctx.rf, size=tuple(ctx.maps.shape[-2:]))  # type: ignore[arg-type]
+    if covered is None or bool(covered.all()):
+        return None
+    mask = covered[0, 0].to(ctx.maps.device)
+    rows, cols = mask.any(dim=1).nonzero().flatten(), mask.any(dim=0).nonzero().flatten()
+    return mask, (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+
+
+def _seen_pixels(maps: Tensor, seen: tuple[Tensor, tuple[int, int, int, int]] | None) -> Tensor:
+    """(B, P): the seen pixels of (B, 1, H, W) maps (all H * W pixels when ``seen`` is None)."""
+    return maps.flatten(1) if seen is None else maps[:, 0][:, seen[0]]
+
+
+def _crop(maps: Tensor, seen: tuple[Tensor, tuple[int, int, int, int]] | None) -> Tensor:
+    """(B, 1, h, w): the maps on the bounding box of the seen pixels (for SSIM's windows)."""
+    if seen is None:
+        return maps
+    top, bottom, left, right = seen[1]
+    return maps[..., top:bottom, left:right]
 
 
 def _explain_rows(ctx: MetricContext, model: nn.Module, rows: Tensor) -> Tensor:
