@@ -4,7 +4,8 @@
 
 1. check the config and every method, metric and dataset name (before anything heavy loads);
 2. load the model (``model`` or the track's default) on the device and the dataset with the
-   model's input size and the track's ``dataset_kwargs``; keep its first ``n_samples`` items;
+   model's input size and the track's ``dataset_kwargs``; keep ``n_samples`` items chosen by
+   ``sampling`` (:mod:`attrbench.sampling`: seeded, stratified over classes by default);
 3. choose the metrics (the config's, or the track's defaults that apply:
    :func:`attrbench.metrics.applicability.inapplicable`) and the post-processing;
 4. prepare the track on the run's samples, then build each method once, with the track's
@@ -39,6 +40,7 @@ from attrbench.metric_specs import spec_suffixes
 from attrbench.options import build_component, canonical_label, validate_max_forward_batch, validate_options
 from attrbench.postprocess import preset_for
 from attrbench.runspec import RunConfig, parse_spec
+from attrbench.sampling import check_choices, sample_ids, select_indices
 from attrbench.tracks import Track, get_track
 
 __all__ = ["PreparedMethod", "RunContext", "seed_all"]
@@ -158,7 +160,7 @@ class RunContext:
         if dataset is None:
             dataset = _load_dataset(config, dataset_name, model, track)
         n = _check_samples(dataset, dataset_name, config, model)
-        samples = Subset(dataset, range(n))
+        samples = Subset(dataset, select_indices(dataset, n=n, sampling=config.sampling, seed=config.seed))
         metrics, labels, skipped = _metrics(config, track, model, dataset, dataset_name)
         classes = _method_classes(config, model, track)
         track.prepare(model=model, dataset=samples, device=device, seed=config.seed)
@@ -193,15 +195,17 @@ class RunContext:
                           num_workers=0)  # fmt: skip
 
     def prepare_batch(self, batch: Batch) -> Batch:
-        """``batch`` on the device in the model's dtype, unknown labels (-1) -> the model's top prediction."""
+        """``batch`` on the device in the model's dtype, unknown labels (-1) -> the model's top prediction
+        (every label when ``config.target == "predicted"``: the predicted class is explained)."""
         batch = batch.to(self.device)
         batch.images = batch.images.to(self.dtype)
         if batch.masks is not None:
             batch.masks = batch.masks.to(self.dtype)
-        if bool((batch.labels < 0).any()):
+        predicted = self.config.target == "predicted"
+        if predicted or bool((batch.labels < 0).any()):
             with torch.no_grad():
                 pred = self.model(batch.images).argmax(1)
-            batch.labels = torch.where(batch.labels < 0, pred, batch.labels)
+            batch.labels = pred if predicted else torch.where(batch.labels < 0, pred, batch.labels)
         return batch
 
     def find_samples(self, ids: list[str]) -> Batch:
@@ -244,6 +248,7 @@ class RunContext:
             "metric_info": {label: m.describe() for label, m in zip(self.metric_labels, self.metrics)},
             "coverage_fraction": model_coverage_fraction(self.model, size=tuple(self.model.spec.input_size)),
             "skipped_metrics": self.skipped,
+            "sample_ids": sample_ids(self.dataset, list(self.samples.indices)),
         }
 
 
@@ -265,6 +270,7 @@ def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
         name, options = parse_spec(item)
         validate_options(get_metric(name), options, spec=item)
     validate_max_forward_batch(config.max_forward_batch)
+    check_choices(sampling=config.sampling, target=config.target)
     spec_suffixes(list(config.metrics or []))  # one specification given twice
     if not dataset_given and config.dataset is not None:
         from attrbench.datasets import registry as datasets

@@ -40,7 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", default=None, metavar="A,B",
                         help="comma-separated metric specs, e.g. gt,deletion[steps=8] (default: all that apply)")
     parser.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
-                        help=f"first N samples of the split (default: {DEFAULT_N_SAMPLES})")
+                        help=f"N samples of the split, chosen by --sampling (default: {DEFAULT_N_SAMPLES})")
+    parser.add_argument("--sampling", choices=("stratified", "first"), default="stratified",
+                        help="stratified: drawn by --seed, the classes in turn (default); first: the first N items")
+    parser.add_argument("--target", choices=("true", "predicted"), default="true",
+                        help="explain the true (labelled) class (default) or the model's predicted class")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"samples per batch (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--max-forward-batch", type=int, default=DEFAULT_MAX_FORWARD_BATCH,
