@@ -40,6 +40,7 @@ from attrbench.metric_specs import spec_suffixes
 from attrbench.options import build_component, canonical_label, validate_max_forward_batch, validate_options
 from attrbench.postprocess import preset_for
 from attrbench.runspec import RunConfig, parse_spec
+from attrbench.references import is_reference
 from attrbench.sampling import check_choices, sample_ids, select_indices
 from attrbench.tracks import Track, get_track
 
@@ -249,6 +250,8 @@ class RunContext:
             "coverage_fraction": model_coverage_fraction(self.model, size=tuple(self.model.spec.input_size)),
             "skipped_metrics": self.skipped,
             "sample_ids": sample_ids(self.dataset, list(self.samples.indices)),
+            "reference_methods": [m.label for m in self.methods if is_reference(
+                info=m.cls.info, layer=getattr(m.instance, "layer", None), model_spec=self.model.spec)],
         }
 
 

@@ -10,9 +10,8 @@ Layout of ``results/runs/<run-id>/`` (or ``--out``)::
     .lock              while a process owns the run (attrbench.runlock)
     records.parquet    merged records, columns RECORD_COLUMNS (one row per sample x value)
     curves.parquet     merged deletion/insertion curves, columns CURVE_COLUMNS
-    summary.csv        mean and 95 % interval per method x metric (Wilson for binary values, seeded
-                       bootstrap clipped to the declared range otherwise; ``ci_method`` names it),
-                       columns SUMMARY_COLUMNS
+    summary.csv        mean and 95 % interval (Wilson / range-clipped bootstrap, column ci_method)
+                       per method x metric, columns SUMMARY_COLUMNS
 
 Every file is written to a temporary name in the same directory and renamed into place, so a
 killed run leaves only complete files. Tables and plots derive only from these files
@@ -41,13 +40,12 @@ import pyarrow.parquet as pq
 
 from attrbench.errors import DataError
 from attrbench.fileio import honour_umask
-from attrbench.stats import ValueRange, mean_ci
+from attrbench.stats import ValueRange, ci_method_name, mean_ci
 
 __all__ = [
     "CURVE_COLUMNS",
     "RECORD_COLUMNS",
     "SUMMARY_COLUMNS",
-    "ci_method_name",
     "SUMMARY_KEYS",
     "RunData",
     "RunDir",
@@ -319,10 +317,8 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
         records: long-format records (columns :data:`RECORD_COLUMNS`; at least the keys, ``value``,
             ``status``, ``higher_is_better`` and ``category``).
         method_order: order of the methods (default: first appearance).
-        ci: "range" (default: Wilson for values declared binary, else the seeded percentile
-            bootstrap clipped to the declared range, :func:`attrbench.stats.interval`), "t"
-            (Student t-interval) or "bootstrap" (:func:`attrbench.stats.mean_ci`). The row's
-            ``ci_method`` says which interval it got ("wilson", "bootstrap" or "t").
+        ci: "range" (default: Wilson if declared binary, else seeded bootstrap clipped to the range),
+            "t" or "bootstrap" (:func:`attrbench.stats.mean_ci`); the row's ``ci_method`` names it.
         ranges: value-name prefix -> declared range (:func:`attrbench.runsets.declared_ranges`); the
             interval of a value with a bounded range stays inside it (t: clipped; "range":
             :func:`attrbench.stats.interval`). The prefix of ``"loc_auroc[fill=x]"`` or
@@ -356,13 +352,6 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
         order = {m: i for i, m in enumerate(method_order)}
         out = out.sort_values("method", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     return out
-
-
-def ci_method_name(ci: str, value_range: ValueRange | None) -> str:
-    """The interval a summary row gets under ``ci``: "wilson", "bootstrap" or "t"."""
-    if ci == "range":
-        return "wilson" if value_range is not None and value_range.kind == "binary" else "bootstrap"
-    return ci
 
 
 @dataclass

@@ -73,3 +73,21 @@ def test_gt_chance_corrected_values_by_construction() -> None:
     assert bool((flipped.values["gt_sign_agreement_corrected"] < 0).all())
     assert metric.value_range("gt_sign_agreement_corrected").high == 1.0
     assert metric.value_range("gt_positive_mass_chance").as_dict() == {"low": 0.0, "high": 1.0, "kind": "continuous"}
+
+
+def test_runs_declare_scoring_resolution_and_reference_rows(tmp_path) -> None:
+    """metric_info states resolution + rule; Grad-CAM at the BagNet's last layer is a declared reference row."""
+    from attrbench.export import run_references
+
+    model = toy_model()
+    out = tmp_path / "run"
+    evaluate(methods=["gradcam", "gradcam[layer=net.layer2]", "saliency"], model=model, dataset=toy_samples(2),
+             metrics=["gt", "gt_cell", "deletion[steps=2]"], batch_size=2, out=out, n_samples=2)  # fmt: skip
+    config = json.loads((out / "config.json").read_text())
+    info = config["metric_info"]
+    assert info["gt"]["scoring"]["resolution"] == "patch grid" and info["gt"]["scoring"]["aggregation"].startswith("rf_sum")
+    assert info["gt_cell"]["scoring"]["resolution"] == "cell grid (8 x 8 px)" and info["gt_cell"]["scoring"]["prefix"] == "cellgt"
+    assert info["deletion[steps=2]"]["scoring"]["resolution"] == "8 x 8 px blocks"
+    assert info["gt"]["ranges"]["gt_sign_agreement_corrected"] == {"low": None, "high": 1.0, "kind": "continuous"}
+    assert config["reference_methods"] == ["gradcam"]  # the last layer (spec.cam_layer); layer2 competes
+    assert run_references([out]) == {"gradcam"}

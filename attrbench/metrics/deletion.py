@@ -21,7 +21,7 @@ the order: units without a seen pixel are removed / inserted last, whatever the 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -84,6 +84,12 @@ class PerturbationMetric(Metric):
         self.score = score
         self.blur_sigma = float(blur_sigma)
         self.tie_orders = int(tie_orders)
+
+    def scoring(self) -> dict[str, Any]:
+        """Removal order at ``unit`` x ``unit`` blocks (no truth: a faithfulness proxy)."""
+        return {"resolution": f"{self.unit} x {self.unit} px blocks", "truth": None,
+                "aggregation": "sum of the map over each block's seen pixels; unseen blocks last",
+                "fill": self.fill, "prefix": self.mode}  # fmt: skip
 
     def _curves(self, ctx: MetricContext, index: Tensor, keys: Tensor | None) -> tuple[Tensor, Tensor]:
         return perturbation_curves(

@@ -29,7 +29,7 @@ the sign metrics and their chance levels in [0, 1], corrected values at most 1.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -95,6 +95,15 @@ class GroundTruthAgreement(Metric):
             "gt_sign_agreement",
             *(n for n in chance_outputs("gt")),
         ]
+
+    def scoring(self) -> dict[str, Any]:
+        """Patch truth at the BagNet patch grid (values ``gt_*``)."""
+        rule = {"rf_sum": "sum of the map over each patch's receptive field",
+                "share": "each pixel shared evenly among the patches that see it",
+                "lstsq": "least-squares patch values whose placed map reproduces the pixels"}[self.rule]  # fmt: skip
+        return {"resolution": "patch grid", "truth": "patch logits (baseline-matched for methods with a baseline)",
+                "aggregation": f"{self.rule}: {rule}" + ("" if self.rule == "lstsq" else "; maps already on the grid as they are"),
+                "prefix": "gt"}  # fmt: skip
 
     def compute(self, ctx: MetricContext) -> MetricResult:
         if ctx.rf is None or not ctx.model.has_patch_logits:

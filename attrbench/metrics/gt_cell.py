@@ -22,7 +22,7 @@ and resolution it was scored against:
 from __future__ import annotations
 
 import zlib
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -101,6 +101,13 @@ class CellGroundTruthAgreement(Metric):
             "cellgt_sign_agreement",
             *(n for n in chance_outputs("cellgt")),
         ]
+
+    def scoring(self) -> dict[str, Any]:
+        """Cell Shapley truth at the c x c cell grid (values ``cellgt_*``)."""
+        return {"resolution": f"cell grid ({self.cell} x {self.cell} px)",
+                "truth": f"cell Shapley values (absent cells: the method's baseline, else fill {self.fill})",
+                "aggregation": "sum of the map over each cell's seen pixels; cells no window touches left out",
+                "prefix": "cellgt"}  # fmt: skip
 
     def compute(self, ctx: MetricContext) -> MetricResult:
         baseline = ctx.baseline if ctx.method_info.needs_baseline and ctx.baseline is not None else self.fill
