@@ -174,11 +174,14 @@ class RunConfig:
     def from_dict(cls, stored: Mapping[str, Any], **overrides: Any) -> RunConfig:
         """The RunConfig a stored config (``config.json``, a baseline's ``config``) describes.
 
-        Keys that are not stored fields are ignored; a stored ``postprocess_config`` (the resolved
+        Keys that are not stored fields are ignored; a stored config without ``sampling`` (written
+        before sampling existed) took the first ``n_samples`` items; a stored ``postprocess_config`` (the resolved
         preset a run wrote) wins over the preset name. ``overrides`` replace fields (runtime
         options, another model path or data root, the methods to re-run).
         """
         values = {k: stored[k] for k in cls.stored_fields() if stored.get(k) is not None}
+        if "fingerprint" in stored or "n_samples" in stored:
+            values.setdefault("sampling", "first")  # a run stored before issue 10 took the first n items
         if stored.get("postprocess_config"):
             from attrbench.postprocess import PostProcess
 

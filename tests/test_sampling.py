@@ -84,3 +84,12 @@ def test_target_predicted_explains_the_top_class(tmp_path) -> None:
         assert torch.equal(batch.labels, model(batch.images).argmax(1))
     true = RunContext.open(RunConfig(methods=["saliency"], metrics=["runtime"], n_samples=6), model=model, dataset=samples)
     assert torch.equal(true.prepare_batch(collate(samples)).labels, torch.tensor([s.label for s in samples]))
+
+
+def test_configs_stored_before_sampling_existed_reopen_with_the_first_items() -> None:
+    from attrbench.runspec import RunConfig
+
+    old = {"methods": ["ig"], "n_samples": 4, "seed": 0}
+    assert RunConfig.from_dict(old).sampling == "first"
+    assert RunConfig.from_dict({**old, "sampling": "stratified"}).sampling == "stratified"
+    assert RunConfig(methods=["ig"]).sampling == "stratified"
