@@ -1,9 +1,11 @@
 """Reference rows of a run: shown in every table, never ranked, never marked best or tied.
 
 A method is a reference row when its ``MethodInfo.reference`` is true (random, sobel, the oracle,
-...) or, on a BagNet, when it explains the model's last layer (``spec.cam_layer``) by its layer map:
-Grad-CAM there *is* the patch truth on the patch grid (issue 10), so it is the ceiling of the
-patch-grid family, not a competitor. The run records the list (``config.json``,
+...) or, on a BagNet, when it is one of :data:`PATCH_TRUTH_AT_LAST_LAYER` at the model's last layer
+(``spec.cam_layer``): Grad-CAM there *is* the patch truth on the patch grid (the fc weights times
+the last activations are the patch logits up to the bias; issue 10), so it is the ceiling of the
+patch-grid family, not a competitor. Other CAMs at that layer (Grad-CAM++, Guided Grad-CAM) are
+not the truth and stay ranked. The run records the list (``config.json``,
 ``reference_methods``); export, report and leaderboard add it to the registered references
 (:func:`declared_references`).
 """
@@ -13,7 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["declared_references", "is_reference"]
+__all__ = ["PATCH_TRUTH_AT_LAST_LAYER", "declared_references", "is_reference"]
+
+#: method names whose map at a BagNet's last layer equals the patch truth.
+PATCH_TRUTH_AT_LAST_LAYER: tuple[str, ...] = ("gradcam",)
 
 
 def is_reference(*, info: Any, layer: str | None, model_spec: Any) -> bool:
@@ -21,7 +26,8 @@ def is_reference(*, info: Any, layer: str | None, model_spec: Any) -> bool:
     if getattr(info, "reference", False):
         return True
     bagnet = getattr(model_spec, "receptive_field", None) is not None
-    return bagnet and layer is not None and layer == getattr(model_spec, "cam_layer", None)
+    last = layer is not None and layer == getattr(model_spec, "cam_layer", None)
+    return bagnet and last and getattr(info, "name", None) in PATCH_TRUTH_AT_LAST_LAYER
 
 
 def declared_references(configs: Iterable[Mapping[str, Any]]) -> set[str]:
