@@ -10,8 +10,7 @@ Layout of ``results/runs/<run-id>/`` (or ``--out``)::
     .lock              while a process owns the run (attrbench.runlock)
     records.parquet    merged records, columns RECORD_COLUMNS (one row per sample x value)
     curves.parquet     merged deletion/insertion curves, columns CURVE_COLUMNS
-    summary.csv        mean and 95 % interval (Wilson / range-clipped bootstrap, column ci_method)
-                       per method x metric, columns SUMMARY_COLUMNS
+    summary.csv        mean and 95 % interval (column ci_method) per method x metric, SUMMARY_COLUMNS
 
 Every file is written to a temporary name in the same directory and renamed into place, so a
 killed run leaves only complete files. Tables and plots derive only from these files
@@ -70,8 +69,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
     "run_id", "dataset", "model", "method", "curve", "sample_id", "step", "fraction", "score",
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high", "higher_is_better", "category",
-    "ci_method",
+    "model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high", "higher_is_better", "category", "ci_method",
 )  # fmt: skip
 #: the keys one summary row describes.
 SUMMARY_KEYS: tuple[str, ...] = ("model", "method", "metric")
@@ -317,8 +315,7 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
         records: long-format records (columns :data:`RECORD_COLUMNS`; at least the keys, ``value``,
             ``status``, ``higher_is_better`` and ``category``).
         method_order: order of the methods (default: first appearance).
-        ci: "range" (default: Wilson if declared binary, else seeded bootstrap clipped to the range),
-            "t" or "bootstrap" (:func:`attrbench.stats.mean_ci`); the row's ``ci_method`` names it.
+        ci: "range" (Wilson if binary, else seeded bootstrap in range), "t" or "bootstrap" (``ci_method``).
         ranges: value-name prefix -> declared range (:func:`attrbench.runsets.declared_ranges`); the
             interval of a value with a bounded range stays inside it (t: clipped; "range":
             :func:`attrbench.stats.interval`). The prefix of ``"loc_auroc[fill=x]"`` or
