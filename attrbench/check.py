@@ -237,7 +237,7 @@ def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iter
             verdict = "missing" if gated else "info"
         elif not gated:
             verdict = "info"
-        elif "n" in entries.columns and int(e.n) - n_new > max_lost_samples:
+        elif "n" in entries.columns and pd.notna(e.n) and int(e.n) - n_new > max_lost_samples:
             verdict = "LOST SAMPLES"
         elif gain < -float(e.tolerance):
             verdict = "REGRESSION"
@@ -249,7 +249,7 @@ def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iter
             "model": e.model, "method": e.method, "metric": e.metric,
             "direction": "↑" if e.higher_is_better else "↓",
             "old": old, "new": value, "delta": delta, "tolerance": float(e.tolerance),
-            "n_old": int(e.n) if "n" in entries.columns else 0, "n_new": n_new, "verdict": verdict,
+            "n_old": int(e.n) if "n" in entries.columns and pd.notna(e.n) else 0, "n_new": n_new, "verdict": verdict,
         })
     table = pd.DataFrame(rows)
     failed = bool(len(table)) and bool(table["verdict"].isin(FAILING_VERDICTS).any())

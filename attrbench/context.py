@@ -4,8 +4,7 @@
 
 1. check the config and every method, metric and dataset name (before anything heavy loads);
 2. load the model (``model`` or the track's default) on the device and the dataset with the
-   model's input size and the track's ``dataset_kwargs``; keep ``n_samples`` items chosen by
-   ``sampling`` (:mod:`attrbench.sampling`: seeded, stratified over classes by default);
+   model's input size and the track's ``dataset_kwargs``; keep ``n_samples`` items (:mod:`attrbench.sampling`);
 3. choose the metrics (the config's, or the track's defaults that apply:
    :func:`attrbench.metrics.applicability.inapplicable`) and the post-processing;
 4. prepare the track on the run's samples, then build each method once, with the track's
@@ -32,7 +31,7 @@ from torch.utils.data import DataLoader, Subset
 from attrbench.api import AttributionMethod, Batch, Sample, collate
 from attrbench.device import resolve_device
 from attrbench.errors import DataError, OptionError
-from attrbench.geometry import Geometry, method_geometry, model_coverage_fraction
+from attrbench.geometry import placing_geometry
 from attrbench.metrics.base import Metric
 from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
@@ -40,8 +39,8 @@ from attrbench.metric_specs import spec_suffixes
 from attrbench.options import build_component, canonical_label, validate_max_forward_batch, validate_options
 from attrbench.postprocess import preset_for
 from attrbench.runspec import RunConfig, parse_spec
-from attrbench.references import is_reference
-from attrbench.sampling import check_choices, sample_ids, select_indices
+from attrbench.references import run_declarations
+from attrbench.sampling import check_choices, select_indices
 from attrbench.tracks import Track, get_track
 
 __all__ = ["PreparedMethod", "RunContext", "seed_all"]
@@ -68,9 +67,7 @@ class PreparedMethod:
         postprocess: the method's PostProcess (:func:`attrbench.postprocess.preset_for`), None
             before :meth:`RunContext.open` sets it.
         postprocess_name: its preset name ("custom" for a PostProcess object).
-        geometry: the receptive-field geometry of the method's layer
-            (:func:`attrbench.geometry.method_geometry`, computed once in :meth:`RunContext.open`),
-            None for methods without a layer; the post-processor places layer maps by it.
+        geometry: its layer's receptive-field geometry, placing its maps (None without a layer).
     """
 
     label: str
@@ -83,8 +80,12 @@ class PreparedMethod:
     geometry: Any = None
 
     def rebind(self, model: torch.nn.Module) -> AttributionMethod:
-        """The same method (same options) on another model of the same architecture."""
-        return self.cls(model, spec=self.instance.spec, **{**self.track_kwargs, **self.options})
+        """The same method (same options and memory limits) on another model of the same architecture."""
+        other = self.cls(model, spec=self.instance.spec, **{**self.track_kwargs, **self.options})
+        from attrbench.memory import copy_limits
+
+        copy_limits(self.instance, other)
+        return other
 
     @property
     def baseline(self) -> float | None:
@@ -137,6 +138,8 @@ class RunContext:
     postprocess: Any
     rf: ReceptiveField | None
     metric_suffixes: list[str] = dataclasses.field(default_factory=list)
+    #: the memory plan of a run (:func:`attrbench.memory.plan_run`), set by the runner; None outside a run.
+    memory: Any = None
 
     @classmethod
     def open(cls, config: RunConfig, *, model: ImageModel | None = None, dataset: Any = None) -> RunContext:
@@ -157,6 +160,7 @@ class RunContext:
                                model_args=config.model_args)  # fmt: skip
         else:
             model = model.to(device).eval()
+        model = _apply_image_size(model, config.image_size)
         dataset_name = config.dataset or ("custom" if dataset is not None else track.default_dataset)
         if dataset is None:
             dataset = _load_dataset(config, dataset_name, model, track)
@@ -171,7 +175,7 @@ class RunContext:
             instance = build_component(mcls, label, model, spec=model.spec, **{**kwargs, **options})
             pp_name, pp = preset_for(mcls.info, override=config.postprocess)
             methods.append(PreparedMethod(label, mcls, options, kwargs, instance, pp, pp_name,
-                                          _geometry(model, instance, label)))  # fmt: skip
+                                          placing_geometry(model, instance, label=label)))  # fmt: skip
         rf = None
         if model.spec.receptive_field is not None:
             from attrbench.ground_truth import receptive_field_of
@@ -196,17 +200,15 @@ class RunContext:
                           num_workers=0)  # fmt: skip
 
     def prepare_batch(self, batch: Batch) -> Batch:
-        """``batch`` on the device in the model's dtype, unknown labels (-1) -> the model's top prediction
-        (every label when ``config.target == "predicted"``: the predicted class is explained)."""
+        """``batch`` on the device in the model's dtype, unknown labels (-1) (all if ``target="predicted"``) -> top class."""
         batch = batch.to(self.device)
         batch.images = batch.images.to(self.dtype)
         if batch.masks is not None:
             batch.masks = batch.masks.to(self.dtype)
-        predicted = self.config.target == "predicted"
-        if predicted or bool((batch.labels < 0).any()):
+        if self.config.target == "predicted" or bool((batch.labels < 0).any()):
             with torch.no_grad():
                 pred = self.model(batch.images).argmax(1)
-            batch.labels = pred if predicted else torch.where(batch.labels < 0, pred, batch.labels)
+            batch.labels = pred if self.config.target == "predicted" else torch.where(batch.labels < 0, pred, batch.labels)
         return batch
 
     def find_samples(self, ids: list[str]) -> Batch:
@@ -247,11 +249,8 @@ class RunContext:
                                                         "config": self.postprocess_for(m).as_dict()}}
                               for m in self.methods},  # fmt: skip
             "metric_info": {label: m.describe() for label, m in zip(self.metric_labels, self.metrics)},
-            "coverage_fraction": model_coverage_fraction(self.model, size=tuple(self.model.spec.input_size)),
             "skipped_metrics": self.skipped,
-            "sample_ids": sample_ids(self.dataset, list(self.samples.indices)),
-            "reference_methods": [m.label for m in self.methods if is_reference(
-                info=m.cls.info, layer=getattr(m.instance, "layer", None), model_spec=self.model.spec)],
+            **run_declarations(self),  # coverage_fraction, sample_ids, reference_methods
         }
 
 
@@ -265,6 +264,11 @@ def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
         raise OptionError("no method given; pass at least one (e.g. --method ig)")
     if config.batch_size < 1 or config.n_samples < 1:
         raise OptionError(f"batch_size and n_samples must be positive, got {config.batch_size} and {config.n_samples}")
+    from attrbench.datasets.transforms import check_resize, output_size
+
+    check_resize(config.resize)
+    if config.image_size is not None:
+        output_size(config.image_size)
     for item in config.methods:
         if not isinstance(item, type):
             name, options = parse_spec(item)
@@ -282,15 +286,34 @@ def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
 
 
 def _load_dataset(config: RunConfig, name: str, model: ImageModel, track: Track) -> Any:
+    """The dataset at the model's input size, brought there by ``config.resize``."""
+    import inspect
+
     from attrbench.datasets import registry as datasets
+    from attrbench.datasets.transforms import DEFAULT_RESIZE
 
     h, w = model.spec.input_size
-    if h != w:
-        raise DataError(f"model {model.spec.name!r} takes {h}x{w} inputs; datasets resize to squares only")
-    kwargs: dict[str, Any] = {"split": config.split, "image_size": int(h), **track.dataset_kwargs}
+    cls = datasets.get(name)
+    kwargs: dict[str, Any] = {"split": config.split, "image_size": (int(h), int(w)), **track.dataset_kwargs}
+    if "resize" in inspect.signature(cls).parameters:
+        kwargs["resize"] = config.resize
+    elif config.resize != DEFAULT_RESIZE:
+        raise OptionError(f"dataset {name!r} does not take --resize (its class {cls.__name__} has no 'resize' option)")
     if config.data_root is not None:
         kwargs["root"] = config.data_root
-    return datasets.get(name)(**kwargs)
+    return cls(**kwargs)
+
+
+def _apply_image_size(model: ImageModel, image_size: int | tuple[int, int] | None) -> ImageModel:
+    """``model`` whose ``spec.input_size`` is ``image_size`` (``--image-size``; None keeps it)."""
+    if image_size is None:
+        return model
+    from attrbench.datasets.transforms import output_size
+
+    size = output_size(image_size)
+    if tuple(model.spec.input_size) != size:
+        model.spec = dataclasses.replace(model.spec, input_size=size)
+    return model
 
 
 def _check_samples(dataset: Any, name: str, config: RunConfig, model: ImageModel) -> int:
@@ -374,19 +397,6 @@ def _seed_source(method: PreparedMethod) -> str | None:
     if "seed" in method.options:
         return "method option"
     return "run seed" if "seed" in method.track_kwargs else None
-
-
-def _geometry(model: ImageModel, instance: AttributionMethod, label: str) -> Geometry | None:
-    """The receptive-field geometry of a layer method's layer (None for other methods).
-
-    Raises:
-        DataError: the layer's geometry cannot be derived from the module graph (a layer map
-            would otherwise be stretched over the image, which the scores must not depend on).
-    """
-    try:
-        return method_geometry(model, instance, size=tuple(model.spec.input_size))
-    except ValueError as exc:
-        raise DataError(f"method {label!r}: cannot place its layer map on the image ({exc})") from exc
 
 
 def _info_dict(info: Any) -> dict[str, Any]:

@@ -243,7 +243,7 @@ def preset_for(info: MethodInfo, *, override: Any = None) -> tuple[str, PostProc
         UnknownNameError: an unknown preset name (the override's or the method's declaration).
     """
     if override is None:
-        name = getattr(info, "postprocess", None) or DEFAULT_PRESET
+        name = info.postprocess or DEFAULT_PRESET
         return name, get_preset(name)
     if isinstance(override, str):
         return override, get_preset(override)

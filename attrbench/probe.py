@@ -182,6 +182,8 @@ def probe_forward_chunk(
 ) -> ForwardProbe:
     """Pick the forward chunk (and optionally the CPU thread count) with the most images/s.
 
+    Long: cache look-up, measurement, optional thread sweep and cache write share the key.
+
     Args:
         model: eval-mode model taking ``sample``-shaped inputs.
         sample: (n >= 1, C, H, W) input; its first image is repeated to fill a chunk.

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["PATCH_TRUTH_AT_LAST_LAYER", "declared_references", "is_reference"]
+__all__ = ["PATCH_TRUTH_AT_LAST_LAYER", "declared_references", "is_reference", "run_declarations"]
 
 #: method names whose map at a BagNet's last layer equals the patch truth.
 PATCH_TRUTH_AT_LAST_LAYER: tuple[str, ...] = ("gradcam",)
@@ -36,3 +36,23 @@ def declared_references(configs: Iterable[Mapping[str, Any]]) -> set[str]:
     for config in configs:
         out |= set(config.get("reference_methods") or [])
     return out
+
+
+def run_declarations(ctx: Any) -> dict[str, Any]:
+    """What a run declares in ``config.json`` for issue 10: ``coverage_fraction`` (share of pixels
+    some output sees, :func:`attrbench.geometry.model_coverage_fraction`), ``sample_ids`` (the chosen
+    samples, :mod:`attrbench.sampling`) and ``reference_methods`` (:func:`is_reference`).
+
+    Args:
+        ctx: an opened :class:`attrbench.context.RunContext`.
+    """
+    from attrbench.geometry import model_coverage_fraction
+    from attrbench.sampling import sample_ids
+
+    spec = ctx.model.spec
+    return {
+        "coverage_fraction": model_coverage_fraction(ctx.model, size=tuple(spec.input_size)),
+        "sample_ids": sample_ids(ctx.dataset, list(ctx.samples.indices)),
+        "reference_methods": [m.label for m in ctx.methods
+                              if is_reference(info=m.cls.info, layer=getattr(m.instance, "layer", None), model_spec=spec)],
+    }  # fmt: skip

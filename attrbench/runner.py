@@ -27,6 +27,7 @@ import torch
 from attrbench.api import AttributionMethod, Sample
 from attrbench.context import RunContext
 from attrbench.errors import OptionError
+from attrbench.memory import peak_memory, plan_run
 from attrbench.models.common import ImageModel
 from attrbench.outdir import check_out_folder, check_out_target
 from attrbench.results import RunDir, config_key, git_hash, package_versions, summarise
@@ -177,7 +178,9 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
             from attrbench.sampling import indices_of
 
             ctx.samples = Subset(ctx.dataset, indices_of(ctx.dataset, old["sample_ids"]))
+        ctx.memory = plan_run(ctx)
         stored = _config_json(ctx, run_id, old)
+        stored["memory"] = ctx.memory.as_record()
         run_dir.write_config(stored)
         _loop(ctx, run_dir, run_id)
         run_dir.merge()
@@ -188,6 +191,7 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
 
         ranges = declared_ranges([stored])  # intervals of bounded metrics stay in range
         run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods], ranges=ranges))
+        stored["memory"].update(peak_memory(ctx.device))
         stored.update(status="finished", finished=_now())
         run_dir.write_config(stored)
     return run_dir

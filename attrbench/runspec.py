@@ -118,7 +118,15 @@ class RunConfig:
         postprocess: preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object
             for every method; None: each method's declared preset (:func:`attrbench.postprocess.preset_for`).
         track: "classification" or "embedding".
-        max_forward_batch: images per forward pass in perturbation curves.
+        max_forward_batch: images per forward pass in perturbation curves (an upper bound: the
+            memory budget may lower it, :mod:`attrbench.memory`).
+        image_size: input side (or (H, W)) the data is brought to; None = the model's input size.
+            A different size also becomes the model's ``spec.input_size`` (fully convolutional
+            models, factories).
+        resize: "shorter-crop" (default), "squash" or "pad" (:mod:`attrbench.datasets.transforms`).
+        memory_budget: bytes ("4GB", "512MB", an int) or a fraction of the available memory
+            ("0.25"); None = :data:`attrbench.memory.DEFAULT_FRACTION` of it. Runtime: it changes
+            chunk sizes, so results only by floating-point reassociation.
         device, out, resume, progress, force: runtime options (not fingerprinted); ``force`` lets
             ``out`` be a non-empty folder that is not a run directory (:mod:`attrbench.outdir`).
     """
@@ -139,6 +147,9 @@ class RunConfig:
     postprocess: Any = None
     track: str = "classification"
     max_forward_batch: int = DEFAULT_MAX_FORWARD_BATCH
+    image_size: int | tuple[int, int] | None = None
+    resize: str = "shorter-crop"
+    memory_budget: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     device: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     out: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     resume: bool = dataclasses.field(default=False, metadata=_RUNTIME)

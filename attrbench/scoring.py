@@ -26,6 +26,7 @@ from torch import Tensor
 
 from attrbench.api import Batch, Target
 from attrbench.context import PreparedMethod, RunContext, seed_all
+from attrbench.memory import forward_cap
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metric_specs import qualified
 from attrbench.options import canonical_label
@@ -182,8 +183,9 @@ def _metric_context(ctx: RunContext, method: PreparedMethod, sub: Batch, sub_tar
 
     return MetricContext(
         model=ctx.model, batch=sub, target=sub_target, raw=sub_raw, maps=maps, method_info=method.cls.info,
-        explain=explain, explain_target=explain_target, sample_index=index, grid_map=grid_map, baseline=method.baseline, rf=ctx.rf,
-        seconds=seconds, seed=seed, max_forward_batch=ctx.config.max_forward_batch, run_seed=ctx.config.seed,
+        explain=explain, explain_target=explain_target, sample_index=index, grid_map=grid_map,
+        baseline=method.baseline, rf=ctx.rf, seconds=seconds, seed=seed,
+        max_forward_batch=forward_cap(ctx.config.max_forward_batch, ctx.memory), run_seed=ctx.config.seed,
     )  # fmt: skip
 
 

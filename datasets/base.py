@@ -12,14 +12,12 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 from torch.utils.data import Dataset
 
 from attrbench.api import Sample
 from attrbench.datasets.imageio import image_size_of, load_image, load_mask
 from attrbench.datasets.isolation import SampleError
+from attrbench.datasets.transforms import DEFAULT_RESIZE, check_resize, output_size, transform_sample
 from attrbench.errors import DataError, OptionError
 
 __all__ = [
@@ -36,34 +34,12 @@ __all__ = [
 CROPS: tuple[str | None, ...] = (None, "bbox")
 
 
-def _resize(t: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear (antialiased when shrinking) resize of a (C, H, W) tensor to ``size`` = (H, W)."""
-    if tuple(t.shape[-2:]) == size:
-        return t
-    shrink = size[0] < t.shape[-2] or size[1] < t.shape[-1]
-    out = F.interpolate(t.unsqueeze(0), size=size, mode="bilinear", align_corners=False, antialias=shrink)
-    return out.squeeze(0).clamp_(0.0, 1.0)
-
-
 def resize_sample(sample: Sample, size: int) -> Sample:
-    """Resize a sample to ``size`` x ``size``; mask, bbox and parts follow.
+    """Resize a sample to ``size`` x ``size`` ignoring its aspect ratio (``--resize squash``).
 
-    The image and the mask are resized bilinearly (antialiased when shrinking), so masks stay
-    soft in [0, 1]. Invisible parts stay ``(0, 0, 0)``.
+    Mask, bbox and parts follow (:func:`attrbench.datasets.transforms.transform_sample`).
     """
-    _, h, w = sample.image.shape
-    sx, sy = size / w, size / h
-    image = _resize(sample.image, (size, size))
-    mask = None if sample.mask is None else _resize(sample.mask, (size, size))
-    bbox = None
-    if sample.bbox is not None:
-        x, y, bw, bh = sample.bbox
-        bbox = (x * sx, y * sy, bw * sx, bh * sy)
-    parts = None
-    if sample.parts is not None:
-        scale = torch.tensor([sx, sy, 1.0], dtype=sample.parts.dtype)
-        parts = sample.parts * scale
-    return Sample(image=image, label=sample.label, id=sample.id, mask=mask, bbox=bbox, parts=parts)
+    return transform_sample(sample, size=size, mode="squash")
 
 
 def crop_sample(sample: Sample, box: tuple[float, float, float, float]) -> Sample:
@@ -106,9 +82,11 @@ class ImageDataset(Dataset, ABC):
     so every dataset handles geometry the same way.
 
     Args:
-        image_size: resize every image to ``image_size`` x ``image_size`` (None keeps the
-            file's size; then images of different sizes cannot be batched). A square pair
-            ``(s, s)`` (e.g. a ``ModelSpec.input_size``) is accepted as ``s``.
+        image_size: bring every image to ``image_size`` x ``image_size``, or to (H, W) if a
+            pair (e.g. a ``ModelSpec.input_size``); None keeps the file's size (then images of
+            different sizes cannot be batched).
+        resize: how (``--resize``): "shorter-crop" (default), "squash" or "pad"; masks, boxes and
+            parts follow exactly (:mod:`attrbench.datasets.transforms`).
         crop: None, or "bbox" to crop to the bounding box before resizing (the Explanatory Graph
             protocol, Zhang et al., AAAI 2018); needs boxes.
     """
@@ -117,12 +95,15 @@ class ImageDataset(Dataset, ABC):
     _has_masks: bool = False
     _has_bboxes: bool = False
 
-    def __init__(self, *, image_size: int | tuple[int, int] | None = None, crop: str | None = None) -> None:
-        if isinstance(image_size, (tuple, list)) and len(image_size) == 2 and image_size[0] == image_size[1]:
-            image_size = image_size[0]
-        valid = isinstance(image_size, int) and not isinstance(image_size, bool) and image_size >= 1
-        if image_size is not None and not valid:
-            raise OptionError(f"image_size must be a positive int (square images) or None, got {image_size!r}")
+    def __init__(self, *, image_size: int | tuple[int, int] | None = None, crop: str | None = None,
+                 resize: str = DEFAULT_RESIZE) -> None:  # fmt: skip
+        if image_size is not None:
+            try:
+                h, w = output_size(image_size)
+            except OptionError:
+                raise OptionError(f"image_size must be a positive int, a (height, width) pair or None, got {image_size!r}") from None
+            image_size = h if h == w else (h, w)
+        self.resize = check_resize(resize)
         if crop not in CROPS:
             raise OptionError(f"crop must be one of {CROPS}, got {crop!r}")
         if crop == "bbox" and not self.has_bboxes:
@@ -159,7 +140,7 @@ class ImageDataset(Dataset, ABC):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(n={len(self)}, classes={self.num_classes}, image_size={self.image_size}, "
-            f"crop={self.crop}, masks={self.has_masks}, bboxes={self.has_bboxes})"
+            f"resize={self.resize}, crop={self.crop}, masks={self.has_masks}, bboxes={self.has_bboxes})"
         )
 
     # -- samples ----------------------------------------------------------------------------
@@ -168,7 +149,7 @@ class ImageDataset(Dataset, ABC):
         """The sample at ``index`` (0 <= index < len) at the file's native resolution."""
 
     def __getitem__(self, index: int) -> Sample:
-        """The sample at ``index``, cropped and resized.
+        """The sample at ``index``, cropped and brought to ``image_size`` by ``resize``.
 
         Raises:
             SampleError: (a :class:`DataError`) this sample's files are missing, corrupt or
@@ -190,5 +171,5 @@ class ImageDataset(Dataset, ABC):
         except DataError as exc:  # lazy validation: this sample fails, the others still load
             raise SampleError(str(exc), index=index, sample_id=self.ids[index]) from None
         if self.image_size is not None:
-            sample = resize_sample(sample, self.image_size)
+            sample = transform_sample(sample, size=self.image_size, mode=self.resize)
         return sample

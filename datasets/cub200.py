@@ -23,6 +23,7 @@ from torch import Tensor
 
 from attrbench.api import Sample
 from attrbench.datasets.base import ImageDataset, load_image, load_mask
+from attrbench.datasets.transforms import DEFAULT_RESIZE
 from attrbench.errors import DataError, OptionError
 
 __all__ = ["CLASS_SPLITS", "CUB200", "SPLITS"]
@@ -107,7 +108,8 @@ class CUB200(ImageDataset):
     Args:
         root: the ``CUB_200_2011`` folder (holds ``images.txt`` and ``images/``).
         split: "train", "test" or "all" (``train_test_split.txt``).
-        image_size: resize to ``image_size`` x ``image_size`` (after the optional crop).
+        image_size: output size, an int or (H, W) (after the optional crop); None keeps the file's size.
+        resize: "shorter-crop" (default), "squash" or "pad" (:mod:`attrbench.datasets.transforms`).
         classes: "all", "first_half" (class ids 1..C/2) or "second_half" (the rest): the
             metric-learning protocol. Labels are re-indexed 0..k-1 within the chosen classes, in
             class-id order, and ``class_names`` lists only those.
@@ -136,14 +138,15 @@ class CUB200(ImageDataset):
         *,
         root: str | Path,
         split: str = "test",
-        image_size: int | None = None,
+        image_size: int | tuple[int, int] | None = None,
         classes: str = "all",
         crop: str | None = None,
         masks: bool = True,
         parts: bool = True,
+        resize: str = DEFAULT_RESIZE,
         segmentation_root: str | Path | None = None,
     ) -> None:
-        super().__init__(image_size=image_size, crop=crop)
+        super().__init__(image_size=image_size, crop=crop, resize=resize)
         if split not in SPLITS:
             raise OptionError(f"split must be one of {SPLITS}, got {split!r}")
         if classes not in CLASS_SPLITS:

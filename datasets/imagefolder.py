@@ -15,6 +15,7 @@ from pathlib import Path
 
 from attrbench.api import Sample
 from attrbench.datasets.base import ImageDataset, load_image
+from attrbench.datasets.transforms import DEFAULT_RESIZE
 from attrbench.errors import DataError, OptionError
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolder"]
@@ -35,7 +36,8 @@ class ImageFolder(ImageDataset):
     Args:
         root: dataset root (holds ``train/`` and ``test/``, or the class folders themselves).
         split: "train" or "test".
-        image_size: resize to ``image_size`` x ``image_size`` (None keeps the file's size).
+        image_size: output size, an int or (H, W) (None keeps the file's size).
+        resize: "shorter-crop" (default), "squash" or "pad" (:mod:`attrbench.datasets.transforms`).
         limit_per_class: keep only the first n files (sorted by name) of each class, for
             CPU-sized runs; deterministic.
 
@@ -49,10 +51,11 @@ class ImageFolder(ImageDataset):
         *,
         root: str | Path | None,
         split: str = "test",
-        image_size: int | None = None,
+        image_size: int | tuple[int, int] | None = None,
         limit_per_class: int | None = None,
+        resize: str = DEFAULT_RESIZE,
     ) -> None:
-        super().__init__(image_size=image_size)
+        super().__init__(image_size=image_size, resize=resize)
         if split not in SPLITS:
             raise OptionError(f"split must be one of {SPLITS}, got {split!r}")
         if limit_per_class is not None and limit_per_class < 1:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from attrbench.api import Sample
 from attrbench.datasets.base import ImageDataset, load_image, load_mask
+from attrbench.datasets.transforms import DEFAULT_RESIZE
 from attrbench.datasets.imagefolder import IMAGE_EXTENSIONS
 from attrbench.errors import DataError, OptionError
 
@@ -61,7 +62,8 @@ class MasksFolder(ImageDataset):
     Args:
         root: folder with ``images/`` and ``masks/`` (or ``<split>/images`` ...).
         split: "all" (the root itself) or a sub-folder name "train"/"test".
-        image_size: resize to ``image_size`` x ``image_size``; required when images differ in size.
+        image_size: output size, an int or (H, W); required when images differ in size.
+        resize: "shorter-crop" (default), "squash" or "pad" (:mod:`attrbench.datasets.transforms`).
         num_classes: number of model outputs the labels refer to (default: max label + 1).
 
     Raises:
@@ -79,10 +81,11 @@ class MasksFolder(ImageDataset):
         *,
         root: str | Path,
         split: str = "all",
-        image_size: int | None = None,
+        image_size: int | tuple[int, int] | None = None,
         num_classes: int | None = None,
+        resize: str = DEFAULT_RESIZE,
     ) -> None:
-        super().__init__(image_size=image_size)
+        super().__init__(image_size=image_size, resize=resize)
         if split not in SPLITS:
             raise OptionError(f"split must be one of {SPLITS}, got {split!r}")
         self.root = Path(root)
@@ -131,6 +134,6 @@ class MasksFolder(ImageDataset):
             first, (w, h) = self._first_size
             raise DataError(
                 f"{image_path}: image is {size[0]}x{size[1]} but {first} is {w}x{h}; "
-                "pass image_size (--image-size) to resize them"
+                "give the dataset an image_size (attrbench run: --image-size N, --resize MODE) to bring them to one size"
             )
         return Sample(image=image, label=self.labels[index], id=self.ids[index], mask=mask)

@@ -39,6 +39,7 @@ import numpy as np
 
 from attrbench.datasets._birddraw import ATTRIBUTES, PART_NAMES, BirdAttributes, render_scene
 from attrbench.datasets.cub200 import CUB200
+from attrbench.datasets.transforms import DEFAULT_RESIZE
 from attrbench.errors import DataError, OptionError
 from attrbench.fileio import honour_umask
 
@@ -240,7 +241,7 @@ class SynthBirds(CUB200):
         root: a generated SynthBirds folder. None: ``$ATTRBENCH_CACHE/synthbirds-v<VERSION>-seed<seed>``
             (default cache ``~/.cache/attrbench``), generated once. A missing or empty folder
             is generated in place.
-        split, image_size, classes, crop, masks, parts: as :class:`CUB200`.
+        split, image_size, classes, crop, masks, parts, resize: as :class:`CUB200`.
         seed, num_classes, train_per_class, test_per_class, scene_size, without_bird: generator
             parameters (see :func:`generate`), used only when generating.
 
@@ -252,11 +253,12 @@ class SynthBirds(CUB200):
         *,
         root: str | Path | None = None,
         split: str = "test",
-        image_size: int | None = None,
+        image_size: int | tuple[int, int] | None = None,
         classes: str = "all",
         crop: str | None = None,
         masks: bool = True,
         parts: bool = True,
+        resize: str = DEFAULT_RESIZE,
         seed: int = 0,
         num_classes: int = 20,
         train_per_class: int = 60,
@@ -275,5 +277,6 @@ class SynthBirds(CUB200):
                 if not (path / "images.txt").is_file():
                     raise
         super().__init__(
-            root=path, split=split, image_size=image_size, classes=classes, crop=crop, masks=masks, parts=parts
+            root=path, split=split, image_size=image_size, classes=classes, crop=crop, masks=masks, parts=parts,
+            resize=resize,
         )

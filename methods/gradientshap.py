@@ -16,12 +16,13 @@ from captum.attr import GradientShap as _CaptumGradientShap
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
+from attrbench.memory import MemoryLimited, with_oom_halving
 from attrbench.methods.common import captum_args, check_float, check_int, grad_leaf, per_sample_seeded
 
 __all__ = ["GradientShap"]
 
 
-class GradientShap(AttributionMethod):
+class GradientShap(MemoryLimited, AttributionMethod):
     """Expected gradients between a constant baseline and (noisy) inputs.
 
     Args:
@@ -29,6 +30,10 @@ class GradientShap(AttributionMethod):
         n_samples: random (t, eps) draws per sample.
         stdevs: standard deviation of the input noise eps (pixel units; 0 = none).
         seed: seeds the draws.
+
+    Under a memory limit (:mod:`attrbench.memory`) the ``n_samples`` draws of a sample are taken in
+    groups of at most ``pass_images`` and averaged with weights = group sizes (the same estimator;
+    the draws come in another order); on a GPU an out-of-memory error halves the groups.
     """
 
     info = MethodInfo(
@@ -59,13 +64,24 @@ class GradientShap(AttributionMethod):
         """(B, 3, H, W) -> (B, 3, H, W)."""
         method = _CaptumGradientShap(target.forward_func(self.model))
 
-        def one(x: Tensor, t: Target) -> Tensor:
-            return method.attribute(
-                inputs=grad_leaf(x),
-                baselines=x.new_full((1, *x.shape[1:]), self.baseline),
-                n_samples=self.n_samples,
-                stdevs=self.stdevs,
-                additional_forward_args=captum_args(t),
-            ).detach()
+        def run(group: int) -> Tensor:
+            def one(x: Tensor, t: Target) -> Tensor:
+                total = None
+                for start in range(0, self.n_samples, group):
+                    k = min(group, self.n_samples - start)
+                    part = method.attribute(
+                        inputs=grad_leaf(x),
+                        baselines=x.new_full((1, *x.shape[1:]), self.baseline),
+                        n_samples=k,
+                        stdevs=self.stdevs,
+                        additional_forward_args=captum_args(t),
+                    ).detach() * (k / self.n_samples)
+                    total = part if total is None else total + part
+                assert total is not None
+                return total
 
-        return per_sample_seeded(one, inputs, target, self.seed)
+            return per_sample_seeded(one, inputs, target, self.seed)
+
+        if self.pass_images is None or self.pass_images >= self.n_samples:
+            return run(self.n_samples)
+        return with_oom_halving(run, self.pass_images, on_halve=self._halved_pass)

@@ -10,10 +10,12 @@ weights in float32, so even on a linear model the result is exact only to ~1e-8 
 
 from __future__ import annotations
 
+import torch
 from captum.attr import IntegratedGradients as _CaptumIG
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
+from attrbench.memory import MemoryLimited, with_oom_halving
 from attrbench.methods.common import captum_args, check_choice, check_float, check_int, check_optional_int, grad_leaf
 
 __all__ = ["IntegratedGradients"]
@@ -22,7 +24,7 @@ __all__ = ["IntegratedGradients"]
 IG_RULES: tuple[str, ...] = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
 
 
-class IntegratedGradients(AttributionMethod):
+class IntegratedGradients(MemoryLimited, AttributionMethod):
     """Path integral of gradients from a constant baseline image to the input.
 
     Args:
@@ -65,7 +67,29 @@ class IntegratedGradients(AttributionMethod):
         self.steps_per_pass = check_optional_int("steps_per_pass", steps_per_pass)
 
     def attribute(self, inputs: Tensor, *, target: Target) -> Tensor:
-        """(B, 3, H, W) -> (B, 3, H, W); sums to about f(x) - f(b) per sample."""
+        """(B, 3, H, W) -> (B, 3, H, W); sums to about f(x) - f(b) per sample.
+
+        With a memory limit ``pass_images`` (set by the run, :mod:`attrbench.memory`) no pass
+        holds more images: the samples are taken in groups of at most ``pass_images`` and each
+        group's steps in passes of at most ``pass_images`` images. On a GPU an out-of-memory error
+        halves the limit and retries.
+        """
+        if self.internal_batch_size is not None or self.pass_images is None:
+            return self._attribute(inputs, target, self._pass_size(inputs.shape[0]))
+
+        def run(limit: int) -> Tensor:
+            rows = min(inputs.shape[0], limit)
+            outs = []
+            for start in range(0, inputs.shape[0], rows):
+                idx = slice(start, start + rows)
+                n = inputs[idx].shape[0]
+                size = self._pass_size(n)
+                outs.append(self._attribute(inputs[idx], target.subset(idx), min(size or n * self.n_steps, limit)))
+            return torch.cat(outs)
+
+        return with_oom_halving(run, self.pass_images, on_halve=self._halved_pass)
+
+    def _attribute(self, inputs: Tensor, target: Target, internal_batch_size: int | None) -> Tensor:
         ig = _CaptumIG(target.forward_func(self.model))
         return ig.attribute(
             inputs=grad_leaf(inputs),
@@ -73,7 +97,7 @@ class IntegratedGradients(AttributionMethod):
             additional_forward_args=captum_args(target),
             n_steps=self.n_steps,
             method=self.method,
-            internal_batch_size=self._pass_size(inputs.shape[0]),
+            internal_batch_size=internal_batch_size,
         ).detach()
 
     def _pass_size(self, batch: int) -> int | None:

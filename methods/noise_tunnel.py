@@ -17,6 +17,7 @@ from captum.attr import NoiseTunnel, Saliency
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, ModelSpec, Target
+from attrbench.memory import MemoryLimited, with_oom_halving
 from attrbench.methods.common import (
     captum_args,
     check_float,
@@ -29,13 +30,14 @@ from attrbench.methods.common import (
 __all__ = ["NoiseTunnelSaliency"]
 
 
-class NoiseTunnelSaliency(AttributionMethod):
+class NoiseTunnelSaliency(MemoryLimited, AttributionMethod):
     """Base: subclasses set ``info`` and ``nt_type`` ("smoothgrad" or "vargrad").
 
     Args:
         nt_samples: noisy copies per sample.
         stdevs: noise standard deviation (pixel units).
-        nt_samples_batch_size: noisy copies per forward (None: all at once).
+        nt_samples_batch_size: noisy copies per forward (None: all at once, or as many as the
+            run's memory budget allows, :mod:`attrbench.memory`; halved on a GPU out-of-memory error).
         seed: seeds the noise.
     """
 
@@ -61,15 +63,20 @@ class NoiseTunnelSaliency(AttributionMethod):
         """(B, 3, H, W) -> (B, 3, H, W)."""
         tunnel = NoiseTunnel(Saliency(target.forward_func(self.model)))
 
-        def one(x: Tensor, t: Target) -> Tensor:
-            return tunnel.attribute(
-                inputs=grad_leaf(x),
-                nt_type=self.nt_type,
-                nt_samples=self.nt_samples,
-                nt_samples_batch_size=self.nt_samples_batch_size,
-                stdevs=self.stdevs,
-                abs=False,
-                additional_forward_args=captum_args(t),
-            ).detach()
+        def run(copies: int | None) -> Tensor:
+            def one(x: Tensor, t: Target) -> Tensor:
+                return tunnel.attribute(
+                    inputs=grad_leaf(x),
+                    nt_type=self.nt_type,
+                    nt_samples=self.nt_samples,
+                    nt_samples_batch_size=copies,
+                    stdevs=self.stdevs,
+                    abs=False,
+                    additional_forward_args=captum_args(t),
+                ).detach()
 
-        return per_sample_seeded(one, inputs, target, self.seed)
+            return per_sample_seeded(one, inputs, target, self.seed)
+
+        if self.nt_samples_batch_size is not None or self.pass_images is None:
+            return run(self.nt_samples_batch_size)
+        return with_oom_halving(run, min(self.nt_samples, self.pass_images), on_halve=self._halved_pass)

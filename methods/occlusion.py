@@ -11,24 +11,28 @@ back to the input dtype.
 
 from __future__ import annotations
 
+import torch
 from captum.attr import Occlusion as _CaptumOcclusion
 from torch import Tensor, nn
 
 from attrbench.api import AttributionMethod, MethodInfo, ModelSpec, Resolution, Target
 from attrbench.errors import OptionError
+from attrbench.memory import MemoryLimited, with_oom_halving
 from attrbench.methods.common import captum_args, check_float, check_int
 
 __all__ = ["Occlusion"]
 
 
-class Occlusion(AttributionMethod):
+class Occlusion(MemoryLimited, AttributionMethod):
     """Sliding-window occlusion with a constant fill.
 
     Args:
         window: side of the square window in pixels.
         stride: step between windows in pixels.
         baseline: pixel-space fill value (0.0 = black).
-        perturbations_per_eval: occluded copies per forward.
+        perturbations_per_eval: occluded copies of each sample per forward; under a memory limit
+            (:mod:`attrbench.memory`) fewer, and the samples in groups, so that a forward holds at
+            most ``forward_images`` images (the same result); halved on a GPU out-of-memory error.
     """
 
     info = MethodInfo(
@@ -58,6 +62,19 @@ class Occlusion(AttributionMethod):
         """(B, 3, H, W) -> (B, 3, H, W)."""
         if min(inputs.shape[-2:]) < self.window:
             raise OptionError(f"occlusion window {self.window} is larger than the input {tuple(inputs.shape[-2:])}")
+        if self.forward_images is None:
+            return self._occlude(inputs, target, self.perturbations_per_eval)
+
+        def run(limit: int) -> Tensor:
+            rows = min(inputs.shape[0], limit)
+            per_eval = max(1, min(self.perturbations_per_eval, limit // rows))
+            parts = [self._occlude(inputs[i : i + rows], target.subset(slice(i, i + rows)), per_eval)
+                     for i in range(0, inputs.shape[0], rows)]  # fmt: skip
+            return torch.cat(parts)
+
+        return with_oom_halving(run, self.forward_images, on_halve=self._halved_forward)
+
+    def _occlude(self, inputs: Tensor, target: Target, per_eval: int) -> Tensor:
         c = inputs.shape[1]
         method = _CaptumOcclusion(target.forward_func(self.model))
         attr = method.attribute(
@@ -66,7 +83,7 @@ class Occlusion(AttributionMethod):
             strides=(c, self.stride, self.stride),
             baselines=self.baseline,
             additional_forward_args=captum_args(target),
-            perturbations_per_eval=self.perturbations_per_eval,
+            perturbations_per_eval=per_eval,
         )
         # Captum divides by the window counts in float32 (``.float()``); return the input dtype
         return attr.detach().to(inputs.dtype)

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from attrbench.api import AttributionMethod, ClassLogit, ClassProbability, MethodInfo, ModelSpec, Resolution, Target
 from attrbench.errors import OptionTypeError
 from attrbench.ground_truth import patch_truth
+from attrbench.models.common import ImageModel
 
 __all__ = ["Oracle"]
 
@@ -30,7 +31,7 @@ class Oracle(AttributionMethod):
 
     def __init__(self, model: nn.Module, *, spec: ModelSpec) -> None:
         super().__init__(model, spec=spec)
-        if not spec.has_ground_truth or not getattr(model, "has_patch_logits", False):
+        if not spec.has_ground_truth or not (isinstance(model, ImageModel) and model.has_patch_logits):
             raise OptionTypeError(
                 f"the oracle needs a model with patch ground truth (a BagNet ImageModel); "
                 f"model {spec.name!r} has none"

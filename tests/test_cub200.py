@@ -105,7 +105,7 @@ def test_masks_false_needs_no_segmentations(cub: CubFixture) -> None:
 
 
 def test_resize_scales_geometry(cub: CubFixture) -> None:
-    ds = CUB200(root=cub.root, split="all", image_size=32)
+    ds = CUB200(root=cub.root, split="all", image_size=32, resize="squash")  # other modes: test_transforms.py
     raw = CUB200(root=cub.root, split="all")
     for i in (0, 3):
         s, r = ds[i], raw[i]
@@ -124,10 +124,11 @@ def test_resize_scales_geometry(cub: CubFixture) -> None:
         assert bool(off_level.any())
     batch = collate([ds[i] for i in range(len(ds))])
     assert batch.images.shape == (6, 3, 32, 32) and batch.parts.shape == (6, 15, 3)
-    # a square (H, W) pair such as ModelSpec.input_size is accepted; other shapes are not
+    # a square (H, W) pair such as ModelSpec.input_size is accepted as its side; others as (H, W)
     assert CUB200(root=cub.root, split="all", image_size=(32, 32)).image_size == 32
-    with pytest.raises(ValueError, match="square"):
-        CUB200(root=cub.root, split="all", image_size=(32, 24))
+    assert CUB200(root=cub.root, split="all", image_size=(32, 24))[0].image.shape == (3, 32, 24)
+    with pytest.raises(ValueError, match="image_size"):
+        CUB200(root=cub.root, split="all", image_size=(32, 0))
 
 
 def test_crop_to_bbox(cub: CubFixture) -> None:
@@ -146,7 +147,7 @@ def test_crop_to_bbox(cub: CubFixture) -> None:
         inside = v > 0 and 1 <= px < 17 and 2 <= py < 13
         expected = [px - 1, py - 2, 1.0] if inside else [0.0, 0.0, 0.0]
         assert s.parts[p].tolist() == pytest.approx(expected)
-    sized = CUB200(root=cub.root, split="all", crop="bbox", image_size=24)[0]
+    sized = CUB200(root=cub.root, split="all", crop="bbox", image_size=24, resize="squash")[0]
     assert sized.image.shape == (3, 24, 24)
     assert sized.bbox == pytest.approx((0.5 * 24 / 16, 0.25 * 24 / 11, 15.5 * 24 / 16, 10.25 * 24 / 11))
 

@@ -5,6 +5,8 @@ Examples:
     attrbench run --methods ig,saliency,gradcam[layer=net.layer3] --metrics gt,deletion
     attrbench run --method ig --model mypkg.models:make --dataset masksfolder --data-root ./data
     attrbench run --method ig --out results/runs/my-run --resume   # continue a killed run
+    attrbench run --method ig --model mypkg.models:make --dataset masksfolder --data-root ./photos \
+        --image-size 224 --resize shorter-crop --memory-budget 4GB
 
 Prints the summary (mean and 95 % t-interval per method x metric) and the run directory.
 A sample, map or method that fails is recorded as failed (with the reason) and the run goes on.
@@ -49,6 +51,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"samples per batch (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--max-forward-batch", type=int, default=DEFAULT_MAX_FORWARD_BATCH,
                         help=f"images per forward in deletion/insertion curves (default: {DEFAULT_MAX_FORWARD_BATCH})")
+    parser.add_argument("--image-size", type=_image_size, default=None, metavar="N|HxW",
+                        help="input size the images are brought to (default: the model's input size)")
+    parser.add_argument("--resize", default="shorter-crop", choices=("shorter-crop", "squash", "pad"),
+                        help="how images (and masks, boxes, parts) reach that size: resize the shorter side and "
+                             "crop the centre (default, ImageNet convention), squash, or pad")
+    parser.add_argument("--memory-budget", default=None, metavar="BYTES|FRACTION",
+                        help="memory the internal batches may use: 4GB, 512MB, or a fraction of the available "
+                             "memory such as 0.25 (default: 1/8 of the available memory on CPU, 0.6 of a GPU's free memory; "
+                             "docs/memory.md)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if available)")
     parser.add_argument("--seed", type=int, default=0,
                         help="run seed: reaches every stochastic method and metric; a method's own "
@@ -63,6 +74,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="write into --out even if it is a non-empty folder that is not a run directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _image_size(text: str) -> int | tuple[int, int]:
+    """``"224"`` -> 224, ``"160x224"`` -> (160, 224) (height x width)."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
+    if len(values) not in (1, 2) or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive N or HxW, got {text!r}")
+    return values[0] if len(values) == 1 else (values[0], values[1])
 
 
 def main(args: argparse.Namespace) -> int:

@@ -78,6 +78,8 @@ def training_dataset_for(dataset: Any) -> Any:
         )
     kwargs: dict[str, Any] = dict(root=base.root, split="all", classes="first_half", image_size=base.image_size,
                                   masks=False, parts=False)
+    if hasattr(base, "resize"):  # the same geometry as the evaluated images
+        kwargs["resize"] = base.resize
     return type(base)(**kwargs)
 
 

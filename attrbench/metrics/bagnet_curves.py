@@ -186,6 +186,8 @@ def incremental_curve_outputs(
 ) -> Tensor:
     """Model outputs at every curve point, computed incrementally.
 
+    Long: one pass over the windows whose state (features, running sums) is shared by every step.
+
     Args:
         parts: from :func:`bagnet_parts`.
         images: (B, C, H, W) pixel-space images.

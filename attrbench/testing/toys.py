@@ -112,12 +112,12 @@ def make_context(
 
     b = images.shape[0]
     batch = Batch(images=images, labels=labels, ids=[f"s{i}" for i in range(b)], masks=masks, bboxes=bboxes)
-    q = getattr(getattr(model, "spec", None), "receptive_field", None)
+    q = model.spec.receptive_field if isinstance(model, ImageModel) else None
     rf = None
     if q is not None:
         from attrbench.models.bagnet import ReceptiveField
 
-        rf = ReceptiveField(size=q, stride=model.spec.rf_stride)  # type: ignore[union-attr]
+        rf = ReceptiveField(size=q, stride=model.spec.rf_stride)
     return MetricContext(
         model=model,  # type: ignore[arg-type]
         batch=batch,
