@@ -150,7 +150,9 @@ def method_geometry(model: nn.Module, method: object, *, size: tuple[int, int]) 
 
 
 def placing_geometry(model: nn.Module, method: object, *, label: str) -> Geometry | None:
-    """:func:`method_geometry` at the model's input size, for the run (``RunContext.open``).
+    """:func:`method_geometry` at the model's input size, for the run (``RunContext.open``); None for
+    methods whose maps are not at layer resolution (``info.resolution``: a method with a layer that
+    returns input-resolution maps, such as Guided Grad-CAM, is not placed).
 
     Raises:
         DataError: the layer's geometry cannot be derived from the module graph (a layer map
@@ -158,6 +160,9 @@ def placing_geometry(model: nn.Module, method: object, *, label: str) -> Geometr
     """
     from attrbench.errors import DataError
 
+    resolution = getattr(getattr(method, "info", None), "resolution", None)
+    if getattr(resolution, "value", resolution) != "layer":
+        return None
     try:
         return method_geometry(model, method, size=tuple(model.spec.input_size))  # type: ignore[union-attr]
     except ValueError as exc:

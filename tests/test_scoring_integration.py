@@ -18,17 +18,20 @@ from attrbench.testing.toys import make_context, toy_model, toy_samples
 def test_layer_maps_are_placed_by_geometry_and_coverage_is_recorded(tmp_path) -> None:
     model = toy_model()
     out = tmp_path / "run"
-    df = evaluate(methods=["gradcam[layer=net.layer2]", "saliency"], model=model, dataset=toy_samples(4),
+    df = evaluate(methods=["gradcam[layer=net.layer2]", "saliency", "guidedgradcam"], model=model, dataset=toy_samples(4),
                   metrics=["gt", "random_logit"], batch_size=2, out=out, n_samples=4)  # fmt: skip
     config = json.loads((out / "config.json").read_text())
     geometry = layer_geometry(model, "net.layer2", input_size=(48, 48))
     assert config["method_config"]["gradcam[layer=net.layer2]"]["geometry"] == {
         "size": geometry.size, "stride": geometry.stride, "offset": geometry.offset}
     assert config["method_config"]["saliency"]["geometry"] is None
+    assert config["method_config"]["guidedgradcam"]["geometry"] is None  # a layer, but input-resolution maps
+    assert not df[df.method == "guidedgradcam"].error.fillna("").str.contains("post-processing").any()
+    assert (df[(df.method == "guidedgradcam") & (df.metric == "gt_spearman")].status == "ok").all()
     assert config["coverage_fraction"] == model_coverage_fraction(model, size=(48, 48)) < 1.0  # q = 9 at 48 px: 40/48
     # random_logit now runs in real runs (MetricContext.explain_target), with values in its range
     rl = df[df.metric.str.startswith("random_logit")]
-    assert len(rl) == 2 * 2 * 4 and (rl.status == "ok").all() and rl.value.between(-1, 1).all()
+    assert len(rl) == 3 * 2 * 4 and (rl.status == "ok").all() and rl.value.between(-1, 1).all()
     # the gt chance values are recorded next to the raw sign metrics
     assert {"gt_sign_agreement_chance", "gt_sign_agreement_corrected"} <= set(df.metric)
 
