@@ -4,7 +4,7 @@
 
 1. check the config and every method, metric and dataset name (before anything heavy loads);
 2. load the model (``model`` or the track's default) on the device and the dataset with the
-   model's input size and the track's ``dataset_kwargs``; keep its first ``n_samples`` items;
+   model's input size and the track's ``dataset_kwargs``; keep ``n_samples`` items (:mod:`attrbench.sampling`);
 3. choose the metrics (the config's, or the track's defaults that apply:
    :func:`attrbench.metrics.applicability.inapplicable`) and the post-processing;
 4. prepare the track on the run's samples, then build each method once, with the track's
@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Subset
 from attrbench.api import AttributionMethod, Batch, Sample, collate
 from attrbench.device import resolve_device
 from attrbench.errors import DataError, OptionError
+from attrbench.geometry import placing_geometry
 from attrbench.metrics.base import Metric
 from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
@@ -41,6 +42,8 @@ from attrbench.truth_cache import TruthCache
 from attrbench.options import build_component, canonical_label, validate_max_forward_batch, validate_options
 from attrbench.postprocess import preset_for
 from attrbench.runspec import RunConfig, parse_spec
+from attrbench.references import run_declarations
+from attrbench.sampling import check_choices, select_indices
 from attrbench.tracks import Track, get_track
 
 __all__ = ["PreparedMethod", "RunContext", "seed_all"]
@@ -67,6 +70,7 @@ class PreparedMethod:
         postprocess: the method's PostProcess (:func:`attrbench.postprocess.preset_for`), None
             before :meth:`RunContext.open` sets it.
         postprocess_name: its preset name ("custom" for a PostProcess object).
+        geometry: its layer's receptive-field geometry, placing its maps (None without a layer).
     """
 
     label: str
@@ -76,6 +80,7 @@ class PreparedMethod:
     instance: AttributionMethod
     postprocess: Any = None
     postprocess_name: str = ""
+    geometry: Any = None
 
     def rebind(self, model: torch.nn.Module) -> AttributionMethod:
         """The same method (same options and memory limits) on another model of the same architecture."""
@@ -173,7 +178,7 @@ class RunContext:
         if dataset is None:
             dataset = _load_dataset(config, dataset_name, model, track)
         n = _check_samples(dataset, dataset_name, config, model)
-        samples = Subset(dataset, range(n))
+        samples = Subset(dataset, select_indices(dataset, n=n, sampling=config.sampling, seed=config.seed))
         metrics, labels, skipped = _metrics(config, track, model, dataset, dataset_name)
         classes = _method_classes(config, model, track)
         track.prepare(model=model, dataset=samples, device=device, seed=config.seed)
@@ -182,7 +187,8 @@ class RunContext:
             kwargs = {**track.method_kwargs(mcls), **run_seed_kwargs(mcls, options, config.seed)}
             instance = build_component(mcls, label, model, spec=model.spec, **{**kwargs, **options})
             pp_name, pp = preset_for(mcls.info, override=config.postprocess)
-            methods.append(PreparedMethod(label, mcls, options, kwargs, instance, pp, pp_name))
+            methods.append(PreparedMethod(label, mcls, options, kwargs, instance, pp, pp_name,
+                                          placing_geometry(model, instance, label=label)))  # fmt: skip
         rf = None
         if model.spec.receptive_field is not None:
             from attrbench.ground_truth import receptive_field_of
@@ -212,17 +218,17 @@ class RunContext:
                           num_workers=0)  # fmt: skip
 
     def prepare_batch(self, batch: Batch) -> Batch:
-        """``batch`` on the device in the model's dtype, unknown labels (-1) -> the model's top prediction."""
+        """``batch`` on the device in the model's dtype, unknown labels (-1) (all if ``target="predicted"``) -> top class."""
         batch = batch.to(self.device)
         batch.images = batch.images.to(self.dtype)
         if self.config.channels_last:
             batch.images = batch.images.contiguous(memory_format=torch.channels_last)
         if batch.masks is not None:
             batch.masks = batch.masks.to(self.dtype)
-        if bool((batch.labels < 0).any()):
+        if self.config.target == "predicted" or bool((batch.labels < 0).any()):
             with torch.no_grad():
                 pred = self.model(batch.images).argmax(1)
-            batch.labels = torch.where(batch.labels < 0, pred, batch.labels)
+            batch.labels = pred if self.config.target == "predicted" else torch.where(batch.labels < 0, pred, batch.labels)
         return batch
 
     def find_samples(self, ids: list[str]) -> Batch:
@@ -258,6 +264,7 @@ class RunContext:
             "method_config": {m.label: {"class": f"{m.cls.__module__}:{m.cls.__qualname__}",
                                         "info": _info_dict(m.cls.info), "config": m.instance.config,
                                         "seed_source": _seed_source(m),
+                                        "geometry": None if m.geometry is None else dataclasses.asdict(m.geometry),
                                         "postprocess": {"preset": m.postprocess_name,
                                                         "config": self.postprocess_for(m).as_dict()}}
                               for m in self.methods},  # fmt: skip
@@ -265,6 +272,7 @@ class RunContext:
             "skipped_metrics": self.skipped,
             "forward_batch": self.forward_batch,
             "forward_probe": None if self.forward_probe is None else self.forward_probe.as_record(),
+            **run_declarations(self),  # coverage_fraction, sample_ids, reference_methods
         }
 
 
@@ -292,6 +300,7 @@ def _check_config(config: RunConfig, *, dataset_given: bool) -> None:
         validate_options(get_metric(name), options, spec=item)
     validate_max_forward_batch(config.max_forward_batch)
     parse_forward_batch(config.forward_batch)
+    check_choices(sampling=config.sampling, target=config.target)
     spec_suffixes(list(config.metrics or []))  # one specification given twice
     if not dataset_given and config.dataset is not None:
         from attrbench.datasets import registry as datasets

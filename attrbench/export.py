@@ -38,6 +38,7 @@ __all__ = [
     "load_records",
     "run_ranges",
     "reference_methods",
+    "run_references",
     "render",
     "summarise",
     "to_csv",
@@ -76,6 +77,14 @@ def run_ranges(runs: Iterable[str | Path]) -> dict:
     from attrbench.runsets import declared_ranges
 
     return declared_ranges([RunDir(run).read_config() or {} for run in runs])
+
+
+def run_references(runs: Iterable[str | Path]) -> set[str]:
+    """Method labels the runs declare as reference rows (:func:`attrbench.references.declared_references`)."""
+    from attrbench.references import declared_references
+    from attrbench.results import RunDir
+
+    return declared_references([RunDir(run).read_config() or {} for run in runs])
 
 
 def _n_text(summary: pd.DataFrame, model: str, method: str) -> str:

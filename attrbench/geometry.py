@@ -41,6 +41,7 @@ __all__ = [
     "model_coverage_fraction",
     "patch_coverage",
     "place",
+    "placing_geometry",
 ]
 
 
@@ -146,6 +147,26 @@ def method_geometry(model: nn.Module, method: object, *, size: tuple[int, int]) 
     """Geometry of a layer method's layer (its ``layer`` attribute), None for other methods."""
     layer = getattr(method, "layer", None)
     return layer_geometry(model, layer, input_size=size) if isinstance(layer, str) else None
+
+
+def placing_geometry(model: nn.Module, method: object, *, label: str) -> Geometry | None:
+    """:func:`method_geometry` at the model's input size, for the run (``RunContext.open``); None for
+    methods whose maps are not at layer resolution (``info.resolution``: a method with a layer that
+    returns input-resolution maps, such as Guided Grad-CAM, is not placed).
+
+    Raises:
+        DataError: the layer's geometry cannot be derived from the module graph (a layer map
+            would otherwise be stretched over the image, which the scores must not depend on).
+    """
+    from attrbench.errors import DataError
+
+    resolution = getattr(getattr(method, "info", None), "resolution", None)
+    if getattr(resolution, "value", resolution) != "layer":
+        return None
+    try:
+        return method_geometry(model, method, size=tuple(model.spec.input_size))  # type: ignore[union-attr]
+    except ValueError as exc:
+        raise DataError(f"method {label!r}: cannot place its layer map on the image ({exc})") from exc
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:

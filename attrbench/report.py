@@ -283,7 +283,9 @@ def write_report(
     from attrbench.runsets import declared_ranges
 
     summary = summarise(tables.records, ranges=declared_ranges(tables.configs))
-    reference = reference_methods(set(summary["method"]))
+    from attrbench.references import declared_references
+
+    reference = reference_methods(set(summary["method"])) | declared_references(tables.configs)
     paths = save_figure(metrics_figure(summary, reference=reference), out, "metrics", formats)
     if not tables.curves.empty:
         paths += save_figure(curves_figure(tables), out, "curves", formats)

@@ -10,7 +10,7 @@ Layout of ``results/runs/<run-id>/`` (or ``--out``)::
     .lock              while a process owns the run (attrbench.runlock)
     records.parquet    merged records, columns RECORD_COLUMNS (one row per sample x value)
     curves.parquet     merged deletion/insertion curves, columns CURVE_COLUMNS
-    summary.csv        mean and 95 % t-interval per method x metric, columns SUMMARY_COLUMNS
+    summary.csv        mean and 95 % interval (column ci_method) per method x metric, SUMMARY_COLUMNS
 
 Every file is written to a temporary name in the same directory and renamed into place, so a
 killed run leaves only complete files. Tables and plots derive only from these files
@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from attrbench.errors import DataError
 from attrbench.fileio import honour_umask
-from attrbench.stats import ValueRange, mean_ci
+from attrbench.stats import ValueRange, ci_method_name, mean_ci
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -69,7 +69,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
     "run_id", "dataset", "model", "method", "curve", "sample_id", "step", "fraction", "score",
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high", "higher_is_better", "category",
+    "model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high", "higher_is_better", "category", "ci_method",
 )  # fmt: skip
 #: the keys one summary row describes.
 SUMMARY_KEYS: tuple[str, ...] = ("model", "method", "metric")
@@ -304,7 +304,7 @@ class RunDir:
         atomic_write_text(self.summary_path, summary.to_csv(index=False))
 
 
-def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "t",
+def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "range",
               ranges: Mapping[str, ValueRange] | None = None) -> pd.DataFrame:  # fmt: skip
     """The one summary of records: per (model, method, metric) the mean and 95 % CI of the ok values.
 
@@ -315,7 +315,7 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
         records: long-format records (columns :data:`RECORD_COLUMNS`; at least the keys, ``value``,
             ``status``, ``higher_is_better`` and ``category``).
         method_order: order of the methods (default: first appearance).
-        ci: "t" (Student t-interval), "bootstrap" or "range" (:func:`attrbench.stats.mean_ci`).
+        ci: "range" (Wilson if binary, else seeded bootstrap in range), "t" or "bootstrap" (``ci_method``).
         ranges: value-name prefix -> declared range (:func:`attrbench.runsets.declared_ranges`); the
             interval of a value with a bounded range stays inside it (t: clipped; "range":
             :func:`attrbench.stats.interval`). The prefix of ``"loc_auroc[fill=x]"`` or
@@ -342,6 +342,7 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
             **dict(zip(SUMMARY_KEYS, key)), "n": int(ok.size), "n_failed": int(len(group) - ok.size),
             "mean": float(mean), "ci_low": float(low), "ci_high": float(high),
             "higher_is_better": bool(group["higher_is_better"].iloc[0]), "category": str(group["category"].iloc[0]),
+            "ci_method": ci_method_name(ci, vr),
         })  # fmt: skip
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     if method_order is not None and not out.empty:

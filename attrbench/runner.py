@@ -95,7 +95,8 @@ def _config_json(ctx: RunContext, run_id: str, old: dict[str, Any] | None) -> di
         "n_samples_requested": ctx.requested.n_samples, "git_hash": git_hash(), "date": _now(),
         "versions": package_versions(), **ctx.describe(),
         "seed_rule": "unit seed = crc32(f'{seed}/{method}/{batch_index}') & 0x7fffffff",
-        "ci": "95% Student t-interval of the mean over ok samples", "status": "running",
+        "ci": "95% interval of the mean over ok samples: Wilson for binary values, seeded bootstrap clipped "
+              "to the declared range otherwise (summary.csv column ci_method)", "status": "running",
         "torch_threads": torch.get_num_threads(),
     }  # fmt: skip
     if old is not None:
@@ -193,6 +194,12 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
         run_id = run_dir.path.resolve().name
         old = run_dir.read_config()
         _check_resume(run_dir, old, fingerprint, config.resume)
+        if old is not None and old.get("sample_ids") is not None:  # a resumed run scores its recorded samples
+            from torch.utils.data import Subset
+
+            from attrbench.sampling import indices_of
+
+            ctx.samples = Subset(ctx.dataset, indices_of(ctx.dataset, old["sample_ids"]))
         ctx.memory = plan_run(ctx)
         stored = _config_json(ctx, run_id, old)
         stored["memory"] = ctx.memory.as_record()

@@ -111,7 +111,10 @@ class RunConfig:
         model_args: keyword arguments of a ``module:factory`` model (``--model-arg key=value``;
             strings are typed by the factory's signature, :mod:`attrbench.models.factory`).
         metrics: metric specs; None = the track's defaults that apply.
-        n_samples, batch_size, seed: the first ``n_samples`` items, in batches, and the run seed.
+        n_samples, batch_size, seed: ``n_samples`` items, in batches, and the run seed.
+        sampling: how the items are chosen: "stratified" (default, seeded, over classes) or
+            "first" (:mod:`attrbench.sampling`).
+        target: explain the "true" (labelled) or the "predicted" class.
         postprocess: preset name (:data:`attrbench.postprocess.PRESETS`) or a PostProcess object
             for every method; None: each method's declared preset (:func:`attrbench.postprocess.preset_for`).
         track: "classification" or "embedding".
@@ -146,6 +149,8 @@ class RunConfig:
     n_samples: int = DEFAULT_N_SAMPLES
     batch_size: int = DEFAULT_BATCH_SIZE
     seed: int = 0
+    sampling: str = "stratified"
+    target: str = "true"
     postprocess: Any = None
     track: str = "classification"
     max_forward_batch: int = DEFAULT_MAX_FORWARD_BATCH
@@ -190,11 +195,14 @@ class RunConfig:
     def from_dict(cls, stored: Mapping[str, Any], **overrides: Any) -> RunConfig:
         """The RunConfig a stored config (``config.json``, a baseline's ``config``) describes.
 
-        Keys that are not stored fields are ignored; a stored ``postprocess_config`` (the resolved
+        Keys that are not stored fields are ignored; a stored config without ``sampling`` (written
+        before sampling existed) took the first ``n_samples`` items; a stored ``postprocess_config`` (the resolved
         preset a run wrote) wins over the preset name. ``overrides`` replace fields (runtime
         options, another model path or data root, the methods to re-run).
         """
         values = {k: stored[k] for k in cls.stored_fields() if stored.get(k) is not None}
+        if "fingerprint" in stored or "n_samples" in stored:
+            values.setdefault("sampling", "first")  # a run stored before issue 10 took the first n items
         if stored.get("postprocess_config"):
             from attrbench.postprocess import PostProcess
 

@@ -110,12 +110,13 @@ def _postprocess(ctx: RunContext, method: PreparedMethod, raw: Tensor, size: tup
     info = method.cls.info
     with torch.no_grad():
         try:
-            return ctx.postprocess_for(method)(raw, size=size, info=info, rf=ctx.rf)
+            return ctx.postprocess_for(method)(raw, size=size, info=info, rf=ctx.rf, geometry=method.geometry)
         except Exception:  # retry sample by sample so that only the bad maps fail
             rows: list[Tensor | None] = []
             for i in range(len(raw)):
                 try:
-                    rows.append(ctx.postprocess_for(method)(raw[i : i + 1], size=size, info=info, rf=ctx.rf))
+                    rows.append(ctx.postprocess_for(method)(raw[i : i + 1], size=size, info=info, rf=ctx.rf,
+                                                            geometry=method.geometry))  # fmt: skip
                 except Exception as exc:
                     failed[i] = f"post-processing of the {tuple(raw.shape[1:])} map raised {type(exc).__name__}: {exc}"
                     rows.append(None)
@@ -172,13 +173,21 @@ def _metric_context(ctx: RunContext, method: PreparedMethod, sub: Batch, sub_tar
         images, tgt = (sub.images, sub_target) if rows is None else (sub.images[rows], sub_target.subset(rows))
         raw2 = method.rebind(other)(images, target=tgt).detach()
         with torch.no_grad():
-            return ctx.postprocess_for(method)(raw2, size=size, info=method.cls.info, rf=ctx.rf)
+            return ctx.postprocess_for(method)(raw2, size=size, info=method.cls.info, rf=ctx.rf, geometry=method.geometry)
+
+    def explain_target(other_target: Target) -> Tensor:
+        """The same method, seed and post-processing on the same rows, explaining ``other_target``."""
+        seed_all(seed)
+        raw2 = method.instance(sub.images, target=other_target).detach()
+        with torch.no_grad():
+            return ctx.postprocess_for(method)(raw2, size=size, info=method.cls.info, rf=ctx.rf, geometry=method.geometry)
 
     return MetricContext(
         model=ctx.model, batch=sub, target=sub_target, raw=sub_raw, maps=maps, method_info=method.cls.info,
-        explain=explain, sample_index=index, grid_map=grid_map, baseline=method.baseline, rf=ctx.rf,
-        seconds=seconds, seed=seed, max_forward_batch=forward_cap(ctx.config.max_forward_batch, ctx.memory),
-        run_seed=ctx.config.seed, truths=ctx.truths, forward_batch=ctx.forward_batch,
+        explain=explain, explain_target=explain_target, sample_index=index, grid_map=grid_map,
+        baseline=method.baseline, rf=ctx.rf, seconds=seconds, seed=seed,
+        max_forward_batch=forward_cap(ctx.config.max_forward_batch, ctx.memory), run_seed=ctx.config.seed,
+        truths=ctx.truths, forward_batch=ctx.forward_batch,
     )  # fmt: skip
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "KINDS",
     "ValueRange",
     "bootstrap_ci",
+    "ci_method_name",
     "holm",
     "interval",
     "mean_ci",
@@ -190,6 +191,13 @@ def mean_ci(
     if method == "range":
         return interval(values, value_range=value_range, level=level)
     raise OptionError(f"unknown CI method {method!r}; choose 't', 'bootstrap' or 'range'")
+
+
+def ci_method_name(ci: str, value_range: ValueRange | None) -> str:
+    """The interval :func:`mean_ci` gives under ``ci`` for a value of ``value_range``: "wilson", "bootstrap" or "t"."""
+    if ci == "range":
+        return "wilson" if value_range is not None and value_range.kind == "binary" else "bootstrap"
+    return ci
 
 
 def holm(pvalues: Iterable[float]) -> np.ndarray:

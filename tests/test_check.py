@@ -38,7 +38,7 @@ def _entry(baseline, method, metric):
 
 def test_baseline_stores_stats_tolerance_and_config(baseline, tmp_path) -> None:
     e = _entry(baseline, "ig", "gt_spearman")
-    mean, lo, hi = mean_ci(np.array([0.5, 0.6, 0.7, 0.6]))
+    mean, lo, hi = mean_ci(np.array([0.5, 0.6, 0.7, 0.6]), method="range")  # summarise default changed from "t"
     assert (e["mean"], e["ci_low"], e["ci_high"], e["n"]) == (pytest.approx(0.6), lo, hi, 4)
     assert e["tolerance"] == pytest.approx(max((hi - lo) / 2, 0.01))
     assert e["tolerance"] > 0.01  # here the CI half-width dominates the margin
@@ -127,7 +127,7 @@ def test_cli_baseline_and_check_exit_codes(tmp_path, capsys) -> None:
     bfile = tmp_path / "baseline.json"
     assert cli_main(["baseline", str(base_run), "--out", str(bfile), "--margin", "deletion_auc=0.05"]) == 0
     assert _entry(load_baseline(bfile), "saliency", "deletion_auc")["tolerance"] == pytest.approx(
-        max(0.05, (mean_ci(np.array([2.0, 2.2, 1.8, 2.0]))[2] - mean_ci(np.array([2.0, 2.2, 1.8, 2.0]))[1]) / 2))
+        max(0.05, (mean_ci(np.array([2.0, 2.2, 1.8, 2.0]), method="range")[2] - mean_ci(np.array([2.0, 2.2, 1.8, 2.0]), method="range")[1]) / 2))
     capsys.readouterr()
     assert cli_main(["check", "--baseline", str(bfile), "--run", str(base_run)]) == 0
     assert "check passed" in capsys.readouterr().out

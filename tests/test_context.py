@@ -21,7 +21,7 @@ def test_gallery_of_an_embedding_run_uses_the_runs_split(tmp_path, monkeypatch) 
     monkeypatch.setenv("ATTRBENCH_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     run(RunConfig(methods=["mlgradcam[n_triplets=3]"], model=EMBED_MODEL, dataset=SPLIT_DATASET, track="embedding",
-                  metrics=["runtime"], n_samples=4, batch_size=4, out=str(out), device="cpu", progress=False))
+                  metrics=["runtime"], n_samples=4, sampling="first", batch_size=4, out=str(out), device="cpu", progress=False))
     ids = list(dict.fromkeys(load_run(out).records["sample_id"]))
     assert ids == [f"second_half/{i}" for i in range(4)]  # the track's protocol: unseen classes
     g = compute_gallery(out, samples=[ids[2], ids[0]], device="cpu")

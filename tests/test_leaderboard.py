@@ -36,7 +36,8 @@ def test_tiny_leaderboard_writes_tables_figures_and_readme(tmp_path) -> None:
               "README.md", f"figures/{slug}/metrics.png", f"figures/{slug}/curves.pdf", f"figures/{slug}/gallery.png"):
         assert f in names, f
     table = pd.read_csv(out / "leaderboard.csv")
-    assert set(table["metric"]) == {"gt_spearman", "gt_topk_precision@10", "gt_positive_mass", "deletion_auc"}
+    # the headline now shows the chance-corrected sign metric (issue 10), not the raw positive mass
+    assert set(table["metric"]) == {"gt_spearman", "gt_topk_precision@10", "gt_positive_mass_corrected", "deletion_auc"}
     oracle = table[(table["method"] == "oracle") & (table["metric"] == "gt_spearman")]
     assert oracle["mean"].item() == 1.0 and bool(oracle["reference"].item()) and not bool(oracle["best"].item())
     readme = (out / "README.md").read_text()
@@ -61,3 +62,51 @@ def test_metrics_needing_masks_are_dropped_with_a_note() -> None:
     assert notes == ["localisation not scored: metric 'localisation' needs object masks; dataset 'cifar10' has none"]
     keep, notes = metrics_for(toy.ToyImages(), ["localisation"], label="toy")
     assert keep == ["localisation"] and notes == []
+
+
+def test_whole_issue10_pipeline_on_a_toy_setup(tmp_path) -> None:
+    """Every leaderboard metric, tied groups, reference rows, ceilings and the meta-evaluation, tiny."""
+    out = tmp_path / "lb"
+    metrics = ["gt", "gt_cell[permutations=4]", "deletion[fill=zero,steps=2]", "deletion[fill=mean,steps=2]",
+               "deletion[fill=blur,steps=2]", "insertion[steps=2]", "road[fractions=0.5]", "patch_deletion",
+               "localisation", "randomisation[max_samples=2,max_stages=1,floor=true]", "random_logit"]
+    summary = run_leaderboard(out=out, n_samples=4, batch_size=4, cifar10_root=None, suite={toy.DATASET: (toy.MODEL,)},
+                              methods=["saliency", "ig[n_steps=4]", "gradcam", "oracle"], metrics=metrics,
+                              device="cpu", gallery=0, ceiling_samples=2)  # fmt: skip
+    slug = toy.DATASET.replace(":", "_")
+    table = pd.read_csv(out / f"{slug}.csv")
+    for name in ("cellgt_spearman", "cellgt_sign_agreement_corrected", "deletion_auc[fill=zero,steps=2]",
+                 "deletion_auc[fill=mean,steps=2]", "deletion_auc[fill=blur,steps=2]", "road_morf", "mprt_floor_spearman",
+                 "random_logit_spearman", "loc_pointing_game"):
+        assert name in set(table["metric"]), name
+    refs = table[table["reference"].astype(bool)]
+    assert set(refs["method"]) == {"gradcam", "oracle"} and not refs["best"].astype(bool).any()
+    md = (out / f"{slug}.md").read_text()
+    assert "alpha = 0.05" in md and "gradcam (ref.)" in md
+    readme = (out / "README.md").read_text()
+    assert "## Ceilings per family" in readme and "## Meta-evaluation" in readme and "plausibility" in readme
+    ceilings = summary["extras"][toy.DATASET]["ceilings"]
+    (model_ceilings,) = ceilings.values()
+    assert model_ceilings["patch truth (gt_spearman), patch maps"] == 1.0
+    assert model_ceilings["cell truth (cellgt_spearman), pixel maps"] > 0.999
+    meta = summary["extras"][toy.DATASET]["meta"]
+    assert {"deletion_auc[fill=mean,steps=2]", "insertion_auc", "road_morf"} <= set(meta["proxy"])
+    assert meta["n_methods"].eq(2).all() and meta["tau"].abs().le(1).all()  # saliency and ig (refs left out)
+
+
+def test_meta_evaluation_by_construction() -> None:
+    """A proxy that orders three methods as the truth does: tau = 1 (interval too); reversed: -1."""
+    from attrbench.leaderboard_tables import meta_evaluation
+
+    rows = []
+    for i in range(6):
+        for m, v in (("a", 0.9), ("b", 0.5), ("c", 0.1)):
+            rows.append({"model": "mo", "method": m, "sample_id": f"s{i}", "status": "ok", "metric": "cellgt_spearman",
+                         "value": v + 0.01 * i, "higher_is_better": True})
+            rows.append({"model": "mo", "method": m, "sample_id": f"s{i}", "status": "ok", "metric": "deletion_auc",
+                         "value": 1 - v, "higher_is_better": False})  # lower is better: same order
+            rows.append({"model": "mo", "method": m, "sample_id": f"s{i}", "status": "ok", "metric": "insertion_auc",
+                         "value": 1 - v, "higher_is_better": True})  # reversed order
+    meta = meta_evaluation(pd.DataFrame(rows), resamples=50).set_index("proxy")
+    assert meta.loc["deletion_auc", ["tau", "ci_low", "ci_high"]].tolist() == [1.0, 1.0, 1.0]
+    assert meta.loc["insertion_auc", "tau"] == -1.0 and meta.loc["insertion_auc", "n_images"] == 6

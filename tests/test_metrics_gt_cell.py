@@ -10,7 +10,10 @@ from attrbench.geometry import patch_coverage, place, Geometry
 from attrbench.ground_truth import patch_truth, pixels_to_patches
 from attrbench.metrics.gt import GroundTruthAgreement
 from attrbench.metrics.gt_cell import CellGroundTruthAgreement
+from attrbench.metrics.deletion import Deletion
+from attrbench.metrics.insertion import Insertion
 from attrbench.metrics.localisation import Localisation
+from attrbench.metrics.randomisation import Randomisation
 from attrbench.models.bagnet import ReceptiveField
 from attrbench.testing.models import tiny_bagnet
 from attrbench.testing.toys import make_context, toy_samples
@@ -57,16 +60,27 @@ def test_patch_ceilings_by_construction() -> None:
 
 
 def test_uncovered_pixels_change_no_metric() -> None:
-    """q = 9 at 48 px: rows/cols 41..47 are seen by no patch; rewriting the map there changes nothing."""
+    """q = 9 at 48 px: rows/cols 41..47 are seen by no patch; rewriting the map there changes nothing
+    (ground truth, localisation, deletion/insertion at blocks and pixels, randomisation)."""
     model, images, labels, masks, boxes = _setup()
     covered = patch_coverage(ReceptiveField(9), size=SIZE)
     assert not bool(covered.all())
     maps = torch.randn(4, 1, *SIZE, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     loud = torch.where(covered, maps, torch.full_like(maps, 1e3))  # the max and most energy sit outside
-    for metric in (GroundTruthAgreement(), GroundTruthAgreement(rule="lstsq"), CellGroundTruthAgreement(), Localisation()):
-        a = metric.compute(make_context(model=model, images=images, labels=labels, maps=maps, masks=masks, bboxes=boxes))
-        b = metric.compute(make_context(model=model, images=images, labels=labels, maps=loud, masks=masks, bboxes=boxes))
+    noise = torch.randn(4, 1, *SIZE, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    def explainer(base: torch.Tensor):  # noqa: ANN202 - the "randomised" map keeps base's unseen values
+        return lambda other: torch.where(covered, noise, base)
+
+    metrics = (GroundTruthAgreement(), GroundTruthAgreement(rule="lstsq"), CellGroundTruthAgreement(), Localisation(),
+               Deletion(), Deletion(unit=1, fill="blur"), Insertion(fill="mean"), Randomisation(max_samples=4, max_stages=2))
+    for metric in metrics:
+        a = metric.compute(make_context(model=model, images=images, labels=labels, maps=maps, masks=masks, bboxes=boxes,
+                                        explain=explainer(maps)))
+        b = metric.compute(make_context(model=model, images=images, labels=labels, maps=loud, masks=masks, bboxes=boxes,
+                                        explain=explainer(loud)))
         assert set(a.values) == set(b.values)
+        assert any(bool(torch.isfinite(v).any()) for v in a.values.values())
         for name in a.values:
             torch.testing.assert_close(a.values[name], b.values[name], rtol=0, atol=1e-12, equal_nan=True)
 

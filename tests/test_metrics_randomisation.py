@@ -95,3 +95,30 @@ def test_randomised_models_come_from_the_run_seed(tmp_path) -> None:
     b = df[df.method == "ig[n_steps=32]"].set_index(["sample_id", "metric"]).value.sort_index()
     assert len(a) == 8 and list(a.index) == list(b.index)  # 2 scored samples x 2 stages x 2 values
     assert a.to_numpy().tolist() == b.to_numpy().tolist()
+
+
+def test_noise_floor_of_two_independent_randomisations() -> None:
+    """floor=True: a map that only depends on the input (not the weights) sits at similarity 1 with
+    itself on both randomised models, so its floor is 1; a weight-driven map gets a floor below 1."""
+    import torch as _torch
+
+    from attrbench.metrics.randomisation import Randomisation as _R
+    from attrbench.testing.models import tiny_bagnet
+    from attrbench.testing.toys import make_context, toy_samples
+
+    model = tiny_bagnet(9, input_size=(48, 48))
+    samples = toy_samples(2)
+    images = _torch.stack([s.image for s in samples]).double()
+    labels = _torch.tensor([s.label for s in samples])
+    maps = images.mean(1, keepdim=True)
+    metric = _R(max_samples=2, max_stages=1, floor=True)
+    same = metric.compute(make_context(model=model, images=images, labels=labels, maps=maps, explain=lambda m: maps))
+    _torch.testing.assert_close(same.values["mprt_floor_spearman"], _torch.ones(2, dtype=_torch.float64), rtol=0, atol=1e-12)
+
+    def weight_map(m):  # noqa: ANN001, ANN202 - the fc weights of the explained class, tiled
+        w = m.net.fc.weight[labels].sum(1).double().detach()
+        return (maps * w.view(-1, 1, 1, 1) + _torch.rand(2, 1, 48, 48, generator=_torch.Generator().manual_seed(int(1e6 * float(w[0]))), dtype=_torch.float64))
+
+    other = metric.compute(make_context(model=model, images=images, labels=labels, maps=maps, explain=weight_map))
+    assert bool((other.values["mprt_floor_spearman"] < 0.99).all())
+    assert set(same.values) == set(metric.value_names(model=model, batch=None))  # type: ignore[arg-type]

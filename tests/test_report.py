@@ -120,7 +120,7 @@ def test_gallery_recomputes_maps_from_the_run_config(tmp_path) -> None:
     from attrbench.testing import toys as toy
 
     out = tmp_path / "run"
-    run(RunConfig(methods=["saliency", "oracle"], model=toy.MODEL, dataset=toy.DATASET, metrics=["runtime"], n_samples=4,
+    run(RunConfig(methods=["saliency", "oracle"], model=toy.MODEL, dataset=toy.DATASET, metrics=["runtime"], n_samples=4, sampling="first",
                   batch_size=4, out=str(out), device="cpu", progress=False))
     g = compute_gallery(out, samples=["toy3", "toy1"], device="cpu")
     assert g.ids == ["toy3", "toy1"] and list(g.maps) == ["saliency", "oracle"]

@@ -26,8 +26,9 @@ def _records(values, status=None, method="m", metric="x") -> pd.DataFrame:
 def test_t_interval_matches_scipy_and_skips_failed() -> None:
     values = [0.1, 0.4, 0.35, 0.8, float("nan")]
     status = ["ok", "ok", "ok", "ok", "failed"]
-    s = summarise(_records(values, status))
+    s = summarise(_records(values, status), ci="t")  # the estimator is chosen explicitly since the default became "range"
     row = s.iloc[0]
+    assert row["ci_method"] == "t"
     x = np.array(values[:4])
     lo, hi = stats.t.interval(0.95, df=3, loc=x.mean(), scale=stats.sem(x))
     assert row["n"] == 4 and math.isclose(row["mean"], x.mean(), abs_tol=1e-15)
@@ -37,6 +38,25 @@ def test_t_interval_matches_scipy_and_skips_failed() -> None:
     m, blo, bhi = bootstrap_ci(np.array([1.0, 2.0, 3.0, 4.0]))
     assert m == 2.5 and 1.0 <= blo < 2.5 < bhi <= 4.0
     assert bootstrap_ci(np.array([1.0, 2.0, 3.0, 4.0])) == (m, blo, bhi)  # seeded
+
+
+def test_default_intervals_respect_the_declared_range() -> None:
+    """Default ``ci="range"``: Wilson for binary values, seeded bootstrap inside the range otherwise."""
+    from attrbench.stats import ValueRange, wilson_ci
+
+    hits = [1.0] * 9 + [0.0]
+    s = summarise(_records(hits, metric="loc_pointing_game"), ranges={"loc_pointing_game": ValueRange(0.0, 1.0, "binary")})
+    row = s.iloc[0]
+    assert row["ci_method"] == "wilson"
+    _, lo, hi = wilson_ci(successes=9, n=10)
+    assert (row["ci_low"], row["ci_high"]) == (lo, hi) and hi < 1.0  # a t-interval would pass 1 (0.9 + 0.23)
+    near_one = [1.0, 1.0, 1.0, 0.2]
+    s = summarise(_records(near_one, metric="gt_spearman@x"), ranges={"gt_spearman": ValueRange(-1.0, 1.0)})
+    row = s.iloc[0]
+    assert row["ci_method"] == "bootstrap" and row["ci_high"] <= 1.0
+    assert (row["ci_low"], row["ci_high"]) == bootstrap_ci(np.array(near_one))[1:]  # seeded, already inside [-1, 1]
+    assert t_ci(np.array(near_one))[2] > 1.0  # the old estimator left the range
+    assert summarise(_records(near_one)).iloc[0]["ci_method"] == "bootstrap"  # undeclared: unbounded bootstrap
 
 
 def test_run_dir_roundtrip_and_errors(tmp_path) -> None:

@@ -44,7 +44,8 @@ def test_records_schema_and_failed_samples(tmp_path) -> None:
     assert failed.value.isna().all()
     assert set(nan[nan.status == "ok"].sample_id) == {"s001", "s002", "s004"}
     names = {"gt_spearman", "gt_pearson", "gt_topk_precision@5", "gt_topk_precision@10", "gt_topk_precision@20",
-             "gt_positive_mass", "gt_sign_agreement", "deletion_auc", "deletion_auc_raw", "loc_pointing_game", "loc_energy_mask",
+             "gt_positive_mass", "gt_sign_agreement", "gt_positive_mass_chance", "gt_positive_mass_corrected",
+                 "gt_sign_agreement_chance", "gt_sign_agreement_corrected", "deletion_auc", "deletion_auc_raw", "loc_pointing_game", "loc_energy_mask",
              "loc_energy_box", "loc_iou_top", "loc_auroc", "runtime_s"}  # fmt: skip
     for sid in ("s000", "s001"):
         assert set(nan[nan.sample_id == sid].metric) == names

@@ -54,5 +54,5 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path) -> None:
     full = evaluate(methods=[METHOD], model=toy_model(), dataset=toy_samples(5), out=tmp_path / "full" / "run", **KW)
     pd.testing.assert_frame_equal(resumed, full)
     assert not resumed.duplicated(["method", "metric", "sample_id"]).any()
-    assert len(resumed) == 5 * 7  # 5 samples x (5 gt values + deletion_auc + deletion_auc_raw)
+    assert len(resumed) == 5 * 11  # 5 samples x (5 gt values + 4 chance values + deletion_auc + deletion_auc_raw)
     pd.testing.assert_frame_equal(load_run(killed).curves, load_run(tmp_path / "full" / "run").curves)

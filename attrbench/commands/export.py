@@ -33,15 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", default="",
                         help="comma-separated extra reference rows, never marked (e.g. the patch-grid gradcam); "
                              "registered references (oracle, random, sobel) always are")
-    parser.add_argument("--ci", default="t", choices=("t", "range", "bootstrap"),
-                        help="interval: t (clipped to a metric's declared range), range (Wilson for 0/1 values, "
-                        "else bootstrap, in range) or bootstrap (default: t)")
+    parser.add_argument("--ci", default="range", choices=("t", "range", "bootstrap"),
+                        help="interval: range (Wilson for 0/1 values, else seeded bootstrap, in the declared range; "
+                        "default), t (clipped to a metric's declared range) or bootstrap")
     parser.add_argument("--single-best", action="store_true",
                         help="bold only the best mean per column instead of the tied-with-best group")
 
 
 def main(args: argparse.Namespace) -> int:
-    from attrbench.export import load_records, reference_methods, render, run_ranges, summarise, write_table
+    from attrbench.export import load_records, reference_methods, render, run_ranges, run_references, summarise, write_table
     from attrbench.stats import tied_with_best
 
     from attrbench.options import non_negative_int
@@ -50,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
     records = load_records(args.runs)  # runs that share a key stay apart (attrbench.runsets)
     summary = summarise(records, ranges=run_ranges(args.runs), ci=args.ci)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    reference = reference_methods(set(summary["method"])) | {m.strip() for m in args.reference.split(",") if m.strip()}
+    reference = reference_methods(set(summary["method"])) | run_references(args.runs) | {m.strip() for m in args.reference.split(",") if m.strip()}
     tied = None if args.single_best else tied_with_best(records, alpha=args.alpha, reference=reference)
     text = render(summary, fmt=args.fmt, metrics=metrics, reference=reference, digits=digits,
                   tied=tied, alpha=args.alpha)

@@ -21,7 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from attrbench.leaderboard import DEFAULT_CIFAR10_ROOT, DEFAULT_METRICS, DEFAULT_N_SAMPLES, SUITE
 
     parser.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
-                        help=f"samples per dataset and model (default: {DEFAULT_N_SAMPLES})")
+                        help=f"samples per dataset and model, stratified over classes (default: {DEFAULT_N_SAMPLES}; "
+                        "--n-samples 8 for a small run)")
+    parser.add_argument("--ceiling-samples", type=int, default=8,
+                        help="images per model for the ceilings per family in the README (0: none; default 8)")
     parser.add_argument("--out", default="results/leaderboard", help="output directory")
     parser.add_argument("--cifar10-root", default=DEFAULT_CIFAR10_ROOT,
                         help=f"CIFAR-10 image folder (default: {DEFAULT_CIFAR10_ROOT}; skipped when absent)")
@@ -52,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
         out=args.out, n_samples=args.n_samples, batch_size=args.batch_size, cifar10_root=args.cifar10_root,
         suite=suite, methods=split_specs(args.methods) if args.methods else None,
         metrics=split_specs(args.metrics) if args.metrics else None, device=args.device, seed=args.seed,
-        gallery=args.gallery, resume=args.resume, command=command_line(args),
+        gallery=args.gallery, resume=args.resume, ceiling_samples=args.ceiling_samples, command=command_line(args),
     )
     for note in summary["notes"]:
         print(f"note: {note}")

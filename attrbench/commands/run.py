@@ -42,7 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", default=None, metavar="A,B",
                         help="comma-separated metric specs, e.g. gt,deletion[steps=8] (default: all that apply)")
     parser.add_argument("--n-samples", type=int, default=DEFAULT_N_SAMPLES,
-                        help=f"first N samples of the split (default: {DEFAULT_N_SAMPLES})")
+                        help=f"N samples of the split, chosen by --sampling (default: {DEFAULT_N_SAMPLES})")
+    parser.add_argument("--sampling", choices=("stratified", "first"), default="stratified",
+                        help="stratified: drawn by --seed, the classes in turn (default); first: the first N items")
+    parser.add_argument("--target", choices=("true", "predicted"), default="true",
+                        help="explain the true (labelled) class (default) or the model's predicted class")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"samples per batch (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--max-forward-batch", type=int, default=DEFAULT_MAX_FORWARD_BATCH,
@@ -115,7 +119,7 @@ def main(args: argparse.Namespace) -> int:
     table = summary.assign(
         dir=summary["higher_is_better"].map({True: "^", False: "v"}),
         ci=[f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(summary["ci_low"], summary["ci_high"])],
-    )[["method", "metric", "dir", "n", "mean", "ci"]]
+    )[["method", "metric", "dir", "n", "mean", "ci", "ci_method"]]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.float_format", "{:.4g}".format):
         print(table.to_string(index=False))
     if failed:

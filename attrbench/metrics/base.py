@@ -169,6 +169,11 @@ class Metric(ABC):
                 out[key] = list(value)
         return out
 
+    def scoring(self) -> dict[str, Any]:
+        """The declared scoring resolution: what a map is compared with, at which resolution, brought
+        there by which rule (``config.json`` ``metric_info[...]["scoring"]``; {} = the map's pixels)."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         """Metric info for the run config: metadata, hyperparameters and output directions."""
         info = self.info
@@ -182,5 +187,6 @@ class Metric(ABC):
             "reference": info.reference,
             "outputs": dict(self.outputs),
             "ranges": {prefix: self.value_range(prefix).as_dict() for prefix in self.outputs},
+            "scoring": self.scoring(),
             "config": self.config,
         }

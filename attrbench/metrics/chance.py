@@ -25,7 +25,39 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["chance_corrected", "chance_values", "positive_mass_chance", "sign_agreement_chance"]
+from attrbench.stats import ValueRange
+
+__all__ = [
+    "CHANCE_OUTPUTS",
+    "chance_corrected",
+    "chance_outputs",
+    "chance_ranges",
+    "chance_values",
+    "positive_mass_chance",
+    "sign_agreement_chance",
+]
+
+#: suffixes of the chance values: direction (the corrected value is the score; the chance level
+#: is context, declared "higher is better" only because every output needs a direction).
+CHANCE_OUTPUTS: dict[str, bool] = {"_chance": True, "_corrected": True}
+
+
+def chance_outputs(prefix: str) -> dict[str, bool]:
+    """Declared outputs of the chance values of ``<prefix>_positive_mass`` and ``<prefix>_sign_agreement``."""
+    return {f"{prefix}_{m}{sfx}": d for m in ("positive_mass", "sign_agreement") for sfx, d in CHANCE_OUTPUTS.items()}
+
+
+def chance_ranges(prefix: str) -> dict[str, ValueRange]:
+    """Declared ranges: chance levels and the raw values in [0, 1]; corrected values in [-inf, 1].
+
+    The corrected value is (v - c) / (1 - c) >= -c / (1 - c), unbounded below as c -> 1.
+    """
+    out = {}
+    for m in ("positive_mass", "sign_agreement"):
+        out[f"{prefix}_{m}"] = ValueRange(low=0.0, high=1.0)
+        out[f"{prefix}_{m}_chance"] = ValueRange(low=0.0, high=1.0)
+        out[f"{prefix}_{m}_corrected"] = ValueRange(high=1.0)
+    return out
 
 
 def sign_agreement_chance(a: Tensor, g: Tensor) -> Tensor:
@@ -48,17 +80,19 @@ def chance_corrected(value: Tensor, chance: Tensor) -> Tensor:
                        torch.full_like(value, float("nan")))
 
 
-def chance_values(a: Tensor, g: Tensor, values: dict[str, Tensor]) -> dict[str, Tensor]:
+def chance_values(a: Tensor, g: Tensor, values: dict[str, Tensor], *, prefix: str = "gt") -> dict[str, Tensor]:
     """Chance levels and corrected values for the sign metrics present in ``values``.
 
     Args:
-        a: (B, N) map on the patch grid; g: (B, N) the truth it is scored against.
-        values: the ``gt`` metric's values (``gt_positive_mass``, ``gt_sign_agreement``).
+        a: (B, N) map on the unit grid; g: (B, N) the truth it is scored against.
+        values: the metric's values (``<prefix>_positive_mass``, ``<prefix>_sign_agreement``).
+        prefix: "gt" (patch truth) or "cellgt" (cell truth).
 
     Returns:
         ``<name>_chance`` and ``<name>_corrected`` for each of the two names found in ``values``.
     """
-    chances = {"gt_positive_mass": lambda: positive_mass_chance(g), "gt_sign_agreement": lambda: sign_agreement_chance(a, g)}
+    chances = {f"{prefix}_positive_mass": lambda: positive_mass_chance(g),
+               f"{prefix}_sign_agreement": lambda: sign_agreement_chance(a, g)}  # fmt: skip
     out = {}
     for name, level in chances.items():
         if name in values:

@@ -13,12 +13,16 @@ Ties in the removal order (e.g. the zeros of a ReLU'd CAM) are broken at random:
 sample whose units are not all distinct is the mean of the curves of ``tie_orders`` random tie
 orders (seeded by the run seed and the sample index); samples without ties are scored once
 (every order is the same). ``tie_orders=0`` restores the deterministic row-major tie-break.
+
+Pixels no output sees (BagNet borders, :func:`attrbench.geometry.patch_coverage`) are kept out of
+the order: units without a seen pixel are removed / inserted last, whatever the map says there
+(:mod:`attrbench.metrics.perturbation`, "coverage").
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -29,12 +33,13 @@ from attrbench.metrics.base import Curve, Metric, MetricContext, MetricResult
 from attrbench.metrics.perturbation import (
     FILLS,
     SCORES,
+    covered_unit_scores,
     has_ties,
     normalised_auc,
     perturbation_curves,
     tie_keys,
-    unit_scores,
 )
+from attrbench.geometry import patch_coverage
 
 __all__ = ["DEFAULT_TIE_ORDERS", "Deletion", "PerturbationMetric"]
 
@@ -100,6 +105,12 @@ class PerturbationMetric(Metric):
         self.blur_sigma = float(blur_sigma)
         self.tie_orders = int(tie_orders)
 
+    def scoring(self) -> dict[str, Any]:
+        """Removal order at ``unit`` x ``unit`` blocks (no truth: a faithfulness proxy)."""
+        return {"resolution": f"{self.unit} x {self.unit} px blocks", "truth": None,
+                "aggregation": "sum of the map over each block's seen pixels; unseen blocks last",
+                "fill": self.fill, "prefix": self.mode}  # fmt: skip
+
     def _curves(self, ctx: MetricContext, index: Tensor, keys: Tensor | None) -> tuple[Tensor, Tensor]:
         return perturbation_curves(
             model=ctx.model,
@@ -115,6 +126,7 @@ class PerturbationMetric(Metric):
             max_forward_batch=ctx.max_forward_batch,
             forward_batch=ctx.forward_batch,
             keys=keys,
+            covered=patch_coverage(ctx.rf, size=tuple(ctx.maps.shape[-2:])),  # type: ignore[arg-type]
         )
 
     def curves(self, ctx: MetricContext) -> tuple[Tensor, Tensor]:
@@ -122,7 +134,8 @@ class PerturbationMetric(Metric):
         everyone = torch.arange(ctx.maps.shape[0], device=ctx.maps.device)
         if self.tie_orders == 0:
             return self._curves(ctx, everyone, None)
-        unit_values, _ = unit_scores(ctx.maps, unit=self.unit)
+        covered = patch_coverage(ctx.rf, size=tuple(ctx.maps.shape[-2:]))  # type: ignore[arg-type]
+        unit_values, _ = covered_unit_scores(ctx.maps, unit=self.unit, covered=covered)
         units = unit_values.shape[1]
         keys = [tie_keys(ctx.sample_index, seed=ctx.seed, order=r, units=units) for r in range(self.tie_orders)]
         fractions, scores = self._curves(ctx, everyone, keys[0].to(ctx.maps.device))

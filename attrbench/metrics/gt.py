@@ -19,11 +19,17 @@ it declares and the pixel family's ceiling is 1 (:mod:`attrbench.ceilings`). Val
     gt_positive_mass        share of the map's positive mass on truly positive patches:
                             sum_{g_p > 0} relu(a_p) / sum_p relu(a_p) (NaN if the map has no positive mass).
     gt_sign_agreement       fraction of patches with sign(a_p) == sign(g_p).
+    gt_<sign metric>_chance     its chance level for this sample (:mod:`attrbench.metrics.chance`:
+                                the expected value under a random permutation of the map),
+    gt_<sign metric>_corrected  (value - chance) / (1 - chance): 0 for a random map, 1 for a perfect one.
+
+Declared ranges (:class:`attrbench.stats.ValueRange`): correlations in [-1, 1], top-k precisions,
+the sign metrics and their chance levels in [0, 1], corrected values at most 1.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -32,10 +38,12 @@ from attrbench.api import Batch, MetricCategory, MetricInfo
 from attrbench.errors import OptionError, OptionTypeError
 from attrbench.ground_truth import AGGREGATIONS, patch_truth, pixels_to_patches
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
+from attrbench.metrics.chance import chance_outputs, chance_ranges, chance_values
+from attrbench.stats import ValueRange
 from attrbench.metrics.functional import descending_ranks, pearson, spearman, topk_count
 from attrbench.models.common import ImageModel
 
-__all__ = ["GroundTruthAgreement", "agreement", "topk_name"]
+__all__ = ["GroundTruthAgreement", "agreement", "chance_reasons", "topk_name"]
 
 
 class GroundTruthAgreement(Metric):
@@ -59,6 +67,13 @@ class GroundTruthAgreement(Metric):
         "gt_topk_precision": True,
         "gt_positive_mass": True,
         "gt_sign_agreement": True,
+        **chance_outputs("gt"),
+    }
+    ranges: ClassVar[dict[str, ValueRange]] = {
+        "gt_spearman": ValueRange(low=-1.0, high=1.0),
+        "gt_pearson": ValueRange(low=-1.0, high=1.0),
+        "gt_topk_precision": ValueRange(low=0.0, high=1.0),
+        **chance_ranges("gt"),
     }
 
     def __init__(self, *, rule: str = "rf_sum", topk: tuple[float, ...] = (5, 10, 20)) -> None:
@@ -78,7 +93,17 @@ class GroundTruthAgreement(Metric):
             *(topk_name("gt", k) for k in self.topk),
             "gt_positive_mass",
             "gt_sign_agreement",
+            *(n for n in chance_outputs("gt")),
         ]
+
+    def scoring(self) -> dict[str, Any]:
+        """Patch truth at the BagNet patch grid (values ``gt_*``)."""
+        rule = {"rf_sum": "sum of the map over each patch's receptive field",
+                "share": "each pixel shared evenly among the patches that see it",
+                "lstsq": "least-squares patch values whose placed map reproduces the pixels"}[self.rule]  # fmt: skip
+        return {"resolution": "patch grid", "truth": "patch logits (baseline-matched for methods with a baseline)",
+                "aggregation": f"{self.rule}: {rule}" + ("" if self.rule == "lstsq" else "; maps already on the grid as they are"),
+                "prefix": "gt"}  # fmt: skip
 
     def compute(self, ctx: MetricContext) -> MetricResult:
         if ctx.rf is None or not ctx.model.has_patch_logits:
@@ -97,8 +122,17 @@ class GroundTruthAgreement(Metric):
             raise ValueError(
                 f"gt: map on the patch grid has shape {tuple(grid.shape)}, truth has {tuple(truth.shape)}"
             )
-        values, reasons = agreement(grid.flatten(1), truth.flatten(1), topk=self.topk, prefix="gt")
+        a, g = grid.flatten(1), truth.flatten(1)
+        values, reasons = agreement(a, g, topk=self.topk, prefix="gt")
+        values.update(chance_values(a.to(torch.float64), g.to(torch.float64), values, prefix="gt"))
+        reasons.update(chance_reasons("gt"))
         return MetricResult(values=values, reasons=reasons)
+
+
+def chance_reasons(prefix: str) -> dict[str, str]:
+    """Why a chance value is NaN (the raw value is undefined, or the chance level is 1)."""
+    return {f"{prefix}_{m}{sfx}": "undefined: the value is undefined or its chance level is 1"
+            for m in ("positive_mass", "sign_agreement") for sfx in ("_chance", "_corrected")}  # fmt: skip
 
 
 def topk_name(prefix: str, k: float) -> str:

@@ -14,13 +14,15 @@ cells no window touches are left out. The statistics are those of ``gt``
 (:func:`attrbench.metrics.gt.agreement`) under the prefix ``cellgt`` so a record says which truth
 and resolution it was scored against:
 
-    cellgt_spearman, cellgt_pearson, cellgt_topk_precision@k, cellgt_positive_mass, cellgt_sign_agreement
+    cellgt_spearman, cellgt_pearson, cellgt_topk_precision@k, cellgt_positive_mass, cellgt_sign_agreement,
+    cellgt_<sign metric>_chance, cellgt_<sign metric>_corrected   (chance level and corrected value,
+    :mod:`attrbench.metrics.chance`; declared ranges as for ``gt``)
 """
 
 from __future__ import annotations
 
 import zlib
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -28,7 +30,9 @@ from attrbench.api import Batch, MetricCategory, MetricInfo
 from attrbench.cell_truth import CellTruth, cell_sums, cell_truth
 from attrbench.geometry import patch_coverage
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
-from attrbench.metrics.gt import topk_name, agreement
+from attrbench.metrics.chance import chance_outputs, chance_ranges, chance_values
+from attrbench.stats import ValueRange
+from attrbench.metrics.gt import agreement, chance_reasons, topk_name
 from attrbench.models.common import ImageModel
 
 __all__ = ["CellGroundTruthAgreement"]
@@ -57,6 +61,13 @@ class CellGroundTruthAgreement(Metric):
         "cellgt_topk_precision": True,
         "cellgt_positive_mass": True,
         "cellgt_sign_agreement": True,
+        **chance_outputs("cellgt"),
+    }
+    ranges: ClassVar[dict[str, ValueRange]] = {
+        "cellgt_spearman": ValueRange(low=-1.0, high=1.0),
+        "cellgt_pearson": ValueRange(low=-1.0, high=1.0),
+        "cellgt_topk_precision": ValueRange(low=0.0, high=1.0),
+        **chance_ranges("cellgt"),
     }
 
     def __init__(
@@ -88,7 +99,15 @@ class CellGroundTruthAgreement(Metric):
             *(topk_name("cellgt", k) for k in self.topk),
             "cellgt_positive_mass",
             "cellgt_sign_agreement",
+            *(n for n in chance_outputs("cellgt")),
         ]
+
+    def scoring(self) -> dict[str, Any]:
+        """Cell Shapley truth at the c x c cell grid (values ``cellgt_*``)."""
+        return {"resolution": f"cell grid ({self.cell} x {self.cell} px)",
+                "truth": f"cell Shapley values (absent cells: the method's baseline, else fill {self.fill})",
+                "aggregation": "sum of the map over each cell's seen pixels; cells no window touches left out",
+                "prefix": "cellgt"}  # fmt: skip
 
     def compute(self, ctx: MetricContext) -> MetricResult:
         baseline = ctx.baseline if ctx.method_info.needs_baseline and ctx.baseline is not None else self.fill
@@ -110,7 +129,8 @@ class CellGroundTruthAgreement(Metric):
         covered = patch_coverage(ctx.rf, size=size)  # type: ignore[arg-type]
         grid = cell_sums(ctx.maps, cell=self.cell, covered=covered)
         keep = truth.covered.flatten().to(grid.device)
-        values, reasons = agreement(
-            grid.flatten(1)[:, keep], truth.values.flatten(1)[:, keep].to(grid.device), topk=self.topk, prefix="cellgt"
-        )
+        a, g = grid.flatten(1)[:, keep], truth.values.flatten(1)[:, keep].to(grid.device)
+        values, reasons = agreement(a, g, topk=self.topk, prefix="cellgt")
+        values.update(chance_values(a.to(torch.float64), g.to(torch.float64), values, prefix="cellgt"))
+        reasons.update(chance_reasons("cellgt"))
         return MetricResult(values=values, reasons=reasons)

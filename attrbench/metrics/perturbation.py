@@ -5,6 +5,11 @@ Convention (the one of torchcam's ``DeletionInsertionMetric``; docs/metrics.md):
 * units: the map (B, 1, H, W) is summed over non-overlapping ``unit`` x ``unit`` blocks anchored
   at pixel (0, 0) (so 8 x 8 blocks coincide with the BagNet stride grid); ``unit=1`` ranks pixels.
   A block cut by the image border is a smaller unit. The mask is shared by all channels.
+* coverage: pixels no model output sees (``covered`` False, :func:`attrbench.geometry.patch_coverage`)
+  are not counted: a unit's score sums its covered pixels only, and a unit with no covered pixel
+  is removed (deletion) / inserted (insertion) last, after every seen unit, whatever the map says
+  there. Removing it changes no output of the model (it is unseen), so the curve is flat from the
+  last seen unit on and the map's values on unseen pixels change no score.
 * order: units sorted by decreasing map value. Ties are broken by ``tie_keys`` when given (the
   unit with the smaller key first; :func:`tie_keys` draws them uniformly at random per sample,
   seeded by (seed, sample index, order), so a sample's order does not depend on its batch), else
@@ -45,6 +50,7 @@ __all__ = [
     "FILLS",
     "SCORES",
     "fill_images",
+    "covered_unit_scores",
     "has_ties",
     "normalised_auc",
     "perturbation_curves",
@@ -90,10 +96,31 @@ def unit_scores(maps: Tensor, *, unit: int) -> tuple[Tensor, tuple[int, int]]:
     return padded.view(-1, hu, unit, wu, unit).sum(dim=(2, 4)).flatten(1), (hu, wu)
 
 
+def covered_unit_scores(maps: Tensor, *, unit: int, covered: Tensor | None) -> tuple[Tensor, tuple[int, int]]:
+    """:func:`unit_scores` over covered pixels only; units without a covered pixel score -inf.
+
+    Args:
+        maps: (B, 1, H, W).
+        covered: (1, 1, H, W) bool pixels some output sees; None = every pixel.
+
+    Returns:
+        (B, U) scores and the unit grid (Hu, Wu).
+    """
+    if covered is None:
+        return unit_scores(maps, unit=unit)
+    covered = covered.to(maps.device)
+    scores, grid = unit_scores(torch.where(covered, maps, torch.zeros_like(maps)), unit=unit)
+    seen, _ = unit_scores(covered.to(maps.dtype), unit=unit)
+    return torch.where(seen > 0, scores, torch.full_like(scores, -math.inf)), grid
+
+
 def has_ties(scores: Tensor) -> Tensor:
-    """(B,) bool: some two units of the sample have exactly the same score (scores (B, U))."""
+    """(B,) bool: some two seen units of the sample have exactly the same score (scores (B, U)).
+
+    Unseen units (score -inf, :func:`covered_unit_scores`) are not ties: their order changes nothing.
+    """
     ordered = torch.sort(scores, dim=1).values
-    return (ordered[:, 1:] == ordered[:, :-1]).any(dim=1)
+    return ((ordered[:, 1:] == ordered[:, :-1]) & torch.isfinite(ordered[:, 1:])).any(dim=1)
 
 
 def tie_keys(sample_index: Tensor, *, seed: int, order: int, units: int) -> Tensor:
@@ -119,18 +146,20 @@ def rank_scores(scores: Tensor, *, keys: Tensor | None = None) -> Tensor:
     return torch.argsort(order, dim=1)
 
 
-def unit_ranks(maps: Tensor, *, unit: int, keys: Tensor | None = None) -> tuple[Tensor, tuple[int, int]]:
+def unit_ranks(maps: Tensor, *, unit: int, keys: Tensor | None = None,
+               covered: Tensor | None = None) -> tuple[Tensor, tuple[int, int]]:  # fmt: skip
     """Rank units by decreasing summed map value (ties by ``keys`` (B, U), else row-major).
 
     Args:
         maps: (B, 1, H, W).
         unit: block side in pixels.
         keys: optional (B, U) tie-break keys (smaller first), e.g. from :func:`tie_keys`.
+        covered: (1, 1, H, W) bool seen pixels (:func:`covered_unit_scores`); None = all.
 
     Returns:
         ranks (B, U) int64 (0 = most important) and the unit grid (Hu, Wu), U = Hu * Wu.
     """
-    scores, grid = unit_scores(maps, unit=unit)
+    scores, grid = covered_unit_scores(maps, unit=unit, covered=covered)
     return rank_scores(scores, keys=keys), grid
 
 
@@ -177,6 +206,7 @@ def perturbation_curves(
     keys: Tensor | None = None,
     engine: str = "auto",
     forward_batch: int | str = "max",
+    covered: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Deletion (MoRF) or insertion curves for a batch (module docstring for the convention).
 
@@ -193,6 +223,7 @@ def perturbation_curves(
             see :mod:`attrbench.metrics.curve_engine`.
         forward_batch: images per full forward: "max", "auto" (probed) or an int, capped by
             ``max_forward_batch``; see :mod:`attrbench.metrics.curve_engine`.
+        covered: (1, 1, H, W) bool pixels some output sees; unseen units go last (module docstring).
 
     Returns:
         fractions (K,) and scores (B, K) (K = number of curve points, unperturbed point included).
@@ -205,7 +236,7 @@ def perturbation_curves(
         raise OptionError(f"unit and steps must be positive, got unit={unit}, steps={steps}")
     scorer = score_target(target, score)
     b, _, h, w = images.shape
-    ranks, (hu, wu) = unit_ranks(maps, unit=unit, keys=keys)
+    ranks, (hu, wu) = unit_ranks(maps, unit=unit, keys=keys, covered=covered)
     counts_list = step_counts(hu * wu, steps)
     counts = torch.tensor(counts_list, device=images.device)
     k = len(counts_list)

@@ -9,6 +9,18 @@ the sanity check, so **lower similarity is better**. Per stage s the metric emit
                       "absolute value" variant),
     mprt_ssim@s       SSIM (11x11 Gaussian window, sigma 1.5) of the min-max normalised maps.
 
+Both are computed over the pixels some model output sees only (:func:`attrbench.geometry.patch_coverage`;
+every pixel for models without a patch grid): Spearman over the seen pixels, SSIM over the seen
+region (for a BagNet, the top-left rectangle its windows tile). Unseen pixels are exactly zero in
+every gradient map, before and after randomisation, and would otherwise inflate the similarity.
+
+Noise floor (``floor=True``): the similarity of the maps of two *independently* randomised models
+(the same modules as the last stage, re-initialised under another seed: run seed + 1000 + stage
+index), ``mprt_floor_spearman`` and ``mprt_floor_ssim``. A method whose ``mprt_*@stage`` values sit
+at this floor has lost all dependence on the weights that the randomisation can show; values above
+it mean the map still shares structure with the original (issue 10: two randomised models agree
+at 0.76 on unseen pixels alone, so the floor, not 0, is the reference).
+
 Stages are the top-level children of the network (``model.net``) that hold parameters, in
 reverse order; the leading leaf modules before the first container (a BagNet's conv1, conv2,
 bn1) form one stage, "stem". Re-initialisation calls each module's ``reset_parameters`` under
@@ -33,9 +45,11 @@ from torch import Tensor, nn
 
 from attrbench.api import Batch, MetricCategory, MetricInfo
 from attrbench.errors import OptionError
+from attrbench.geometry import patch_coverage
 from attrbench.metrics.base import Metric, MetricContext, MetricResult
 from attrbench.metrics.functional import minmax, spearman, ssim
 from attrbench.models.common import ImageModel
+from attrbench.stats import ValueRange
 
 __all__ = ["Randomisation", "randomisation_stages"]
 
@@ -83,6 +97,7 @@ class Randomisation(Metric):
             default 2 and IG on the embedded default, randomisation is ~1/4 of the run's time
             (``randomisation[max_samples=16]`` for a fuller check).
         max_stages: stop after this many top-down stages (None = all, down to the stem).
+        floor: also emit the random-vs-random noise floor (module docstring; one more explanation).
     """
 
     info: ClassVar[MetricInfo] = MetricInfo(
@@ -91,15 +106,24 @@ class Randomisation(Metric):
         needs_model=True,
         reference="Adebayo et al., NeurIPS 2018, arXiv 1810.03292 (cascading, top-down)",
     )
-    outputs: ClassVar[dict[str, bool]] = {"mprt_spearman": False, "mprt_ssim": False}
+    outputs: ClassVar[dict[str, bool]] = {"mprt_spearman": False, "mprt_ssim": False,
+                                          "mprt_floor_spearman": False, "mprt_floor_ssim": False}  # fmt: skip
+    #: both similarities lie in [-1, 1] (identical maps: 1).
+    ranges: ClassVar[dict[str, ValueRange]] = {
+        "mprt_spearman": ValueRange(low=-1.0, high=1.0),
+        "mprt_ssim": ValueRange(low=-1.0, high=1.0),
+        "mprt_floor_spearman": ValueRange(low=-1.0, high=1.0),
+        "mprt_floor_ssim": ValueRange(low=-1.0, high=1.0),
+    }
 
-    def __init__(self, *, max_samples: int = 2, max_stages: int | None = None) -> None:
+    def __init__(self, *, max_samples: int = 2, max_stages: int | None = None, floor: bool = False) -> None:
         if max_samples < 1:
             raise OptionError(f"randomisation: max_samples must be >= 1, got {max_samples}")
         if max_stages is not None and max_stages < 1:
             raise OptionError(f"randomisation: max_stages must be >= 1 or None, got {max_stages}")
         self.max_samples = int(max_samples)
         self.max_stages = max_stages
+        self.floor = bool(floor)
 
     def _stages(self, model: nn.Module) -> list[tuple[str, list[str]]]:
         stages = randomisation_stages(model)
@@ -109,7 +133,7 @@ class Randomisation(Metric):
         names = []
         for stage, _ in self._stages(model):
             names += [f"mprt_spearman@{stage}", f"mprt_ssim@{stage}"]
-        return names
+        return names + (["mprt_floor_spearman", "mprt_floor_ssim"] if self.floor else [])
 
     def selects(self, sample_index: Tensor) -> Tensor:
         return sample_index < self.max_samples
@@ -125,9 +149,10 @@ class Randomisation(Metric):
                 values[name] = nan
             return MetricResult(values=values, present=present)
         rows = present.nonzero().flatten()
+        seen = _seen_region(ctx)
         original = ctx.maps[rows].to(torch.float64)
-        before_abs = original.abs().flatten(1)
-        before_norm = minmax(original)
+        before_abs = _seen_pixels(original.abs(), seen)
+        before_norm = minmax(_crop(original, seen))
         randomised = copy.deepcopy(ctx.model)
         modules = dict(randomised.named_modules())
         device = next(randomised.parameters()).device
@@ -141,15 +166,63 @@ class Randomisation(Metric):
             finite = torch.isfinite(after.flatten(1)).all(dim=1)
             after = torch.where(finite.view(-1, 1, 1, 1), after, torch.zeros_like(after))
             nan = torch.full_like(finite, float("nan"), dtype=torch.float64)
-            rho = torch.where(finite, spearman(before_abs, after.abs().flatten(1)), nan)
-            sim = torch.where(finite, ssim(before_norm, minmax(after)), nan)
+            rho = torch.where(finite, spearman(before_abs, _seen_pixels(after.abs(), seen)), nan)
+            sim = torch.where(finite, ssim(before_norm, minmax(_crop(after, seen))), nan)
             for name, v in ((f"mprt_spearman@{stage}", rho), (f"mprt_ssim@{stage}", sim)):
                 values[name] = torch.full((b,), float("nan"), dtype=torch.float64, device=v.device).index_copy(0, rows, v)
+        if self.floor:
+            values.update(self._floor(ctx, rows, b, stages, after, seen))
         reasons = {
             name: "undefined: a map is constant, or the method gave NaN/inf on the randomised model"
             for name in values
         }
         return MetricResult(values=values, reasons=reasons, present=present)
+
+
+    def _floor(self, ctx: MetricContext, rows: Tensor, b: int, stages: list[tuple[str, list[str]]], after: Tensor,
+               seen: tuple[Tensor, tuple[int, int, int, int]] | None) -> dict[str, Tensor]:  # fmt: skip
+        """Similarity of ``after`` (the last stage's maps) with those of an independently randomised copy."""
+        other = copy.deepcopy(ctx.model)
+        modules = dict(other.named_modules())
+        device = next(other.parameters()).device
+        for i, (_, paths) in enumerate(stages):
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(ctx.run_seed + 1000 + i)
+                for path in paths:
+                    _reinitialise(modules[path])
+        second = _explain_rows(ctx, other, rows).detach().to(torch.float64)
+        finite = torch.isfinite(second.flatten(1)).all(dim=1) & torch.isfinite(after.flatten(1)).all(dim=1)
+        second = torch.where(finite.view(-1, 1, 1, 1), second, torch.zeros_like(second))
+        nan = torch.full_like(finite, float("nan"), dtype=torch.float64)
+        rho = torch.where(finite, spearman(_seen_pixels(after.abs(), seen), _seen_pixels(second.abs(), seen)), nan)
+        sim = torch.where(finite, ssim(minmax(_crop(after, seen)), minmax(_crop(second, seen))), nan)
+        out = {}
+        for name, v in (("mprt_floor_spearman", rho), ("mprt_floor_ssim", sim)):
+            out[name] = torch.full((b,), float("nan"), dtype=torch.float64, device=v.device).index_copy(0, rows, v)
+        return out
+
+
+def _seen_region(ctx: MetricContext) -> tuple[Tensor, tuple[int, int, int, int]] | None:
+    """(seen-pixel mask (H, W), bounding box (top, bottom, left, right)) or None when every pixel is seen."""
+    covered = patch_coverage(ctx.rf, size=tuple(ctx.maps.shape[-2:]))  # type: ignore[arg-type]
+    if covered is None or bool(covered.all()):
+        return None
+    mask = covered[0, 0].to(ctx.maps.device)
+    rows, cols = mask.any(dim=1).nonzero().flatten(), mask.any(dim=0).nonzero().flatten()
+    return mask, (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+
+
+def _seen_pixels(maps: Tensor, seen: tuple[Tensor, tuple[int, int, int, int]] | None) -> Tensor:
+    """(B, P): the seen pixels of (B, 1, H, W) maps (all H * W pixels when ``seen`` is None)."""
+    return maps.flatten(1) if seen is None else maps[:, 0][:, seen[0]]
+
+
+def _crop(maps: Tensor, seen: tuple[Tensor, tuple[int, int, int, int]] | None) -> Tensor:
+    """(B, 1, h, w): the maps on the bounding box of the seen pixels (for SSIM's windows)."""
+    if seen is None:
+        return maps
+    top, bottom, left, right = seen[1]
+    return maps[..., top:bottom, left:right]
 
 
 def _explain_rows(ctx: MetricContext, model: nn.Module, rows: Tensor) -> Tensor:

@@ -1,0 +1,134 @@
+"""The leaderboard's derived tables: tied-with-best groups, ceilings per family, meta-evaluation.
+
+* **Tied with the best** (:func:`tied_tables`): per (model, metric) the methods not significantly
+  different from the best (two-sided paired Wilcoxon signed-rank tests against the best, Holm-corrected,
+  :func:`attrbench.stats.tied_with_best`); reference rows (registered references and the run's
+  declared ones, :mod:`attrbench.references`) are shown but never marked.
+* **Ceilings** (:func:`family_ceilings`): the best ``gt_spearman`` / ``cellgt_spearman`` a perfect map
+  of each family (pixel maps, patch-grid maps) reaches after the scoring rule
+  (:mod:`attrbench.ceilings`), averaged over a few of the run's images.
+* **Meta-evaluation** (:func:`meta_evaluation`): per model and proxy metric (deletion with each
+  fill, insertion, ROAD, patch deletion, localisation, MPRT, random logit), Kendall's tau between
+  the proxy's ranking of the methods and the cell-truth ranking (``cellgt_spearman``), with a
+  seeded percentile bootstrap interval over images (images resampled with replacement, both
+  rankings recomputed from the resampled means; Kendall, Biometrika 1938; Efron & Tibshirani 1993).
+  Each ranking orders methods from best to worst by the metric's declared direction, so tau = 1
+  means the proxy orders the methods as the truth does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = ["PROXY_PREFIXES", "TRUTH_METRIC", "family_ceilings", "markdown_table", "meta_evaluation", "sample_batch"]
+
+#: the truth the proxies are judged against.
+TRUTH_METRIC = "cellgt_spearman"
+#: metric-name prefixes of the proxies (every recorded metric starting with one is a proxy).
+PROXY_PREFIXES: tuple[str, ...] = (
+    "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "patch_deletion", "loc_", "mprt_spearman",
+    "random_logit_spearman",
+)  # fmt: skip
+
+
+def _is_proxy(metric: str) -> bool:
+    return metric.startswith(PROXY_PREFIXES) and "_raw" not in metric
+
+
+def _kendall(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import kendalltau
+
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(kendalltau(a, b).statistic)
+
+
+def meta_evaluation(records: pd.DataFrame, *, reference: Iterable[str] = (), truth: str = TRUTH_METRIC,
+                    resamples: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Kendall tau of each proxy's method ranking with the truth's, per model (module docstring).
+
+    Long: one pass per (model, proxy) that aligns images, bootstraps and ranks.
+
+    Args:
+        records: long-format records (model, method, metric, sample_id, value, status, higher_is_better).
+        reference: methods left out of both rankings.
+
+    Returns:
+        columns model, proxy, tau, ci_low, ci_high, n_methods, n_images (one row per model x proxy).
+    """
+    ok = records[(records["status"] == "ok") & np.isfinite(records["value"].astype(float))]
+    ok = ok[~ok["method"].isin(set(reference))]
+    rows = []
+    rng = np.random.default_rng([int(seed), 0x7A0])
+    for model, group in ok.groupby("model", sort=False):
+        wide = group.pivot_table(index="sample_id", columns=["metric", "method"], values="value", aggfunc="mean")
+        if truth not in wide.columns.get_level_values(0):
+            continue
+        directions = group.groupby("metric")["higher_is_better"].first()
+        t = wide[truth]
+        for proxy in [m for m in dict.fromkeys(group["metric"]) if _is_proxy(m)]:
+            p = wide[proxy]
+            methods = [m for m in t.columns if m in p.columns]
+            both = pd.concat([t[methods], p[methods]], axis=1).dropna()
+            if len(methods) < 2 or len(both) < 2:
+                continue
+            sign = 1.0 if bool(directions[proxy]) else -1.0
+            tv, pv = both.iloc[:, : len(methods)].to_numpy(), sign * both.iloc[:, len(methods) :].to_numpy()
+            tau = _kendall(tv.mean(0), pv.mean(0))
+            idx = rng.integers(0, len(both), size=(resamples, len(both)))
+            boot = np.array([_kendall(tv[i].mean(0), pv[i].mean(0)) for i in idx])
+            boot = boot[np.isfinite(boot)]
+            lo, hi = (np.quantile(boot, [(1 - level) / 2, (1 + level) / 2]) if boot.size else (np.nan, np.nan))
+            rows.append({"model": model, "proxy": proxy, "tau": tau, "ci_low": float(lo), "ci_high": float(hi),
+                         "n_methods": len(methods), "n_images": len(both)})  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "proxy", "tau", "ci_low", "ci_high", "n_methods", "n_images"])
+
+
+def family_ceilings(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+                    permutations: int = 64, seed: int = 0) -> dict[str, float]:  # fmt: skip
+    """Mean ceiling of ``gt_spearman`` and ``cellgt_spearman`` per map family on a BagNet.
+
+    Args:
+        model: a BagNet :class:`~attrbench.models.common.ImageModel`.
+        images: (B, 3, H, W); labels: (B,) explained classes.
+        permutations: sampled orders of the cell truth where it is not exact (q = 33).
+
+    Returns:
+        ``"<scoring> truth, <family> maps"`` -> mean ceiling over the images.
+    """
+    from attrbench.ceilings import ceiling
+    from attrbench.cell_truth import cell_truth
+    from attrbench.ground_truth import patch_truth, receptive_field_of
+
+    rf = receptive_field_of(model)
+    size = tuple(images.shape[-2:])
+    with torch.no_grad():
+        g = patch_truth(model, images, labels=labels, baseline=None)
+    cells = cell_truth(model, images, labels=labels, baseline=0.0, permutations=permutations, seed=seed)
+    out = {}
+    for family in ("patch", "pixel"):
+        patch = ceiling(g, scoring="patch", family=family, rf=rf, size=size)  # type: ignore[arg-type]
+        out[f"patch truth (gt_spearman), {family} maps"] = float(np.nanmean(patch["gt_spearman"].cpu().numpy()))
+        cell = ceiling(cells.values, scoring="cell", family=family, rf=rf, size=size, keep=cells.covered)  # type: ignore[arg-type]
+        out[f"cell truth (cellgt_spearman), {family} maps"] = float(np.nanmean(cell["cellgt_spearman"].cpu().numpy()))
+    return out
+
+
+def markdown_table(frame: pd.DataFrame, *, digits: int = 3) -> list[str]:
+    """A plain GitHub markdown table of ``frame`` (floats rounded)."""
+    cols = list(frame.columns)
+    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
+    return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols),
+            *("| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False))]  # fmt: skip
+
+
+def sample_batch(dataset: object, ids: Sequence[str], *, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images (B, 3, H, W), labels (B,)) of the dataset items with ``ids``."""
+    from attrbench.sampling import indices_of
+
+    items = [dataset[i] for i in indices_of(dataset, ids)]  # type: ignore[index]
+    return torch.stack([s.image for s in items]).to(dtype), torch.tensor([int(s.label) for s in items])
