@@ -272,6 +272,9 @@ class AttributionMethod(ABC):
     #: the pixel fill value b of a method with ``info.needs_baseline`` (it explains f(x) - f(b));
     #: such a method sets it in its constructor. None for methods without a baseline.
     baseline: float | None = None
+    #: the hooked module (dotted path) of a layer method such as a CAM, which sets it in its
+    #: constructor; None for other methods. Its maps are placed on the image by this layer's geometry.
+    layer: str | None = None
 
     def __init__(self, model: nn.Module, *, spec: ModelSpec) -> None:
         self.model = model

@@ -29,7 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attrbench.api import AttributionMethod, Resolution
+from attrbench.errors import DataError
 from attrbench.models.bagnet import ReceptiveField
+from attrbench.models.common import ImageModel
 
 __all__ = [
     "Geometry",
@@ -131,7 +134,7 @@ def model_coverage(model: nn.Module, *, size: tuple[int, int]) -> Tensor:
     A BagNet (``spec.receptive_field`` set) sees the union of its windows; any other model is taken
     to see every pixel (its logit pools over all positions).
     """
-    q = getattr(getattr(model, "spec", None), "receptive_field", None)
+    q = model.spec.receptive_field if isinstance(model, ImageModel) else None
     if q is None:
         return torch.ones(1, 1, int(size[0]), int(size[1]), dtype=torch.bool)
     rf = ReceptiveField(size=q, stride=model.spec.rf_stride)  # type: ignore[union-attr]
@@ -143,13 +146,12 @@ def model_coverage_fraction(model: nn.Module, *, size: tuple[int, int]) -> float
     return float(model_coverage(model, size=size).double().mean())
 
 
-def method_geometry(model: nn.Module, method: object, *, size: tuple[int, int]) -> Geometry | None:
+def method_geometry(model: nn.Module, method: AttributionMethod, *, size: tuple[int, int]) -> Geometry | None:
     """Geometry of a layer method's layer (its ``layer`` attribute), None for other methods."""
-    layer = getattr(method, "layer", None)
-    return layer_geometry(model, layer, input_size=size) if isinstance(layer, str) else None
+    return None if method.layer is None else layer_geometry(model, method.layer, input_size=size)
 
 
-def placing_geometry(model: nn.Module, method: object, *, label: str) -> Geometry | None:
+def placing_geometry(model: ImageModel, method: AttributionMethod, *, label: str) -> Geometry | None:
     """:func:`method_geometry` at the model's input size, for the run (``RunContext.open``); None for
     methods whose maps are not at layer resolution (``info.resolution``: a method with a layer that
     returns input-resolution maps, such as Guided Grad-CAM, is not placed).
@@ -158,13 +160,10 @@ def placing_geometry(model: nn.Module, method: object, *, label: str) -> Geometr
         DataError: the layer's geometry cannot be derived from the module graph (a layer map
             would otherwise be stretched over the image, which the scores must not depend on).
     """
-    from attrbench.errors import DataError
-
-    resolution = getattr(getattr(method, "info", None), "resolution", None)
-    if getattr(resolution, "value", resolution) != "layer":
+    if method.info.resolution is not Resolution.LAYER:
         return None
     try:
-        return method_geometry(model, method, size=tuple(model.spec.input_size))  # type: ignore[union-attr]
+        return method_geometry(model, method, size=tuple(model.spec.input_size))
     except ValueError as exc:
         raise DataError(f"method {label!r}: cannot place its layer map on the image ({exc})") from exc
 

@@ -15,19 +15,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from attrbench.api import MethodInfo, ModelSpec
+
 __all__ = ["PATCH_TRUTH_AT_LAST_LAYER", "declared_references", "is_reference", "run_declarations"]
 
 #: method names whose map at a BagNet's last layer equals the patch truth.
 PATCH_TRUTH_AT_LAST_LAYER: tuple[str, ...] = ("gradcam",)
 
 
-def is_reference(*, info: Any, layer: str | None, model_spec: Any) -> bool:
+def is_reference(*, info: MethodInfo, layer: str | None, model_spec: ModelSpec) -> bool:
     """Is a method with ``info`` (and layer ``layer``, None for other methods) a reference row on this model?"""
-    if getattr(info, "reference", False):
+    if info.reference:
         return True
-    bagnet = getattr(model_spec, "receptive_field", None) is not None
-    last = layer is not None and layer == getattr(model_spec, "cam_layer", None)
-    return bagnet and last and getattr(info, "name", None) in PATCH_TRUTH_AT_LAST_LAYER
+    bagnet = model_spec.receptive_field is not None
+    last = layer is not None and layer == model_spec.cam_layer
+    return bagnet and last and info.name in PATCH_TRUTH_AT_LAST_LAYER
 
 
 def declared_references(configs: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -54,5 +56,5 @@ def run_declarations(ctx: Any) -> dict[str, Any]:
         "coverage_fraction": model_coverage_fraction(ctx.model, size=tuple(spec.input_size)),
         "sample_ids": sample_ids(ctx.dataset, list(ctx.samples.indices)),
         "reference_methods": [m.label for m in ctx.methods
-                              if is_reference(info=m.cls.info, layer=getattr(m.instance, "layer", None), model_spec=spec)],
+                              if is_reference(info=m.cls.info, layer=m.instance.layer, model_spec=spec)],
     }  # fmt: skip

@@ -23,9 +23,7 @@ import hashlib
 import json
 import math
 import os
-import platform
 import re
-import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -51,8 +49,6 @@ __all__ = [
     "UnitRecords",
     "atomic_write_text",
     "config_key",
-    "git_hash",
-    "package_versions",
     "load_run",
     "load_runs",
     "summarise",
@@ -126,31 +122,6 @@ def _table(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
 
 def _write_table(path: Path, table: pa.Table) -> None:
     _atomic(Path(path), lambda tmp: pq.write_table(table, tmp))
-
-
-def git_hash() -> str:
-    """The commit of the attrbench checkout, or "unknown" (installed wheel, no git)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=5, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of Python and the packages a result depends on."""
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for pkg in ("attrbench", "torch", "captum", "numpy", "scipy", "pandas", "pyarrow"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 class UnitRecords:

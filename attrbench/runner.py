@@ -34,7 +34,8 @@ from attrbench.errors import OptionError
 from attrbench.memory import peak_memory, plan_run
 from attrbench.models.common import ImageModel
 from attrbench.outdir import check_out_folder, check_out_target
-from attrbench.results import RunDir, config_key, git_hash, package_versions, summarise
+from attrbench.provenance import git_hash, package_versions
+from attrbench.results import RunDir, config_key, summarise
 from attrbench.runlock import RunLock
 from attrbench.runspec import (
     DEFAULT_BATCH_SIZE,

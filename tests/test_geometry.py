@@ -113,6 +113,7 @@ def test_postprocess_places_layer_maps_by_geometry() -> None:
 
 def test_model_coverage_and_method_geometry() -> None:
     from attrbench.methods.gradcam import GradCam
+    from attrbench.methods.saliency import Saliency
 
     size = (40, 40)
     model = tiny_bagnet(17, input_size=size)
@@ -120,7 +121,7 @@ def test_model_coverage_and_method_geometry() -> None:
     assert model_coverage_fraction(model, size=size) == pytest.approx(seen**2 / 40**2, rel=1e-15)
     cam = GradCam(model, spec=model.spec, layer="net.layer2")
     assert method_geometry(model, cam, size=size) == layer_geometry(model, "net.layer2", input_size=size)
-    assert method_geometry(model, object(), size=size) is None
+    assert method_geometry(model, Saliency(model, spec=model.spec), size=size) is None  # no layer
     plain = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1))
     assert bool(model_coverage(plain, size=size).all())
 
