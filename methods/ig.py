@@ -34,11 +34,10 @@ class IntegratedGradients(MemoryLimited, AttributionMethod):
         internal_batch_size: images per forward/backward pass (Captum's ``internal_batch_size``);
             None: ``steps_per_pass`` quadrature points of every sample per pass.
         steps_per_pass: quadrature points per pass when ``internal_batch_size`` is None (None:
-            all ``n_steps`` at once). Default 16: the same attribution (the chunked passes only
-            reorder the float sum) in about a third of the memory of all 32 steps at once (issue
-            17: 0.53 instead of 1.84 GB on the embedded default, batch 8; peak RSS of the
-            default run 1.17 instead of 1.97 GB here); its speed is within the noise of
-            ``scripts/bench_ig.py`` on a loaded 2-core CPU (``results/benchmarks/ig_passes.txt``).
+            all ``n_steps`` at once). Default 4: the same attribution (the chunked passes only
+            reorder the float sum), measured fastest on these 2-core CPUs (batch 8: 0.31x the time
+            of Captum's single pass, 16 steps/pass 0.89x; ``scripts/bench_ig.py``,
+            ``results/benchmarks/ig_passes.txt``), and small passes keep the memory low.
     """
 
     info = MethodInfo(
@@ -57,7 +56,7 @@ class IntegratedGradients(MemoryLimited, AttributionMethod):
         n_steps: int = 32,
         method: str = "gausslegendre",
         internal_batch_size: int | None = None,
-        steps_per_pass: int | None = 16,
+        steps_per_pass: int | None = 4,
     ) -> None:
         super().__init__(model, spec=spec)
         self.baseline = check_float("baseline", baseline)
