@@ -117,7 +117,7 @@ def test_gpu_out_of_memory_halves_the_ig_pass_and_retries() -> None:
     ig = get_method("ig")
     free = ig(model, spec=model.spec, n_steps=32).attribute(x, target=target)
     counted = Recorder(model, oom_above=6)
-    method = ig(counted, spec=model.spec, n_steps=32)
+    method = ig(counted, spec=model.spec, n_steps=32, steps_per_pass=16)  # passes of 3 x 16 = 48 images
     method.limit_memory(pass_images=64, forward_images=None)
     out = method.attribute(x, target=target)
     torch.testing.assert_close(out, free, rtol=0, atol=1e-12)
@@ -204,5 +204,5 @@ def test_spec_without_limits_behaves_as_before() -> None:
     """Outside a run (no plan) the methods keep their own batching (issue 17's steps_per_pass)."""
     model = tiny_bagnet(17, dtype=torch.float64)
     counted = Recorder(model)
-    get_method("ig")(counted, spec=ModelSpec(name="x"), n_steps=32).attribute(_inputs(), target=ClassLogit(torch.tensor([0, 1, 2])))
+    get_method("ig")(counted, spec=ModelSpec(name="x"), n_steps=32, steps_per_pass=16).attribute(_inputs(), target=ClassLogit(torch.tensor([0, 1, 2])))
     assert counted.sizes == [48, 48]
