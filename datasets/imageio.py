@@ -177,12 +177,8 @@ def image_array(img: Image.Image, *, path: str | Path) -> np.ndarray:
     path, mode = Path(path), img.mode
     if mode not in IMAGE_MODES:
         raise _unsupported(path, "image", mode, IMAGE_MODES)
-    if mode in ("P", "PA"):
-        img, mode = _palette_to_rgb(img), "RGB"
-    elif mode in _DROP_ALPHA:
-        img = img.convert(_DROP_ALPHA[mode]) if mode != "LA" else img.getchannel(0)
-        mode = img.mode
-    elif mode == "YCbCr":
+    img, mode = _without_palette_or_alpha(img)
+    if mode == "YCbCr":
         img, mode = img.convert("RGB"), "RGB"
     if mode == "1":
         arr = np.array(img, dtype=np.float32)
@@ -197,6 +193,16 @@ def image_array(img: Image.Image, *, path: str | Path) -> np.ndarray:
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _without_palette_or_alpha(img: Image.Image) -> tuple[Image.Image, str]:
+    """A palette image as RGB through its palette; alpha dropped (module rules); other modes as they are."""
+    mode = img.mode
+    if mode in ("P", "PA"):
+        return _palette_to_rgb(img), "RGB"
+    if mode in _DROP_ALPHA:
+        img = img.convert(_DROP_ALPHA[mode]) if mode != "LA" else img.getchannel(0)
+    return img, img.mode
 
 
 def _grey_mask(raw: np.ndarray, *, path: Path, mode: str) -> np.ndarray:
@@ -222,11 +228,7 @@ def mask_array(img: Image.Image, *, path: str | Path) -> np.ndarray:
     path, mode = Path(path), img.mode
     if mode not in MASK_MODES:
         raise _unsupported(path, "mask", mode, MASK_MODES)
-    if mode in ("P", "PA"):
-        img, mode = _palette_to_rgb(img), "RGB"
-    elif mode in _DROP_ALPHA:
-        img = img.convert(_DROP_ALPHA[mode]) if mode != "LA" else img.getchannel(0)
-        mode = img.mode
+    img, mode = _without_palette_or_alpha(img)
     if mode == "1":
         return np.array(img, dtype=np.float32)
     if mode == "F":

@@ -75,23 +75,22 @@ def _kill_point(proc: subprocess.Popen, out: Path, rng: random.Random) -> str | 
     """
     if rng.random() < 0.15:
         delay = rng.uniform(0.1, 3.0)
-        try:
-            proc.wait(timeout=delay)
-            return None
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return f"{delay:4.2f} s after start"
+        return f"{delay:4.2f} s after start" if _killed_after(proc, delay) else None
     target, extra = _units(out) + rng.randint(0, 2), rng.uniform(0.0, 0.3)
     while proc.poll() is None and _units(out) < target:
         time.sleep(0.01)
+    return f"{extra:4.2f} s after unit {target}" if _killed_after(proc, extra) else None
+
+
+def _killed_after(proc: subprocess.Popen, seconds: float) -> bool:
+    """SIGKILL ``proc`` if it is still running after ``seconds``; True if it was killed."""
     try:
-        proc.wait(timeout=extra)
-        return None
+        proc.wait(timeout=seconds)
+        return False
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        return f"{extra:4.2f} s after unit {target}"
+        return True
 
 
 def _round(out: Path, rng: random.Random, kills_left: int) -> int:
