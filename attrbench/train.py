@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from attrbench.api import ModelSpec
 from attrbench.errors import OptionError
 from attrbench.models.common import ImageModel
-from attrbench.models.zoo import ARCHS, build_arch, save_checkpoint
+from attrbench.models.zoo import build_arch, save_checkpoint
 from attrbench.train_data import TrainData, load_training_data
 
 __all__ = [
@@ -49,6 +49,8 @@ __all__ = [
     "train",
 ]
 
+#: architectures ``train`` accepts (BagNets and the comparison networks).
+CLASSIFIER_ARCHS = ("bagnet9", "bagnet17", "bagnet33", "resnet", "vgg")
 #: datasets whose classes do not change under a left-right mirror (flip augmentation is safe).
 FLIP_INVARIANT = {"cifar10": True, "synthbirds": True}
 #: training images used for the BatchNorm recalibration.
@@ -114,6 +116,18 @@ def probe_inputs(size: tuple[int, int], *, dtype: torch.dtype = torch.float32) -
     return torch.rand(PROBE_COUNT, 3, *size, generator=gen).to(dtype)
 
 
+def cam_geometry(arch: str, net: nn.Module) -> dict[str, Any]:
+    """ModelSpec fields that depend on the architecture: CAM layers and the BagNet patch size."""
+    if arch.startswith("bagnet"):
+        layers = ("net.layer2", "net.layer3", "net.layer4")
+        return {"cam_layer": layers[-1], "cam_layers": layers, "receptive_field": int(arch.removeprefix("bagnet"))}
+    if arch == "vgg":  # the last ReLU of each stage (the input of its max-pooling)
+        layers = tuple(f"net.features.{i - 1}" for i in net.stage_ends())  # type: ignore[operator]
+    else:
+        layers = ("net.layer2", "net.layer3", "net.layer4")
+    return {"cam_layer": layers[-1], "cam_layers": layers[-3:], "receptive_field": None}
+
+
 def _versions() -> dict[str, str]:
     import numpy
 
@@ -135,7 +149,9 @@ def train(
     data_root: str | Path | None = None,
     image_size: int,
     width: int,
-    layers: tuple[int, int, int, int],
+    layers: tuple[int, int, int, int] = (1, 1, 1, 1),
+    arch_args: dict[str, int] | None = None,
+    dataset_args: dict[str, int] | None = None,
     epochs: int,
     batch_size: int,
     lr: float,
@@ -154,11 +170,16 @@ def train(
     Long: the training recipe, step by step in the order it runs (as recorded with each checkpoint).
 
     Args:
-        arch: "bagnet9", "bagnet17" or "bagnet33".
+        arch: "bagnet9", "bagnet17", "bagnet33" or a comparison network, "resnet" or "vgg"
+            (:mod:`attrbench.models.comparison`).
         dataset: a name in ``attrbench.datasets.DATASETS``.
         data_root: dataset folder (None: the dataset's default, e.g. SynthBirds' cache).
         image_size: side of the square training/test images (the spec's input size).
-        width, layers: BagNet size (see :class:`attrbench.models.bagnet.BagNet`).
+        width, layers: BagNet size (see :class:`attrbench.models.bagnet.BagNet`); ``layers`` is
+            ignored by the comparison networks.
+        arch_args: further factory options of a comparison network (``blocks``, ``stem_stride``,
+            ``convs``).
+        dataset_args: dataset constructor options, e.g. ``train_per_class`` for SynthBirds.
         epochs, batch_size, lr, weight_decay: AdamW with warm-up + cosine schedule (module docs).
         seed: seeds weights, batch order and augmentation (same seed, same threads -> same weights).
         device: where to train.
@@ -174,39 +195,40 @@ def train(
     """
     from tqdm import tqdm
 
-    if arch not in ARCHS or not arch.startswith("bagnet"):
-        raise OptionError(f"unknown BagNet architecture {arch!r}; choose bagnet9, bagnet17 or bagnet33")
+    if arch not in CLASSIFIER_ARCHS:
+        raise OptionError(f"unknown classifier architecture {arch!r}; choose {', '.join(CLASSIFIER_ARCHS)}")
     if min(epochs, batch_size, width, image_size) < 1 or lr <= 0:
         raise OptionError("epochs, batch_size, width, image_size and lr must be positive")
     out = Path(out)
     started = time.perf_counter()
+    dataset_args = dict(dataset_args or {})
     train_data = load_training_data(
         dataset=dataset, split="train", data_root=data_root, image_size=image_size,
-        limit_per_class=train_limit_per_class,
+        limit_per_class=train_limit_per_class, dataset_args=dataset_args,
     )
     test_data = load_training_data(
         dataset=dataset, split="test", data_root=data_root, image_size=image_size,
-        limit_per_class=test_limit_per_class,
+        limit_per_class=test_limit_per_class, dataset_args=dataset_args,
     )
     num_classes = len(train_data.class_names)
     mean = tuple(round(float(v), 4) for v in train_data.images.mean(dim=(0, 2, 3)))
     std = tuple(round(float(v), 4) for v in train_data.images.std(dim=(0, 2, 3)))
-    q = int(arch.removeprefix("bagnet"))
+    arch_kwargs: dict[str, Any] = {"num_classes": num_classes, "width": width}
+    if arch.startswith("bagnet"):
+        arch_kwargs["layers"] = tuple(layers)
+    arch_kwargs.update(arch_args or {})
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_arch(arch, arch_kwargs)
     spec = ModelSpec(
         name=out.stem,
         input_size=(image_size, image_size),
         num_outputs=num_classes,
         mean=mean,  # type: ignore[arg-type]
         std=std,  # type: ignore[arg-type]
-        cam_layer="net.layer4",
-        cam_layers=("net.layer2", "net.layer3", "net.layer4"),
-        receptive_field=q,
         class_names=train_data.class_names,
+        **cam_geometry(arch, net),
     )
-    arch_kwargs = {"num_classes": num_classes, "width": width, "layers": tuple(layers)}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = build_arch(arch, arch_kwargs)
     model = ImageModel(net, spec=spec).to(device)
 
     generator = torch.Generator().manual_seed(seed)
@@ -243,6 +265,9 @@ def train(
             seen += len(idx)
             bar.update(1)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        if not progress:  # one line per epoch for logs
+            print(f"{out.stem}: epoch {_epoch + 1}/{epochs} loss {loss_sum / seen:.4f} train_acc "
+                  f"{correct / seen:.4f} elapsed {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     bar.close()
     calib = torch.randperm(n, generator=generator)[:BN_RECALIBRATION_IMAGES].sort().values
     recalibrate_batchnorm(model, train_data.images[calib], batch_size=batch_size, device=device)
@@ -262,7 +287,7 @@ def train(
         # a user-given root has no such twin, so the check is only made on generated data
         no_bird = load_training_data(
             dataset=dataset, split="test", data_root=data_root, image_size=image_size,
-            limit_per_class=test_limit_per_class, without_bird=True,
+            limit_per_class=test_limit_per_class, without_bird=True, dataset_args=dataset_args,
         )
         metrics["no_bird_accuracy"] = evaluate_accuracy(model, no_bird, batch_size=batch_size, device=device)
     metrics["params"] = sum(p.numel() for p in model.parameters())
@@ -280,6 +305,7 @@ def train(
             "image_size": image_size,
             "train_limit_per_class": train_limit_per_class,
             "test_limit_per_class": test_limit_per_class,
+            "args": dataset_args,
             "normalisation": "per-channel mean/std of the training images",
         },
         "seed": seed,

@@ -87,13 +87,15 @@ def load_training_data(
     image_size: int,
     limit_per_class: int | None = None,
     without_bird: bool = False,
+    dataset_args: dict[str, Any] | None = None,
 ) -> TrainData:
     """Load one split of a registered dataset into memory at ``image_size`` x ``image_size``.
 
-    ``without_bird`` renders SynthBirds scenes without their bird (same scenes, same labels).
+    ``without_bird`` renders SynthBirds scenes without their bird (same scenes, same labels);
+    ``dataset_args`` are further constructor options (e.g. ``train_per_class`` of SynthBirds).
     """
     cls = _dataset_class(dataset)
-    kwargs: dict[str, Any] = {"split": split, "image_size": image_size}
+    kwargs: dict[str, Any] = {**(dataset_args or {}), "split": split, "image_size": image_size}
     if data_root is not None or dataset != "synthbirds":
         kwargs["root"] = data_root
     if without_bird:

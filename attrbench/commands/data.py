@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--classes", type=int, default=20, help="number of classes (default 20, at most 54)")
     gen.add_argument("--train-per-class", type=int, default=60, help="training images per class (default 60)")
     gen.add_argument("--test-per-class", type=int, default=20, help="test images per class (default 20)")
-    gen.add_argument("--image-size", type=int, default=96, help="image side in pixels (default 96)")
+    gen.add_argument("--image-size", type=int, default=97, help="image side in pixels (default 97)")
     gen.add_argument("--without-bird", action="store_true", help="render the same scenes without the bird")
     info = sub.add_parser("info", help="count images per split and class of a dataset folder")
     info.add_argument("root", help="dataset root folder")

@@ -1,4 +1,4 @@
-"""Train a small BagNet on a dataset and write an attrbench checkpoint (seeded, CPU-feasible).
+"""Train a small BagNet or comparison network (ResNet, VGG) on a dataset and write an attrbench checkpoint (seeded, CPU-feasible).
 
 The exact command, the training recipe, the metrics (test accuracy; for SynthBirds also the
 accuracy on the test scenes rendered without the bird) and package versions are stored inside
@@ -6,7 +6,9 @@ the checkpoint and in ``<out>.json`` beside it. The shipped checkpoints were mad
 ``scripts/train_all.sh`` and ``results/checkpoints.md``.
 
 Examples:
-    attrbench train --arch bagnet17 --dataset synthbirds --image-size 96 --out bagnet17-synthbirds.pt
+    attrbench train --arch bagnet17 --dataset synthbirds --image-size 97 --train-per-class 500 \\
+        --out bagnet17-synthbirds.pt
+    attrbench train --arch resnet --width 16 --stem-stride 2 --dataset synthbirds --out resnet-synthbirds.pt
     attrbench train --arch bagnet9 --dataset cifar10 --data-root ../shared/data/cifar10 \\
         --image-size 64 --limit-per-class 400 --out bagnet9-cifar10.pt
 
@@ -22,7 +24,9 @@ from attrbench.errors import OptionError
 
 __all__ = ["add_arguments", "canonical_command", "main"]
 
-ARCH_CHOICES = ("bagnet9", "bagnet17", "bagnet33")
+ARCH_CHOICES = ("bagnet9", "bagnet17", "bagnet33", "resnet", "vgg")
+#: factory options of the comparison networks: option name -> (arch, default).
+ARCH_OPTIONS = {"blocks": ("resnet", 1), "stem_stride": ("resnet", 1), "convs": ("vgg", 2)}
 
 
 def _layers(text: str) -> tuple[int, int, int, int]:
@@ -36,12 +40,19 @@ def _layers(text: str) -> tuple[int, int, int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", choices=ARCH_CHOICES, default="bagnet17", help="BagNet variant (default bagnet17)")
+    parser.add_argument("--arch", choices=ARCH_CHOICES, default="bagnet17", help="BagNet variant or comparison network (default bagnet17)")
     parser.add_argument("--dataset", default="synthbirds", help="registered dataset name (default synthbirds)")
     parser.add_argument("--data-root", default=None, help="dataset folder (default: the dataset's own default)")
-    parser.add_argument("--image-size", type=int, default=96, help="square input side in pixels (default 96)")
+    parser.add_argument("--image-size", type=int, default=97, help="square input side in pixels (default 97 = q + 8k for q = 9, 17, 33)")
     parser.add_argument("--width", type=int, default=8, help="stem/stage-1 channels; official 64 (default 8)")
     parser.add_argument("--layers", type=_layers, default=(1, 1, 1, 1), help="blocks per stage (default 1,1,1,1)")
+    parser.add_argument("--blocks", type=int, default=1, help="resnet: basic blocks per stage (default 1)")
+    parser.add_argument("--stem-stride", type=int, default=1, help="resnet: stride of the 3x3 stem (default 1)")
+    parser.add_argument("--convs", type=int, default=2, help="vgg: 3x3 convolutions per stage (default 2)")
+    parser.add_argument("--train-per-class", type=int, default=None,
+                        help="generated datasets (SynthBirds): training scenes per class (default: the dataset's)")
+    parser.add_argument("--test-per-class", type=int, default=None,
+                        help="generated datasets (SynthBirds): test scenes per class (default: the dataset's)")
     parser.add_argument("--epochs", type=int, default=12, help="(default 12)")
     parser.add_argument("--batch-size", type=int, default=64, help="(default 64)")
     parser.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate (default 3e-3)")
@@ -68,7 +79,9 @@ def canonical_command(args: argparse.Namespace) -> str:
         *(["--data-root", str(args.data_root)] if args.data_root is not None else []),
         "--image-size", str(args.image_size),
         "--width", str(args.width),
-        "--layers", ",".join(str(v) for v in args.layers),
+        *(["--layers", ",".join(str(v) for v in args.layers)] if args.arch.startswith("bagnet") else []),
+        *[part for key, value in arch_args(args).items() for part in (f"--{key.replace('_', '-')}", str(value))],
+        *[part for key, value in dataset_args(args).items() for part in (f"--{key.replace('_', '-')}", str(value))],
         "--epochs", str(args.epochs),
         "--batch-size", str(args.batch_size),
         "--lr", repr(args.lr),
@@ -81,6 +94,17 @@ def canonical_command(args: argparse.Namespace) -> str:
         "--out", str(args.out),
     ]
     return shlex.join(parts)
+
+
+def arch_args(args: argparse.Namespace) -> dict[str, int]:
+    """The comparison-network options that apply to ``args.arch``."""
+    return {key: getattr(args, key) for key, (arch, _) in ARCH_OPTIONS.items() if arch == args.arch}
+
+
+def dataset_args(args: argparse.Namespace) -> dict[str, int]:
+    """Generator options given on the command line (split sizes)."""
+    keys = ("train_per_class", "test_per_class")
+    return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -108,6 +132,8 @@ def main(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         width=args.width,
         layers=args.layers,
+        arch_args=arch_args(args),
+        dataset_args=dataset_args(args),
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,

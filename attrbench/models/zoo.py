@@ -60,6 +60,8 @@ ARCHS: dict[str, str] = {
     "bagnet17": "attrbench.models.bagnet:bagnet17",
     "bagnet33": "attrbench.models.bagnet:bagnet33",
     "embedding": "attrbench.models.embedding:EmbeddingNet",
+    "resnet": "attrbench.models.comparison:small_resnet",
+    "vgg": "attrbench.models.comparison:small_vgg",
 }
 
 OFFICIAL_BASE_URL = (
