@@ -55,7 +55,7 @@ def test_cub_layout_and_loader(small: Path) -> None:
     lines = (small / "bounding_boxes.txt").read_text().splitlines()
     assert all(len(line.split()) == 5 and "." in line.split()[1] for line in lines)
     s = ds[0]
-    assert s.image.shape == (3, 96, 96) and s.mask.shape == (1, 96, 96) and s.parts.shape == (15, 3)
+    assert s.image.shape == (3, 97, 97) and s.mask.shape == (1, 97, 97) and s.parts.shape == (15, 3)
     with Image.open(small / "segmentations" / Path(s.id).with_suffix(".png")) as m:
         assert m.mode == "L"
     # anti-aliased edge: soft values exist
@@ -122,8 +122,9 @@ def test_without_bird_changes_only_the_bird(small: Path, tmp_path: Path) -> None
         s, n = with_bird[i], without[i]
         # JPEG codes 8x8 blocks independently (no chroma subsampling): blocks the bird never
         # touches decode to the very same pixels
-        touched = torch.nn.functional.max_pool2d(s.mask, 8) > 0
-        untouched = ~touched.repeat_interleave(8, 1).repeat_interleave(8, 2).expand(3, -1, -1)
+        h, w = s.mask.shape[1:]  # 97 px: the last, partial block counts as a block (ceil mode)
+        touched = torch.nn.functional.max_pool2d(s.mask, 8, ceil_mode=True) > 0
+        untouched = ~touched.repeat_interleave(8, 1).repeat_interleave(8, 2)[:, :h, :w].expand(3, -1, -1)
         assert torch.equal(s.image[untouched], n.image[untouched])
         core = (s.mask > 0.99).expand(3, -1, -1)
         assert float((s.image[core] - n.image[core]).abs().mean()) > 0.05
@@ -133,7 +134,7 @@ def test_dataset_class_generates_once_into_the_cache(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("ATTRBENCH_CACHE", str(tmp_path / "cache"))
     assert get_dataset("synthbirds") is sb.SynthBirds
     ds = sb.SynthBirds(split="train", image_size=48, **SMALL)
-    expected = tmp_path / "cache" / f"synthbirds-v{sb.VERSION}-seed0-c4-n3x2-s96"
+    expected = tmp_path / "cache" / f"synthbirds-v{sb.VERSION}-seed0-c4-n3x2-s{sb.DEFAULT_SCENE_SIZE}"
     assert ds.root == expected and len(ds) == 12
     assert ds[0].image.shape == (3, 48, 48)
 
@@ -142,7 +143,7 @@ def test_dataset_class_generates_once_into_the_cache(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(sb, "generate", fail)
     assert len(sb.SynthBirds(split="test", classes="second_half", **SMALL)) == 4
-    assert sb.cache_name(seed=3, num_classes=20, train_per_class=60, test_per_class=20, image_size=96,
+    assert sb.cache_name(seed=3, num_classes=20, train_per_class=60, test_per_class=20, image_size=sb.DEFAULT_SCENE_SIZE,
                          without_bird=True) == f"synthbirds-v{sb.VERSION}-seed3-nobird"  # fmt: skip
 
 
@@ -181,3 +182,18 @@ def test_scene_rng_stream_is_independent_of_compositing() -> None:
     outside = np.asarray(a.mask) == 0
     assert np.array_equal(np.asarray(a.image)[outside], np.asarray(b.image)[outside])
     assert not np.array_equal(np.asarray(a.image), np.asarray(b.image))
+
+
+def test_test_split_does_not_depend_on_the_training_split(tmp_path: Path) -> None:
+    """v3: test scene j is drawn from its own stream, so more training scenes never move the test split."""
+    small = sb.generate(tmp_path / "a", num_classes=2, train_per_class=1, test_per_class=2, image_size=40)
+    large = sb.generate(tmp_path / "b", num_classes=2, train_per_class=3, test_per_class=2, image_size=40)
+
+    def split_files(root: Path, flag: str) -> list[bytes]:
+        names = dict(line.split() for line in (root / "images.txt").read_text().splitlines())
+        ids = [i for i, f in (line.split() for line in (root / "train_test_split.txt").read_text().splitlines()) if f == flag]
+        return [(root / "images" / names[i]).read_bytes() for i in ids]
+
+    assert split_files(small, "0") == split_files(large, "0")
+    assert split_files(small, "1") == split_files(large, "1")[::3]  # the first training scene of each class
+    assert not set(split_files(large, "1")) & set(split_files(large, "0"))
