@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--loss", choices=LOSS_CHOICES, default="multisimilarity")
     p.add_argument("--margin", type=float, default=0.2, help="triplet margin (semihard; kept as the target's margin)")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--classes-per-batch", type=int, default=10, help="P of the P x K batches")
     p.add_argument("--images-per-class", type=int, default=6, help="K of the P x K batches")
     p.add_argument("--lr", type=float, default=2e-3)
