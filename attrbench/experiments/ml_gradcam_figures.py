@@ -57,11 +57,13 @@ def plot_quality_vs_recall(table, *, path: Path) -> None:  # noqa: ANN001
     fig, axes = plt.subplots(1, len(QUALITY_METRICS), figsize=(5.2 * len(QUALITY_METRICS), 4.6))
     for ax, (metric, title) in zip(axes, QUALITY_METRICS):
         part = table[table["metric"] == metric]
-        for spec, line in part.groupby("spec", sort=False):
+        colours = plt.get_cmap("tab20")  # up to 20 distinguishable lines (the default cycle repeats after 10)
+        for i, (spec, line) in enumerate(part.groupby("spec", sort=False)):
             line = line.sort_values("recall@1")
             label = f"{line['method'].iloc[0]}: {line['variant'].iloc[0]}"
             style = "--" if "transfer" in spec or spec.startswith("fastergradcam") else "-"
-            ax.plot(line["recall@1"], line["mean"], style, marker="o", markersize=3, linewidth=1, label=label)
+            ax.plot(line["recall@1"], line["mean"], style, marker="o", markersize=3, linewidth=1, label=label,
+                    color=colours(i % 20))
         ax.set_xlabel("Recall@1 on unseen classes")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
