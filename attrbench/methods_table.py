@@ -26,11 +26,17 @@ TABLE: dict[str, dict[str, str]] = {
         'paper': 'Lundberg & Lee, NeurIPS 2017, arXiv 1705.07874',
         'hyperparameters': "baseline=0.0, n_baselines=8, baselines='noise', noise_std=0.1, blur_sigma=5.0, seed=0",
     },
+    'embeddingcam': {
+        'resolution': 'layer',
+        'flags': 'needs_layer',
+        'paper': 'Bachhawat, arXiv 2402.00909 (EmbeddingCAM, mean proxy)',
+        'hyperparameters': 'layer=None',
+    },
     'fastergradcam': {
         'resolution': 'layer',
         'flags': 'needs_layer',
         'paper': 'shinmura0/Faster-Grad-CAM (GitHub), after Chen et al., WACV 2020, arXiv 2001.06538',
-        'hyperparameters': 'database=None, layer=None',
+        'hyperparameters': "database=None, database_source=None, top_k_by='signed', explain='negative_loss', layer=None",
     },
     'gradcam': {
         'resolution': 'layer',
@@ -78,25 +84,25 @@ TABLE: dict[str, dict[str, str]] = {
         'resolution': 'layer',
         'flags': 'needs_layer',
         'paper': 'Chen et al., WACV 2020, arXiv 2001.06538',
-        'hyperparameters': 'n_triplets=50, top_k=50, layer=None',
+        'hyperparameters': "n_triplets=50, top_k=50, top_k_by='signed', explain='negative_loss', layer=None",
     },
     'mlgradcam-transfer': {
         'resolution': 'layer',
         'flags': 'needs_layer',
         'paper': 'Chen et al., WACV 2020, arXiv 2001.06538',
-        'hyperparameters': 'database=None, layer=None',
+        'hyperparameters': "database=None, database_source=None, top_k_by='signed', explain='negative_loss', layer=None",
     },
     'mlgradcampp': {
         'resolution': 'layer',
         'flags': 'needs_layer',
         'paper': 'Chen et al., WACV 2020, arXiv 2001.06538 (Grad-CAM++ eq. 19, arXiv 1710.11063)',
-        'hyperparameters': 'n_triplets=50, top_k=50, layer=None',
+        'hyperparameters': "n_triplets=50, top_k=50, top_k_by='signed', explain='negative_loss', layer=None",
     },
     'mlgradcampp-transfer': {
         'resolution': 'layer',
         'flags': 'needs_layer',
         'paper': 'Chen et al., WACV 2020, arXiv 2001.06538 (Grad-CAM++ eq. 19, arXiv 1710.11063)',
-        'hyperparameters': 'database=None, layer=None',
+        'hyperparameters': "database=None, database_source=None, top_k_by='signed', explain='negative_loss', layer=None",
     },
     'occlusion': {
         'resolution': 'input',

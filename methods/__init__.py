@@ -36,6 +36,7 @@ METHODS: dict[str, str] = {
     "mlgradcampp": "attrbench.embedding.mlgradcampp:MLGradCAMpp",
     "mlgradcampp-transfer": "attrbench.embedding.mlgradcampp:MLGradCAMppTransfer",
     "fastergradcam": "attrbench.embedding.fastergradcam:FasterGradCAM",
+    "embeddingcam": "attrbench.embedding.embeddingcam:ProxyGradCAM",
 }
 
 registry = Registry("methods", METHODS)

@@ -65,12 +65,13 @@ def test_first_n_triplets_are_used():
         get_method("mlgradcam")(model, spec=model.spec, n_triplets=5)(x, target=TripletLoss(pos, neg))
 
 
-def test_ascent_is_minus_descent_for_gradcam():
+def test_explain_loss_is_minus_negative_loss_for_gradcam_whatever_the_target_sign():
     model, x, pos, neg = _setup(n=2)
-    method = get_method("mlgradcam")(model, spec=model.spec, n_triplets=2, top_k=None)
-    down = method(x, target=TripletLoss(pos, neg, sign="descent", hinge=False))
-    up = method(x, target=TripletLoss(pos, neg, sign="ascent", hinge=False))
-    torch.testing.assert_close(up, -down, **TOL)
+    down = get_method("mlgradcam")(model, spec=model.spec, n_triplets=2, top_k=None, explain="negative_loss")
+    up = get_method("mlgradcam")(model, spec=model.spec, n_triplets=2, top_k=None, explain="loss")
+    for sign in ("descent", "ascent"):  # the method's option decides, not the target's sign
+        target = TripletLoss(pos, neg, sign=sign, hinge=False)
+        torch.testing.assert_close(up(x, target=target), -down(x, target=target), **TOL)
 
 
 def test_satisfied_triplets_with_hinge_give_zero_maps():

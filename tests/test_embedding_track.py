@@ -64,7 +64,7 @@ def test_transfer_database_built_once_then_cached(tmp_path):
     model, pool, track = _prepared(tmp_path)
     cls = get_method("mlgradcam-transfer")
     assert track.method_kwargs(get_method("mlgradcam")) == {}
-    db1 = track.method_kwargs(cls)["database"]
+    db1 = cls(model, spec=model.spec, **track.method_kwargs(cls)).database
     info = track.database_info["gradcam/triplet/K50"]
     assert track.database_info["shared_features"]["num_images"] == 12
     assert info["cached"] is False and info["build_seconds"] > 0 and info["num_images"] == 12
@@ -72,10 +72,26 @@ def test_transfer_database_built_once_then_cached(tmp_path):
     assert db1.num_clusters == 12 and db1.meta["num_clusters_requested"] == cls.num_clusters == 50
     # a fresh track with the same model, data and seed loads the same file
     _, _, track2 = _prepared(tmp_path)
-    db2 = track2.method_kwargs(cls)["database"]
+    db2 = cls(model, spec=model.spec, **track2.method_kwargs(cls)).database
     (info2,) = track2.database_info.values()  # loaded from the cache: no shared pass
     assert info2["cached"] is True and info2["path"] == info["path"]
     assert torch.equal(db1.weights, db2.weights) and torch.equal(db1.centroids, db2.centroids)
+
+
+def test_each_option_set_gets_its_own_transfer_database(tmp_path):
+    model, pool, track = _prepared(tmp_path)
+    cls = get_method("mlgradcam-transfer")
+    plain = cls(model, spec=model.spec, **track.method_kwargs(cls)).database
+    flipped = cls(model, spec=model.spec, explain="loss", **track.method_kwargs(cls)).database
+    magnitude = cls(model, spec=model.spec, top_k_by="magnitude", **track.method_kwargs(cls)).database
+    assert set(track.database_info) >= {"gradcam/triplet/K50", "gradcam/triplet/K50/signed/loss",
+                                        "gradcam/triplet/K50/magnitude/negative_loss"}
+    # Grad-CAM weights are linear in the gradient: +L gives exactly minus the -L cluster weights
+    torch.testing.assert_close(flipped.weights, -plain.weights)
+    assert torch.equal(magnitude.weights, plain.weights)
+    assert torch.equal(magnitude.top_indices, plain.weights.abs().topk(magnitude.top_indices.shape[1], dim=1).indices)
+    with pytest.raises(ValueError, match="explain='loss'"):
+        cls(model, spec=model.spec, database=plain, explain="loss")
 
 
 def test_training_dataset_needs_the_unseen_class_protocol():
@@ -100,3 +116,30 @@ def test_mlgradcam_runs_through_the_harness(tmp_path, monkeypatch):
     assert set(ok["method"]) == {"mlgradcam[n_triplets=5]"}
     energy = ok[ok["metric"] == "loc_energy_mask"]["value"]
     assert len(energy) == 2 and energy.between(0, 1).all()
+
+
+def test_new_variants_run_through_the_harness_placed_by_layer_geometry(tmp_path, monkeypatch):
+    from attrbench.context import RunContext
+    from attrbench.geometry import layer_geometry
+    from attrbench.runner import evaluate
+    from attrbench.runspec import RunConfig
+
+    monkeypatch.setenv("ATTRBENCH_CACHE", str(tmp_path / "cache"))
+    model = tiny_embedding_net(seed=3)
+    pool = []
+    for s in random_samples(8, num_classes=2, seed=6):
+        mask = torch.zeros(1, 48, 48, dtype=torch.float64)
+        mask[:, 10:30, 12:40] = 1.0
+        pool.append(dataclasses.replace(s, mask=mask, bbox=(12.0, 10.0, 28.0, 20.0)))
+    specs = ["mlgradcam[n_triplets=5,top_k=4,top_k_by=magnitude,explain=loss]", "embeddingcam"]
+    ctx = RunContext.open(RunConfig(methods=specs, track="embedding", metrics=[], n_samples=2,
+                                    postprocess="pytorch-grad-cam"), model=model, dataset=pool)
+    expected = layer_geometry(model, model.spec.cam_layer, input_size=(48, 48))
+    assert expected.stride > 1  # a real placement, not a stretch
+    assert [m.geometry for m in ctx.methods] == [expected, expected]
+    records = evaluate(methods=specs, model=model, dataset=pool, track="embedding", metrics=["localisation"],
+                       n_samples=2, batch_size=2, out=tmp_path / "run", postprocess="pytorch-grad-cam")
+    energy = records[records["metric"] == "loc_energy_mask"]
+    assert sorted(energy["method"].unique()) == sorted(specs) and len(energy) == 4
+    # a map whose positive part is empty has no energy share (not ok); EmbeddingCAM's maps here have one
+    assert (energy[energy["method"] == "embeddingcam"]["status"] == "ok").all()

@@ -1,4 +1,5 @@
-"""Triplet training: semi-hard mining by hand, P x K batches, Recall@K, and the CLI on a CUB-format copy."""
+"""Embedding training: semi-hard mining and multi-similarity by hand, P x K batches, Recall@K, and the
+CLI (with snapshots) on a CUB-format copy."""
 
 from __future__ import annotations
 
@@ -6,8 +7,58 @@ import pytest
 import torch
 
 from attrbench.cli import main
-from attrbench.embedding.train import pk_batches, recall_at_k, recalibrate_batchnorm, semihard_triplet_loss
+from attrbench.commands.train_embedding import LOSS_CHOICES
+from attrbench.embedding.losses import LOSSES, multi_similarity_loss
+from attrbench.embedding.train import (
+    pk_batches,
+    recall_at_k,
+    recalibrate_batchnorm,
+    semihard_triplet_loss,
+    snapshot_path,
+)
 
+
+def _ms_by_loops(emb, labels, *, alpha, beta, lam, eps):
+    """Multi-similarity loss written out per anchor with Python loops (independent of the vectorised one)."""
+    import math
+
+    s = emb @ emb.t()
+    total = 0.0
+    n = len(labels)
+    for i in range(n):
+        pos = [float(s[i, j]) for j in range(n) if j != i and labels[j] == labels[i]]
+        neg = [float(s[i, j]) for j in range(n) if labels[j] != labels[i]]
+        kept_neg = [v for v in neg if v + eps > min(pos)]
+        kept_pos = [v for v in pos if v - eps < max(neg)]
+        total += math.log(1 + sum(math.exp(-alpha * (v - lam)) for v in kept_pos)) / alpha
+        total += math.log(1 + sum(math.exp(beta * (v - lam)) for v in kept_neg)) / beta
+    return total / n
+
+
+def test_multi_similarity_loss_matches_the_loop_formula():
+    gen = torch.Generator().manual_seed(0)
+    emb = torch.nn.functional.normalize(torch.randn(12, 5, generator=gen, dtype=torch.float64), dim=1)
+    labels = torch.arange(3).repeat_interleave(4)
+    for alpha, beta, lam, eps in ((2.0, 50.0, 0.5, 0.1), (1.0, 10.0, 0.0, 0.3)):
+        loss, stats = multi_similarity_loss(emb, labels, alpha=alpha, beta=beta, lam=lam, eps=eps)
+        assert loss.item() == pytest.approx(_ms_by_loops(emb, labels, alpha=alpha, beta=beta, lam=lam, eps=eps),
+                                            rel=1e-12)
+        assert 0 < stats["active"] <= 1
+
+
+def test_multi_similarity_mines_nothing_on_a_separated_batch():
+    # two classes on opposite poles: every positive has S = 1, every negative S = -1 -> no pair mined
+    emb = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
+    loss, stats = multi_similarity_loss(emb, torch.tensor([0, 0, 1, 1]))
+    assert loss.item() == 0.0 and stats["active"] == 0.0
+
+
+def test_cli_loss_choices_are_the_losses():
+    assert LOSS_CHOICES == LOSSES
+
+
+def test_snapshot_path():
+    assert str(snapshot_path("a/embed.pt", 5)) == "a/embed-ep5.pt"
 
 
 
@@ -78,3 +129,28 @@ def test_cli_trains_on_a_cub_format_copy(tmp_path):
     with torch.no_grad():
         e = model(torch.rand(2, 3, 32, 32))
     torch.testing.assert_close(e.norm(dim=1), torch.ones(2))
+
+
+def test_cli_saves_snapshots_with_their_own_recall(tmp_path):
+    from attrbench.datasets.synthbirds import generate
+    from attrbench.models.zoo import load_model
+
+    root = generate(tmp_path / "cub", num_classes=4, train_per_class=3, test_per_class=1, image_size=32)
+    out = tmp_path / "embed.pt"
+    code = main(["train-embedding", "--dataset", "cub200", "--data-root", str(root), "--image-size", "32",
+                 "--backbone", "resnet", "--layers", "1", "1", "--stem-stride", "2", "--width", "2", "--dim", "8",
+                 "--loss", "multisimilarity", "--epochs", "3", "--snapshots", "1,2", "--classes-per-batch", "2",
+                 "--images-per-class", "2", "--name", "embed-mini", "--out", str(out)])
+    assert code == 0
+    final = load_model(str(out))
+    assert final.checkpoint_meta["snapshots"] == [str(tmp_path / "embed-ep1.pt"), str(tmp_path / "embed-ep2.pt")]
+    for epoch in (1, 2):
+        snap = load_model(str(tmp_path / f"embed-ep{epoch}.pt"))
+        meta = snap.checkpoint_meta
+        assert snap.spec.name == f"embed-mini-ep{epoch}" and meta["epoch"] == epoch
+        assert len(meta["history"]) == epoch and meta["command"] == final.checkpoint_meta["command"]
+        assert set(meta["metrics"]) == {"test_recall@1", "test_recall@5", "train_recall@1", "train_recall@5"}
+    assert "--snapshots 1,2" in final.checkpoint_meta["command"] and final.checkpoint_meta["loss"] == "multisimilarity"
+    # a snapshot at the last epoch is the final checkpoint: refused with a one-line error (exit 2)
+    assert main(["train-embedding", "--dataset", "cub200", "--data-root", str(root), "--epochs", "2",
+                 "--snapshots", "2", "--out", str(out)]) == 2

@@ -10,7 +10,11 @@ channel weights are
                  alpha = g^2 / (2 g^2 + (sum_ab A_kab) g^3), alpha = 0 where g = 0   (eq. 19)
 
 then averaged over the triplets, w_k = (1/N) sum_n w_nk, and optionally restricted to the top-k
-channels by (signed) averaged weight. Both rules are the classification methods' own functions
+channels (``top_k_by``: "signed", the k largest w_k, as Faster-Grad-CAM's code does, or
+"magnitude", the k largest |w_k|; see :data:`TOP_K_RULES`). Which direction of the loss is
+explained is ``explain`` (:data:`EXPLAIN`): "negative_loss" differentiates -T (evidence that makes
+the anchor match its positive better than its negative; the default, argued in docs/methods.md),
+"loss" differentiates +T. Both rules are the classification methods' own functions
 (:func:`attrbench.methods.gradcam.gradcam_weights`, :func:`attrbench.methods.gradcampp.gradcampp_weights`).
 The raw map is sum_k w_k A_k at layer resolution (:func:`attrbench.methods.cam.cam_from_weights`);
 ReLU, normalisation and upsampling are :mod:`attrbench.postprocess`'s job.
@@ -31,16 +35,20 @@ import torch
 from torch import Tensor, nn
 
 from attrbench.api import Target
-from attrbench.embedding.targets import TripletLoss
+from attrbench.embedding.targets import TripletLoss, triplet_loss
+from attrbench.methods.common import check_choice
 from attrbench.methods.gradcam import gradcam_weights
 from attrbench.methods.gradcampp import gradcampp_weights
 
 __all__ = [
+    "EXPLAIN",
+    "TOP_K_RULES",
     "WEIGHT_RULES",
     "keep_top_k",
     "layer_gradients",
     "repeated_layer",
     "target_channel_weights",
+    "top_k_indices",
     "triplet_channel_weights",
 ]
 
@@ -53,13 +61,29 @@ WEIGHT_RULES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
-def keep_top_k(weights: Tensor, k: int | None) -> Tensor:
-    """Zero all but the k largest (signed) weights per row: (B, C) -> (B, C); k None keeps all."""
-    if k is None or k >= weights.shape[-1]:
-        return weights
+#: how the top-k channels are chosen: by signed weight (largest w_k) or by magnitude (largest |w_k|).
+TOP_K_RULES: tuple[str, ...] = ("signed", "magnitude")
+#: which direction of the triplet loss T a back-propagated map explains: -T (default) or +T.
+EXPLAIN: tuple[str, ...] = ("negative_loss", "loss")
+
+
+def top_k_indices(weights: Tensor, k: int, *, by: str = "signed") -> Tensor:
+    """Indices of the k channels kept per row: (B, C) -> (B, k), by signed value or by magnitude."""
     if k < 1:
         raise ValueError(f"top_k must be positive or None, got {k}")
-    index = weights.topk(k, dim=-1).indices
+    key = weights.abs() if check_choice("top_k_by", by, TOP_K_RULES) == "magnitude" else weights
+    return key.topk(min(k, weights.shape[-1]), dim=-1).indices
+
+
+def keep_top_k(weights: Tensor, k: int | None, *, by: str = "signed") -> Tensor:
+    """Zero all but k weights per row, chosen by ``by`` (:data:`TOP_K_RULES`): (B, C) -> (B, C).
+
+    The kept weights keep their sign; k None (or k >= C) keeps all.
+    """
+    check_choice("top_k_by", by, TOP_K_RULES)
+    if k is None or k >= weights.shape[-1]:
+        return weights
+    index = top_k_indices(weights, k, by=by)
     return torch.zeros_like(weights).scatter(-1, index, weights.gather(-1, index))
 
 
@@ -132,6 +156,7 @@ def triplet_channel_weights(
     target: TripletLoss,
     rule: WeightRule,
     n_triplets: int | None = None,
+    explain: str | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Per-triplet channel weights of the signed triplet loss, one backbone forward.
 
@@ -142,6 +167,8 @@ def triplet_channel_weights(
         target: :class:`TripletLoss` with (B, N, D) or (B, D) references.
         rule: "gradcam" or "gradcampp".
         n_triplets: use the first n of the target's triplets (default all).
+        explain: "negative_loss" (differentiate -T) or "loss" (+T), with the target's margin and
+            hinge; None follows the target's own ``sign`` ("descent" is -T).
 
     Returns:
         A (B, C, h, w) and weights (B, n, C).
@@ -158,8 +185,16 @@ def triplet_channel_weights(
     positive, negative = positive[:, :n], negative[:, :n]
     batch = inputs.shape[0]
 
-    def scores(output: Tensor) -> Tensor:
-        return target.per_triplet(output.view(batch, n, -1), positive, negative).reshape(-1)
+    if explain is None:
+        def scores(output: Tensor) -> Tensor:
+            return target.per_triplet(output.view(batch, n, -1), positive, negative).reshape(-1)
+    else:
+        factor = -1.0 if check_choice("explain", explain, EXPLAIN) == "negative_loss" else 1.0
+
+        def scores(output: Tensor) -> Tensor:
+            loss = triplet_loss(output.view(batch, n, -1), positive, negative, margin=target.margin,
+                                hinge=target.hinge)
+            return (factor * loss).reshape(-1)
 
     acts, grads = layer_gradients(model, inputs, layer=layer, scores=scores, repeats=n)
     flat_grads = grads.reshape(batch * n, *acts.shape[1:])
@@ -176,12 +211,18 @@ def target_channel_weights(
     layer: nn.Module,
     target: Target,
     rule: WeightRule,
+    explain: str = "negative_loss",
 ) -> tuple[Tensor, Tensor]:
     """Channel weights of any per-sample target (Faster-Grad-CAM's per-image weights).
+
+    The target is a score s (a similarity: the loss it stands for falls as s rises), so
+    ``explain="negative_loss"`` differentiates s and ``"loss"`` differentiates -s.
 
     Returns A (B, C, h, w) and weights (B, C).
     """
     if rule not in WEIGHT_RULES:
         raise ValueError(f"rule must be one of {sorted(WEIGHT_RULES)}, got {rule!r}")
-    acts, grads = layer_gradients(model, inputs, layer=layer, scores=target.score, repeats=1)
+    factor = 1.0 if check_choice("explain", explain, EXPLAIN) == "negative_loss" else -1.0
+    acts, grads = layer_gradients(model, inputs, layer=layer, scores=lambda out: factor * target.score(out),
+                                  repeats=1)
     return acts, WEIGHT_RULES[rule](acts, grads[:, 0])

@@ -4,7 +4,7 @@ Offline, on the *training* images: per-image channel weights (ML Grad-CAM: avera
 reference triplets; Faster-Grad-CAM: one gradient of the similarity to the class mean), then
 k-means over the training embeddings (K = 50, Faster-Grad-CAM: 10). Each cluster stores its
 centroid, the mean channel weight vector of its members and the indices of its top-k channels
-(largest signed mean weight).
+(by signed mean weight, or by magnitude: ``top_k_by``).
 
 Online, for a test image: one forward pass (no backward) gives the embedding e and the CAM-layer
 activations A; the nearest centroid c* = argmin_c ||e - mu_c|| selects the weights and the map
@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from attrbench.api import Sample, collate
-from attrbench.embedding.cam import target_channel_weights, triplet_channel_weights
+from attrbench.embedding.cam import target_channel_weights, top_k_indices, triplet_channel_weights
 from attrbench.embedding.targets import CosineSimilarity, TripletLoss, sample_triplets
 from attrbench.errors import DataError
 from attrbench.fileio import honour_umask
@@ -192,8 +192,13 @@ class WeightDatabase:
         top_k: int | None,
         seed: int,
         meta: dict[str, Any] | None = None,
+        top_k_by: str = "signed",
     ) -> WeightDatabase:
-        """Cluster training embeddings (P, D) and average their per-image weights (P, C)."""
+        """Cluster training embeddings (P, D) and average their per-image weights (P, C).
+
+        Each cluster keeps its ``top_k`` channels by signed mean weight or by its magnitude
+        (``top_k_by``, :data:`attrbench.embedding.cam.TOP_K_RULES`).
+        """
         if embeddings.shape[0] != image_weights.shape[0]:
             raise ValueError(f"{embeddings.shape[0]} embeddings but {image_weights.shape[0]} weight rows")
         centroids, assign = kmeans(embeddings, k=num_clusters, seed=seed)
@@ -202,7 +207,7 @@ class WeightDatabase:
         counts = torch.bincount(assign, minlength=num_clusters).to(image_weights.dtype)
         weights = sums / counts.view(-1, 1)
         k = weights.shape[1] if top_k is None else min(top_k, weights.shape[1])
-        top = weights.topk(k, dim=1).indices
+        top = top_k_indices(weights, k, by=top_k_by)
         return cls(centroids, weights, top, assign, dict(meta or {}))
 
 
@@ -275,8 +280,9 @@ def build_database(
     n_triplets: int = 50,
     num_clusters: int = 50,
     top_k: int | None = 50,
+    top_k_by: str = "signed",
+    explain: str = "negative_loss",
     margin: float = 0.2,
-    sign: str = "descent",
     hinge: bool = False,
     seed: int = 0,
     batch_size: int = 16,
@@ -297,10 +303,12 @@ def build_database(
         target: "triplet" (ML Grad-CAM: weights averaged over ``n_triplets`` triplets drawn from
             the training set, anchor = the image) or "similarity" (Faster-Grad-CAM: one gradient
             of cos(f(x), mean embedding of the other images of its class)).
-        n_triplets, margin, sign, hinge: the triplet-loss target (see :mod:`.targets`).
+        n_triplets, margin, hinge: the triplet-loss target (see :mod:`.targets`).
+        explain: "negative_loss" or "loss", the direction differentiated
+            (:data:`attrbench.embedding.cam.EXPLAIN`; for "similarity", the similarity or its negative).
         num_clusters: K of k-means; capped at the number of training images (the request is kept
             in ``meta["num_clusters_requested"]``).
-        top_k: channels kept per cluster (None keeps all).
+        top_k: channels kept per cluster (None keeps all); top_k_by: "signed" or "magnitude".
         seed: seeds triplet sampling and k-means.
         head: optional function from CAM-layer activations to the model's output (e.g.
             ``EmbeddingNet.embed`` behind an ImageModel); with it the backbone runs once per
@@ -341,12 +349,14 @@ def build_database(
         inputs = inputs.to(device=device, dtype=dtype)
         if target == "triplet":
             trip = TripletLoss(embeddings[pos[idx]].to(device), embeddings[neg[idx]].to(device), margin=margin,
-                               sign=sign, hinge=hinge)  # type: ignore[arg-type]
-            _, w = triplet_channel_weights(runner, inputs, layer=run_layer, target=trip, rule=rule)  # type: ignore[arg-type]
+                               hinge=hinge)
+            _, w = triplet_channel_weights(runner, inputs, layer=run_layer, target=trip, rule=rule,  # type: ignore[arg-type]
+                                           explain=explain)
             rows.append(w.mean(1).cpu())
         else:
             sim = CosineSimilarity(refs[idx].to(device))
-            _, w = target_channel_weights(runner, inputs, layer=run_layer, target=sim, rule=rule)  # type: ignore[arg-type]
+            _, w = target_channel_weights(runner, inputs, layer=run_layer, target=sim, rule=rule,  # type: ignore[arg-type]
+                                          explain=explain)
             rows.append(w.cpu())
     image_weights = torch.cat(rows)
     k_used = min(num_clusters, len(dataset))
@@ -357,14 +367,16 @@ def build_database(
         "num_clusters": k_used,
         "num_clusters_requested": num_clusters,
         "top_k": top_k,
+        "top_k_by": top_k_by,
+        "explain": explain,
         "margin": margin,
-        "sign": sign,
         "hinge": hinge,
         "seed": seed,
         "num_images": len(dataset),
     }
     info.update(meta or {})
     db = WeightDatabase.from_image_weights(embeddings=embeddings, image_weights=image_weights,
-                                           num_clusters=k_used, top_k=top_k, seed=seed, meta=info)
+                                           num_clusters=k_used, top_k=top_k, seed=seed, meta=info,
+                                           top_k_by=top_k_by)
     db.meta["build_seconds"] = time.perf_counter() - start
     return db

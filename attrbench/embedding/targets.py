@@ -1,5 +1,5 @@
-"""Targets for embedding networks: triplet loss with the explained image as anchor, and cosine
-similarity to a reference embedding.
+"""Targets for embedding networks: triplet loss with the explained image as anchor, cosine
+similarity to a reference embedding, and the dot product with a class proxy.
 
 Triplet loss (Schroff et al., FaceNet 2015; differentiated for Grad-CAM by Chen et al., WACV 2020,
 arXiv 2001.06538), with f(a) the embedding of the explained image and (p, n) reference embeddings:
@@ -16,6 +16,11 @@ gradient (on a trained net most random triplets do; with the hinge their weights
 With several reference pairs per anchor, ``positive``/``negative`` are (B, N, D) and the target is
 the mean over the N triplets; methods that need one gradient per triplet use
 :meth:`TripletLoss.per_triplet`.
+
+Class proxy (Bachhawat, "Generalizing GradCAM for Embedding Networks", arXiv 2402.00909,
+EmbeddingCAM's "normalised mean proxy"): p_c = normalize(mean of the embeddings of class c in a
+reference set) and the target is L_c = <f(x), p_c>; with unit embeddings this is the cosine
+similarity to the class mean. No triplets are sampled (:class:`ClassProxy`, :func:`class_proxies`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from torch import Tensor
 from attrbench.api import Target
 from attrbench.errors import OptionError
 
-__all__ = ["SIGNS", "CosineSimilarity", "TripletLoss", "sample_triplets", "triplet_loss"]
+__all__ = ["SIGNS", "ClassProxy", "CosineSimilarity", "TripletLoss", "class_proxies", "sample_triplets",
+           "triplet_loss"]
 
 Sign = Literal["descent", "ascent"]
 SIGNS: tuple[str, ...] = ("descent", "ascent")
@@ -118,19 +124,23 @@ class CosineSimilarity(Target):
         triplets: optional :class:`TripletLoss` for the same samples, carried along so that
             metric-learning Grad-CAM explains its triplet loss while every other method and the
             deletion metric use this similarity; kept in step by :meth:`subset`.
+        proxy: optional :class:`ClassProxy` for the same samples, carried the same way for the
+            proxy method (``embeddingcam``).
 
     Call: ``target(output (B, D), reference) -> (B,)``.
     """
 
-    def __init__(self, reference: Tensor, *, triplets: TripletLoss | None = None) -> None:
+    def __init__(self, reference: Tensor, *, triplets: TripletLoss | None = None,
+                 proxy: ClassProxy | None = None) -> None:
         if reference.ndim != 2:
             raise ValueError(f"reference must be (B, D), got shape {tuple(reference.shape)}")
-        if triplets is not None and triplets.positive.shape[0] != reference.shape[0]:
-            raise ValueError(
-                f"triplets hold {triplets.positive.shape[0]} samples but reference {reference.shape[0]}"
-            )
+        for name, n in (("triplets", None if triplets is None else triplets.positive.shape[0]),
+                        ("proxy", None if proxy is None else proxy.proxy.shape[0])):
+            if n is not None and n != reference.shape[0]:
+                raise ValueError(f"{name} hold {n} samples but reference {reference.shape[0]}")
         self.reference = reference
         self.triplets = triplets
+        self.proxy = proxy
         self.per_sample = (reference,)
 
     def __call__(self, output: Tensor, *per_sample: Tensor) -> Tensor:
@@ -139,10 +149,48 @@ class CosineSimilarity(Target):
 
     def subset(self, index: Tensor | slice) -> CosineSimilarity:
         triplets = None if self.triplets is None else self.triplets.subset(index)
-        return CosineSimilarity(self.reference[index], triplets=triplets)
+        proxy = None if self.proxy is None else self.proxy.subset(index)
+        return CosineSimilarity(self.reference[index], triplets=triplets, proxy=proxy)
 
     def __repr__(self) -> str:
         return "CosineSimilarity()"
+
+
+class ClassProxy(Target):
+    """L_c = <f(x), p_c>, the dot product with the sample's class proxy (module docstring).
+
+    Args:
+        proxy: (B, D) the proxy of each sample's class, unit length (:func:`class_proxies`).
+
+    Call: ``target(output (B, D), proxy) -> (B,)``.
+    """
+
+    def __init__(self, proxy: Tensor) -> None:
+        if proxy.ndim != 2:
+            raise ValueError(f"proxy must be (B, D), got shape {tuple(proxy.shape)}")
+        self.proxy = proxy
+        self.per_sample = (proxy,)
+
+    def __call__(self, output: Tensor, *per_sample: Tensor) -> Tensor:
+        (proxy,) = per_sample
+        return (output * proxy).sum(-1)
+
+    def subset(self, index: Tensor | slice) -> ClassProxy:
+        return ClassProxy(self.proxy[index])
+
+    def __repr__(self) -> str:
+        return "ClassProxy()"
+
+
+def class_proxies(embeddings: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Normalised mean embedding of every class: (P, D), (P,) -> classes (C,) and proxies (C, D).
+
+    ``proxies[i]`` belongs to ``classes[i]`` (sorted labels); each row has unit length.
+    """
+    classes, inverse = labels.unique(return_inverse=True)
+    sums = torch.zeros(classes.numel(), embeddings.shape[1], dtype=embeddings.dtype, device=embeddings.device)
+    sums.index_add_(0, inverse.to(embeddings.device), embeddings)
+    return classes, F.normalize(sums, dim=1)
 
 
 def sample_triplets(

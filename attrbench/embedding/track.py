@@ -9,6 +9,9 @@ Target per sample (for every method and for the deletion metric):
 The reference pool is the whole evaluated dataset (all its images, not only the first
 ``n_samples``), embedded once in :meth:`EmbeddingTrack.prepare`.
 
+Class proxies for EmbeddingCAM (carried by the target as ``CosineSimilarity.proxy``): the
+normalised mean embedding of each class of the pool (:func:`~attrbench.embedding.targets.class_proxies`).
+
 Triplets for ML Grad-CAM (carried by the target, see ``CosineSimilarity.triplets``): for each
 pool image, N = 50 (positive, negative) pairs drawn once with the run's seed from the pool:
 positive = another image of its class, negative = an image of another class; the signed triplet
@@ -42,7 +45,7 @@ from attrbench.embedding.database import (
     embed_dataset,
     layer_features,
 )
-from attrbench.embedding.targets import CosineSimilarity, TripletLoss, sample_triplets
+from attrbench.embedding.targets import ClassProxy, CosineSimilarity, TripletLoss, class_proxies, sample_triplets
 from attrbench.errors import DataError
 from attrbench.models.common import ImageModel
 from attrbench.tracks import Track, check_method_track
@@ -129,6 +132,8 @@ class EmbeddingTrack(Track):
         if len(self.index) != len(ids):
             raise DataError(f"dataset {getattr(pool, 'root', type(pool).__name__)} has duplicate sample ids")
         self.references = class_mean_references(embeddings, labels)
+        classes, proxies = class_proxies(embeddings, labels)
+        self.proxies = proxies[torch.searchsorted(classes, labels)]  # (P, D): each pool item's class proxy
         gen = torch.Generator().manual_seed(seed)
         self.pos, self.neg = sample_triplets(labels, anchors=torch.arange(len(labels)), anchor_labels=labels,
                                              n=self.n_triplets, generator=gen)
@@ -149,21 +154,26 @@ class EmbeddingTrack(Track):
             self.embeddings[self.pos[rows]].to(dev, dtype), self.embeddings[self.neg[rows]].to(dev, dtype),
             margin=self.margin, sign=self.sign, hinge=self.hinge,  # type: ignore[arg-type]
         )  # fmt: skip
-        return CosineSimilarity(self.references[rows].to(dev, dtype), triplets=triplets)
+        proxy = ClassProxy(self.proxies[rows].to(dev, dtype))
+        return CosineSimilarity(self.references[rows].to(dev, dtype), triplets=triplets, proxy=proxy)
 
     # ------------------------------------------------------------------ databases
     def method_kwargs(self, method_cls: type[AttributionMethod]) -> dict[str, Any]:
-        """``database=`` for methods declaring ``MethodInfo.needs_weight_database`` (after :meth:`prepare`)."""
+        """``database_source=`` (:meth:`database`) for methods declaring ``MethodInfo.needs_weight_database``.
+
+        The method calls it with its own options (top-k rule, sign), so every option set gets
+        its own cached database. Valid after :meth:`prepare`.
+        """
         check_method_track(method_cls, self.name)
         if not method_cls.info.needs_weight_database:
             return {}
         if not self._ready:
             raise RuntimeError("EmbeddingTrack.prepare must run before method_kwargs")
-        return {"database": self.database(method_cls.database_options())}  # type: ignore[attr-defined]
+        return {"database_source": self.database}
 
     def database(self, options: dict[str, Any]) -> WeightDatabase:
         """The database for ``options`` (build_database keywords), from memory, cache or built now."""
-        options = {**options, "margin": self.margin, "sign": self.sign, "hinge": self.hinge, "seed": self.seed}
+        options = {**options, "margin": self.margin, "hinge": self.hinge, "seed": self.seed}
         train = self.train_dataset if self.train_dataset is not None else training_dataset_for(self.dataset)
         key_src = {"model": _model_digest(self.model), "data": str(getattr(train, "root", type(train).__name__)),
                    "image_size": str(getattr(train, "image_size", "")), "n": len(train), **options}
@@ -189,7 +199,10 @@ class EmbeddingTrack(Track):
             db.save(path)
             cached = False
         self._databases[key] = db
-        self.database_info[f"{options['rule']}/{options['target']}/K{options['num_clusters']}"] = {
+        label = f"{options['rule']}/{options['target']}/K{options['num_clusters']}"
+        if (options.get("top_k_by", "signed"), options.get("explain", "negative_loss")) != ("signed", "negative_loss"):
+            label += f"/{options.get('top_k_by')}/{options.get('explain')}"
+        self.database_info[label] = {
             "path": str(path), "cached": cached, "build_seconds": db.meta.get("build_seconds"),
             "num_images": db.meta.get("num_images"),
         }  # fmt: skip

@@ -9,7 +9,9 @@ Two backbones:
     * ``"bagnet9"``/``"bagnet17"``/``"bagnet33"``: the exact BagNet of :mod:`attrbench.models.bagnet`
       whose ``fc`` is the embedding head (so the pre-normalisation embedding is the mean of
       per-patch embeddings, as a BagNet's logit is the mean of patch logits);
-    * ``"resnet"``: a small padded ResNet (basic blocks), the usual shape of a metric-learning net.
+    * ``"resnet"``: a small padded ResNet (basic blocks), the usual shape of a metric-learning net;
+      ``stem_stride=2`` halves the resolution in the stem (4x fewer operations in every later
+      stage, the budget a CPU training needs at 97 px).
 
 Trained with a triplet loss and semi-hard mining (Schroff et al., FaceNet, CVPR 2015) by
 :mod:`attrbench.embedding.train`.
@@ -49,19 +51,23 @@ class _BasicBlock(nn.Module):
 
 
 class SmallResNet(nn.Module):
-    """A small ResNet: 3x3 stem, then ``len(layers)`` stages of basic blocks, widths width * 2^s.
+    """A small ResNet: 3x3 stem (stride ``stem_stride``), then ``len(layers)`` stages of basic
+    blocks, widths width * 2^s.
 
     Stage s > 0 halves the resolution. The last stage is named ``layer{len(layers)}`` (CAM layer).
 
-    Shapes: features (B, 3, H, W) -> (B, width * 2^(S-1), H / 2^(S-1), W / 2^(S-1));
-    forward -> (B, dim) = fc(spatial mean of the features).
+    Shapes: features (B, 3, H, W) -> (B, width * 2^(S-1), H / (t 2^(S-1)), W / (t 2^(S-1))) with
+    t = stem_stride (sizes rounded up); forward -> (B, dim) = fc(spatial mean of the features).
     """
 
-    def __init__(self, *, width: int, layers: tuple[int, ...], dim: int) -> None:
+    def __init__(self, *, width: int, layers: tuple[int, ...], dim: int, stem_stride: int = 1) -> None:
         super().__init__()
         if not layers or min(layers) < 1:
             raise ValueError(f"layers must be positive block counts, got {layers}")
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        if stem_stride not in (1, 2):
+            raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, stride=stem_stride, padding=1, bias=False),
+                                  nn.BatchNorm2d(width), nn.ReLU())
         cin = width
         self.num_stages = len(layers)
         for s, blocks in enumerate(layers):
@@ -92,6 +98,7 @@ class EmbeddingNet(nn.Module):
             resnet: width * 2^s).
         layers: blocks per stage (BagNet: four counts).
         dim: embedding dimension D.
+        stem_stride: resnet only, stride of the stem convolution (1 or 2).
 
     Attributes:
         cam_layer: dotted path, relative to this module, of the last conv features A.
@@ -107,6 +114,7 @@ class EmbeddingNet(nn.Module):
         width: int = 16,
         layers: tuple[int, ...] = (1, 1, 1, 1),
         dim: int = 128,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
@@ -116,13 +124,15 @@ class EmbeddingNet(nn.Module):
         self.backbone_name = backbone
         self.dim = dim
         if backbone.startswith("bagnet"):
+            if stem_stride != 1:
+                raise ValueError("stem_stride applies to the resnet backbone only (a BagNet's patches need stride 1)")
             if len(layers) != 4:
                 raise ValueError(f"a BagNet backbone needs four stage block counts, got {layers}")
             self.backbone: nn.Module = BagNet(int(backbone[len("bagnet") :]), num_classes=dim, width=width,
                                               layers=tuple(layers))  # type: ignore[arg-type]
             self.cam_layer = "backbone.layer4"
         else:
-            self.backbone = SmallResNet(width=width, layers=tuple(layers), dim=dim)
+            self.backbone = SmallResNet(width=width, layers=tuple(layers), dim=dim, stem_stride=stem_stride)
             self.cam_layer = f"backbone.layer{len(layers)}"
         self.num_features: int = self.backbone.num_features  # type: ignore[assignment]
 

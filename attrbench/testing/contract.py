@@ -65,16 +65,18 @@ def classification_case(name: str, cls: type[AttributionMethod], *, batch: int =
 
 
 def embedding_case(name: str, cls: type[AttributionMethod], *, batch: int = 3, seed: int = 0) -> ContractCase:
-    """tiny embedding net, triplet targets with 2 triplets; transfer methods get a small database."""
+    """tiny embedding net; the embedding track's target form (a similarity carrying 2 triplets and a
+    class proxy); transfer methods get a small database."""
     from attrbench.embedding.database import build_database
-    from attrbench.embedding.targets import TripletLoss
+    from attrbench.embedding.targets import ClassProxy, CosineSimilarity, TripletLoss
     from attrbench.testing.embedding import random_samples, tiny_embedding_net
 
     model = tiny_embedding_net(seed=seed)
     gen = torch.Generator().manual_seed(seed + 2)
     dim = model.spec.num_outputs
     refs = nn.functional.normalize(torch.randn(batch, 2, 2, dim, generator=gen, dtype=torch.float64), dim=-1)
-    target = TripletLoss(refs[:, :, 0], refs[:, :, 1], hinge=False)
+    triplets = TripletLoss(refs[:, :, 0], refs[:, :, 1], hinge=False)
+    target = CosineSimilarity(refs[:, 0, 0], triplets=triplets, proxy=ClassProxy(refs[:, 1, 0]))
     kwargs: dict[str, Any] = {}
     if hasattr(cls, "database_options"):
         options = cls.database_options()  # type: ignore[attr-defined]
@@ -83,7 +85,7 @@ def embedding_case(name: str, cls: type[AttributionMethod], *, batch: int = 3, s
         data = random_samples(9, num_classes=3, seed=seed + 3)
         kwargs["database"] = build_database(model, data, layer=layer, device=torch.device("cpu"), seed=seed,
                                             **options)
-    else:
+    elif name in ("mlgradcam", "mlgradcampp"):
         kwargs.update(n_triplets=2, top_k=None)
     return ContractCase(model, _images(batch, 48, seed + 1), target, kwargs)
 
@@ -95,6 +97,7 @@ CASE_FACTORIES: dict[str, str] = {
     "mlgradcampp": "attrbench.testing.contract:embedding_case",
     "mlgradcampp-transfer": "attrbench.testing.contract:embedding_case",
     "fastergradcam": "attrbench.testing.contract:embedding_case",
+    "embeddingcam": "attrbench.testing.contract:embedding_case",
 }
 
 
