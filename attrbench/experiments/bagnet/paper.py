@@ -1,11 +1,11 @@
 """The BagNet paper's reported points, as constants: what ``results/bagnet/README.md`` compares against.
 
 Source: W. Brendel and M. Bethge, "Approximating CNNs with Bag-of-local-Features models works
-surprisingly well on ImageNet", ICLR 2019, arXiv 1904.00760. All numbers are on ImageNet
-(224 x 224 px images, 1000 classes); the paper's comparison networks are VGG-16, ResNet-50,
-ResNet-152 and DenseNet-169. The locations name the paper's section on the equivalence of
-standard networks and BagNets (logit correlation, interaction, error distribution, spatial
-sensitivity, Fig. 8) and its texture/scrambling comparison.
+surprisingly well on ImageNet", ICLR 2019, arXiv 1904.00760, the section comparing standard
+networks with BagNets (logit correlation, interaction of image parts, error distributions, spatial
+sensitivity in Fig. 8) and its scrambled-image comparison. All numbers are on ImageNet (224 x 224
+px images, 1000 classes) with VGG-16 and deeper networks (ResNet, DenseNet) as comparison networks;
+ours are small networks on small images, so the verdicts compare tendencies, not values.
 """
 
 from __future__ import annotations

@@ -82,6 +82,9 @@ def _scrambling(root: Path) -> tuple[Verdict, Verdict] | None:
     vgg = _vgg_like(comparison)
     shares = {m: _scrambling_share(t, m, chance) for m in comparison}
     v_share = min(shares[m][0] for m in vgg)
+    if v_share != v_share:  # NaN: the network is at chance on the original images
+        return (("; ".join(shares[m][1] for m in vgg), "not testable", "accuracy at chance on the original images"),
+                ("", "not testable", "accuracy at chance on the original images"))
     first = ("; ".join(shares[m][1] + f" (keeps {shares[m][0]:.0%} above chance)" for m in vgg),
              "holds" if v_share >= 0.5 else "does not hold", "top-1 (top-5 is in the table; our data has few classes)")
     others = [m for m in comparison if m not in vgg]
@@ -137,9 +140,14 @@ def _errors(root: Path) -> Verdict | None:
     t = _read(root, "errors/error_correlation.csv")
     if t is None or t.empty:
         return None
-    r = t["pearson of per-class accuracy"]
-    return (f"mean r {r.mean():.2f} (min {r.min():.2f}) over {len(t)} model pairs",
-            "holds" if r.mean() >= 0.5 else "does not hold", "Pearson of per-class top-1 accuracy")
+    r = t["pearson of per-class accuracy"].dropna()
+    if r.empty:
+        return "", "not testable", "every pair has a model with the same accuracy on every class"
+    undefined = len(t) - len(r)
+    note = "Pearson of per-class top-1 accuracy" + (
+        f"; {undefined} pair(s) undefined (a model with the same accuracy on every class)" if undefined else "")
+    return (f"mean r {r.mean():.2f} (min {r.min():.2f}) over {len(r)} model pairs",
+            "holds" if r.mean() >= 0.5 else "does not hold", note)
 
 
 def _spatial(root: Path) -> tuple[Verdict, Verdict] | None:
