@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from typing import TYPE_CHECKING
 
-import numpy as np
-from torch import Tensor
-
-from attrbench.experiments.bagnet.common import add_common_arguments, batched_logits
 from attrbench.experiments.bagnet.interaction import pearson
+from attrbench.experiments.bagnet.options import add_common_arguments
+
+if TYPE_CHECKING:  # torch and numpy load inside the functions: ``attrbench --help`` must stay light
+    import numpy as np
+    from torch import Tensor
 
 __all__ = ["add_arguments", "main", "pair_rows", "per_class_accuracy"]
 
 
 def per_class_accuracy(predictions: Tensor, labels: Tensor, *, num_classes: int) -> np.ndarray:
     """(num_classes,) top-1 accuracy per class (NaN for a class without images)."""
+    import numpy as np
+
     pred, lab = predictions.numpy(), labels.numpy()
     out = np.full(num_classes, np.nan)
     for c in range(num_classes):
@@ -39,6 +43,8 @@ def per_class_accuracy(predictions: Tensor, labels: Tensor, *, num_classes: int)
 
 def pair_rows(predictions: dict[str, Tensor], labels: Tensor, *, num_classes: int) -> list[dict]:
     """Per model pair: Pearson of per-class accuracies (classes with images) and error agreement."""
+    import numpy as np
+
     acc = {m: per_class_accuracy(p, labels, num_classes=num_classes) for m, p in predictions.items()}
     rows = []
     for a, b in itertools.combinations(predictions, 2):
@@ -57,6 +63,8 @@ def _class_names(model, num_classes: int) -> list[str]:  # noqa: ANN001
 
 
 def _figure(table, pairs, *, out) -> None:  # noqa: ANN001
+    import numpy as np
+
     from attrbench.experiments.bagnet.outputs import figure, save_figure
 
     models = [c for c in table.columns if c not in ("class", "images")]
@@ -89,10 +97,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Predictions of every model on the sample; per-class accuracy table and pair correlations."""
+    import numpy as np
     import pandas as pd
 
     from attrbench.commands import command_line
-    from attrbench.experiments.bagnet.common import open_setup, output_dir
+    from attrbench.experiments.bagnet.common import batched_logits, open_setup, output_dir
     from attrbench.experiments.bagnet.outputs import write_command, write_tables
 
     setup = open_setup(args)

@@ -27,13 +27,14 @@ interaction.{png,pdf}, command.txt.
 from __future__ import annotations
 
 import argparse
-
-import numpy as np
-import torch
-from torch import Tensor, nn
+from typing import TYPE_CHECKING
 
 from attrbench.errors import OptionError
-from attrbench.experiments.bagnet.common import add_common_arguments, batched_logits
+from attrbench.experiments.bagnet.options import add_common_arguments
+
+if TYPE_CHECKING:  # torch and numpy load inside the functions: ``attrbench --help`` must stay light
+    import numpy as np
+    from torch import Tensor, nn
 
 __all__ = ["add_arguments", "dc_replace", "interaction_effects", "main", "parse_sizes", "pearson", "perturbation_sites"]
 
@@ -58,7 +59,6 @@ def dc_replace(images: Tensor, box: tuple[int, int, int, int]) -> Tensor:
     return out
 
 
-@torch.no_grad()
 def interaction_effects(model: nn.Module, images: Tensor, *, q: int, batch_size: int = 50) -> tuple[Tensor, Tensor]:
     """(sum of isolated effects, joint effect), each (n, C) float64 (module docstring).
 
@@ -68,9 +68,11 @@ def interaction_effects(model: nn.Module, images: Tensor, *, q: int, batch_size:
         q: square side in pixels.
         batch_size: images per forward.
     """
+    from attrbench.experiments.bagnet.common import batched_logits
+
     sites = perturbation_sites(height=images.shape[-2], width=images.shape[-1], q=q)
     base = batched_logits(model, images, batch_size=batch_size).double()
-    isolated = torch.zeros_like(base)
+    isolated = base.new_zeros(base.shape)
     joint_images = images
     for box in sites:
         isolated += batched_logits(model, dc_replace(images, box), batch_size=batch_size).double() - base
@@ -81,6 +83,8 @@ def interaction_effects(model: nn.Module, images: Tensor, *, q: int, batch_size:
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two equally long vectors (float64; NaN when one is constant)."""
+    import numpy as np
+
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
     a, b = a - a.mean(), b - b.mean()
     denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
@@ -88,6 +92,8 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _row(model: str, q: int, n_sites: int, isolated: Tensor, joint: Tensor, *, side: int, seed: int) -> dict:
+    import numpy as np
+
     from attrbench.stats import bootstrap_ci
 
     per_image = np.array([pearson(a, b) for a, b in zip(isolated.numpy(), joint.numpy())])

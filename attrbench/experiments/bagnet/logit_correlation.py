@@ -18,12 +18,13 @@ logit_correlation.{png,pdf} (scatter of the logits), command.txt.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import numpy as np
-from torch import Tensor
-
-from attrbench.experiments.bagnet.common import add_common_arguments, batched_logits
 from attrbench.experiments.bagnet.interaction import pearson
+from attrbench.experiments.bagnet.options import add_common_arguments
+
+if TYPE_CHECKING:  # torch loads inside the functions: ``attrbench --help`` must stay light
+    from torch import Tensor
 
 __all__ = ["add_arguments", "correlation_row", "main"]
 
@@ -31,6 +32,8 @@ __all__ = ["add_arguments", "correlation_row", "main"]
 def correlation_row(bagnet: str, other: str, a: Tensor, b: Tensor, labels: Tensor, *, q: int | None, seed: int) -> dict:
     """One table row: pooled and per-image Pearson of logits ``a``, ``b`` (n, C) and both accuracies;
     ``q`` is the BagNet's receptive field (None: unknown)."""
+    import numpy as np
+
     from attrbench.stats import bootstrap_ci
 
     x, y = a.double().numpy(), b.double().numpy()
@@ -67,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from attrbench.commands import command_line
-    from attrbench.experiments.bagnet.common import open_setup, output_dir
+    from attrbench.experiments.bagnet.common import batched_logits, open_setup, output_dir
     from attrbench.experiments.bagnet.outputs import write_command, write_tables
 
     setup = open_setup(args)

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import re
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from attrbench.errors import OptionError
-from attrbench.experiments.bagnet.common import add_common_arguments
+from attrbench.experiments.bagnet.options import add_common_arguments
+
+if TYPE_CHECKING:  # torch loads inside the functions: ``attrbench --help`` must stay light
+    from torch import Tensor
 
 __all__ = ["add_arguments", "main", "top_patches"]
 
@@ -40,6 +41,8 @@ def top_patches(patch_logits: Tensor, *, per_class: int) -> tuple[Tensor, Tensor
         (image, row, col, logit), each (C, k): image index, grid position and value, by decreasing
         logit (ties: smaller flat index first).
     """
+    import torch
+
     n, h, w, c = patch_logits.shape
     k = min(per_class, n * h * w)
     flat = patch_logits.permute(3, 0, 1, 2).reshape(c, n * h * w).double()
@@ -52,9 +55,11 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-@torch.no_grad()
 def _patch_logits(model, images: Tensor, *, batch_size: int) -> Tensor:  # noqa: ANN001
-    return torch.cat([model.patch_logits(images[i : i + batch_size]).cpu() for i in range(0, len(images), batch_size)])
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([model.patch_logits(images[i : i + batch_size]).cpu() for i in range(0, len(images), batch_size)])
 
 
 def _gallery(images: Tensor, idx, rows, cols, *, q: int, stride: int, names: list[str], out, name: str) -> None:  # noqa: ANN001
@@ -77,6 +82,7 @@ def _gallery(images: Tensor, idx, rows, cols, *, q: int, stride: int, names: lis
 
 def _misclassified(images: Tensor, pl: Tensor, pred: Tensor, labels: Tensor, *, wrong: int, q: int, stride: int,
                    names: list[str], out, name: str) -> int:  # fmt: skip  # noqa: ANN001
+    import torch
     from matplotlib.patches import Rectangle
 
     from attrbench.experiments.bagnet.outputs import figure, save_figure
@@ -112,6 +118,7 @@ def main(args: argparse.Namespace) -> int:
     figures and two tables per BagNet), each step a few lines that read best in order.
     """
     import pandas as pd
+    import torch
 
     from attrbench.commands import command_line
     from attrbench.experiments.bagnet.common import open_setup, output_dir

@@ -27,12 +27,14 @@ scrambling.{png,pdf}, examples.{png,pdf} (one image scrambled at each t), comman
 from __future__ import annotations
 
 import argparse
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from attrbench.errors import OptionError
-from attrbench.experiments.bagnet.common import add_common_arguments, batched_logits
+from attrbench.experiments.bagnet.options import add_common_arguments
+
+if TYPE_CHECKING:  # torch loads inside the functions: ``attrbench --help`` must stay light
+    import torch
+    from torch import Tensor
 
 __all__ = ["add_arguments", "interior_positions", "main", "scramble", "tile_grid"]
 
@@ -52,6 +54,8 @@ def scramble(images: Tensor, *, tile: int, generator: torch.Generator) -> Tensor
     Tile k (row-major) of the result is tile ``perm[k]`` of the input; the border that does not fill
     a tile is copied unchanged.
     """
+    import torch
+
     b, c, h, w = images.shape
     th, tw = tile_grid(height=h, width=w, tile=tile)
     out = images.clone()
@@ -69,6 +73,8 @@ def scramble(images: Tensor, *, tile: int, generator: torch.Generator) -> Tensor
 def interior_positions(*, grid: tuple[int, int], q: int, stride: int, tile: int,
                        size: tuple[int, int]) -> Tensor:  # fmt: skip
     """(H', W') bool: patch windows lying inside one full tile (module docstring)."""
+    import torch
+
     def axis(n_pos: int, n_pix: int) -> Tensor:
         full = n_pix // tile
         starts = torch.arange(n_pos) * stride
@@ -84,6 +90,9 @@ def _topk(logits: Tensor, labels: Tensor, k: int) -> Tensor:
 
 def _rows(name: str, model, images: Tensor, labels: Tensor, *, tiles: list[int], seed: int,  # noqa: ANN001
           batch_size: int) -> list[dict]:  # fmt: skip
+    import torch
+
+    from attrbench.experiments.bagnet.common import batched_logits
     from attrbench.stats import wilson_ci
 
     rows = []
@@ -126,6 +135,8 @@ def _figure(table, *, out) -> None:  # noqa: ANN001
 
 
 def _examples(image: Tensor, *, tiles: list[int], seed: int, out) -> None:  # noqa: ANN001
+    import torch
+
     from attrbench.experiments.bagnet.outputs import figure, save_figure
 
     fig, axes = figure(ncols=1 + len(tiles), size=(1.6 * (1 + len(tiles)), 1.9))

@@ -29,20 +29,18 @@ paired.{csv,md,tex}, curves.csv (mean probability per k), spatial_sensitivity.{p
 from __future__ import annotations
 
 import argparse
-
-import numpy as np
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from attrbench.errors import OptionError
-from attrbench.experiments.bagnet.common import Setup, add_common_arguments, batched_logits
-from attrbench.experiments.bagnet.masking import (
-    block_scores,
-    drop_auc,
-    masked_probabilities,
-    order_from_scores,
-)
-from attrbench.models.common import ImageModel
+from attrbench.experiments.bagnet.options import add_common_arguments
+
+if TYPE_CHECKING:  # torch and numpy load inside the functions: ``attrbench --help`` must stay light
+    import numpy as np
+    import torch
+    from torch import Tensor
+
+    from attrbench.experiments.bagnet.common import Setup
+    from attrbench.models.common import ImageModel
 
 __all__ = ["DEFAULT_METHODS", "add_arguments", "bagnet_block_scores", "main", "method_block_scores", "steps_of"]
 
@@ -52,6 +50,9 @@ BLOCK = 8
 
 def bagnet_block_scores(bagnet: ImageModel, images: Tensor, classes: Tensor, *, block: int = BLOCK) -> Tensor:
     """(B, K) block scores of the BagNet heatmap for ``classes`` (module docstring, (a))."""
+    import torch
+
+    from attrbench.experiments.bagnet.masking import block_scores
     from attrbench.geometry import Geometry, place
     from attrbench.models.bagnet import ReceptiveField
 
@@ -70,7 +71,10 @@ def method_block_scores(model: ImageModel, spec_text: str, images: Tensor, class
                         batch_size: int, block: int = BLOCK) -> Tensor:  # fmt: skip
     """(B, K) block scores of a registered method (``"ig"``, ``"occlusion[window=4]"``) on ``model``."""
     from attrbench.api import ClassLogit
+    import torch
+
     from attrbench.context import run_seed_kwargs
+    from attrbench.experiments.bagnet.masking import block_scores
     from attrbench.geometry import method_geometry
     from attrbench.methods import get_method
     from attrbench.options import validate_options
@@ -104,6 +108,8 @@ def steps_of(*, max_patches: int, step: int, blocks: int) -> list[int]:
 
 
 def _fill(model: ImageModel, kind: str) -> Tensor:
+    import torch
+
     if kind == "mean":
         return torch.tensor(model.spec.mean, dtype=torch.float32)
     if kind == "black":
@@ -114,6 +120,10 @@ def _fill(model: ImageModel, kind: str) -> Tensor:
 def _orders(setup: Setup, model: ImageModel, images: Tensor, classes: Tensor, *, methods: list[str],
             blocks: int) -> dict[str, Tensor]:  # fmt: skip
     """Order name -> (B, K) block order, for the BagNets, the methods and random."""
+    import torch
+
+    from attrbench.experiments.bagnet.masking import order_from_scores
+
     g = torch.Generator().manual_seed(setup.seed)
     scores = {f"BagNet heatmap: {b}": bagnet_block_scores(bag, images, classes) for b, bag in setup.bagnets.items()}
     for spec_text in methods:
@@ -173,7 +183,9 @@ def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from attrbench.commands import command_line
-    from attrbench.experiments.bagnet.common import open_setup, output_dir, split_names
+    from attrbench.experiments.bagnet.common import batched_logits, open_setup, output_dir
+    from attrbench.experiments.bagnet.masking import drop_auc, masked_probabilities
+    from attrbench.experiments.bagnet.options import split_names
     from attrbench.experiments.bagnet.outputs import write_command, write_tables
     from attrbench.stats import bootstrap_ci
 
