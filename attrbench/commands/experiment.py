@@ -18,6 +18,14 @@ __all__ = ["EXPERIMENTS", "add_arguments", "main"]
 #: experiment -> module (the single list of experiments).
 EXPERIMENTS: dict[str, str] = {
     "ml-gradcam": "attrbench.experiments.ml_gradcam",
+    # the BagNet paper's experiments (issue 14; attrbench.experiments.bagnet)
+    "bagnet-interaction": "attrbench.experiments.bagnet.interaction",
+    "bagnet-logit-correlation": "attrbench.experiments.bagnet.logit_correlation",
+    "bagnet-scrambling": "attrbench.experiments.bagnet.scrambling",
+    "bagnet-errors": "attrbench.experiments.bagnet.error_distribution",
+    "bagnet-spatial-sensitivity": "attrbench.experiments.bagnet.spatial_sensitivity",
+    "bagnet-predictive-patches": "attrbench.experiments.bagnet.predictive_patches",
+    "bagnet-all": "attrbench.experiments.bagnet.run_all",
 }
 
 
