@@ -18,6 +18,9 @@ __all__ = ["EXPERIMENTS", "add_arguments", "main"]
 #: experiment -> module (the single list of experiments).
 EXPERIMENTS: dict[str, str] = {
     "ml-gradcam": "attrbench.experiments.ml_gradcam",
+    # issue 15: Zeiler-Fergus occlusion maps; the results/features/ study
+    "occlusion-sensitivity": "attrbench.experiments.occlusion_sensitivity",
+    "features": "attrbench.experiments.features",
 }
 
 

@@ -132,17 +132,18 @@ def layer_geometry(
         grid = tuple(layer_output(probe, torch.zeros(1, 3, h, w, dtype=torch.float64, device=device), layer=layer).shape[-2:])
     ph, pw = max(h * probe_scale, 64), max(w * probe_scale, 64)
     x = torch.ones(1, 3, ph, pw, dtype=torch.float64, device=device, requires_grad=True)
-    with _linear_positive(probe), capture_output(find_layer(probe, layer)) as store:
-        probe(x)
-    act = one_output(store, layer)
-    i0, j0 = act.shape[-2] // 2, act.shape[-1] // 2
     boxes = []
-    for di, dj in ((0, 0), (1, 1)):
-        (g,) = torch.autograd.grad(act[0, 0, i0 + di, j0 + dj], x, retain_graph=True)
-        support = g[0].sum(0) > 0
-        rows = torch.nonzero(support.any(1)).flatten()
-        cols = torch.nonzero(support.any(0)).flatten()
-        boxes.append((int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1))
+    with torch.enable_grad():  # callers may run under no_grad
+        with _linear_positive(probe), capture_output(find_layer(probe, layer)) as store:
+            probe(x)
+        act = one_output(store, layer)
+        i0, j0 = act.shape[-2] // 2, act.shape[-1] // 2
+        for di, dj in ((0, 0), (1, 1)):
+            (g,) = torch.autograd.grad(act[0, 0, i0 + di, j0 + dj], x, retain_graph=True)
+            support = g[0].sum(0) > 0
+            rows = torch.nonzero(support.any(1)).flatten()
+            cols = torch.nonzero(support.any(0)).flatten()
+            boxes.append((int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1))
     (r0, r1, c0, c1), (r0b, _, c0b, _) = boxes
     stride = (r0b - r0, c0b - c0)
     return LayerGeometry(

@@ -33,7 +33,7 @@ class OcclusionMaps:
     Attributes:
         probability: (R, C) probability of ``label``; activation: (R, C) total activation of
         ``channel``; predicted: (R, C) long predicted class; rows, cols: square top-left pixels.
-        base_probability, base_activation: the unoccluded values.
+        base_probability, base_activation, base_predicted: the unoccluded values.
     """
 
     label: int
@@ -45,6 +45,7 @@ class OcclusionMaps:
     cols: Tensor
     base_probability: float
     base_activation: float
+    base_predicted: int
 
 
 def square_positions(length: int, *, size: int, stride: int) -> Tensor:
@@ -107,4 +108,5 @@ def occlusion_sensitivity(
         probability=torch.cat(probs).reshape(shape).cpu(), activation=torch.cat(acts).reshape(shape).cpu(),
         predicted=torch.cat(preds).reshape(shape).cpu(), rows=rows, cols=cols,
         base_probability=float(logits.softmax(1)[0, label]), base_activation=float(act[0, channel].sum()),
+        base_predicted=int(logits.argmax(1)[0]),
     )  # fmt: skip
