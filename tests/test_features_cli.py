@@ -35,7 +35,7 @@ def test_explanatory_graph_mine_infer_draw_instability_on_cub(cub, tmp_path, cap
                  "--n-patches", "3", "--out", str(tmp_path / "figs")]) == 0  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
         "patterns-net.features.12.png", "patterns-net.features.19.png", "patterns-net.features.26.png"]
-    assert main(["explanatory-graph", "instability", "--graph", str(graph), *_data(cub), "--landmarks", "all",
+    assert main(["explanatory-graph", "instability", "--graph", str(graph), *_data(cub), "--landmarks", "all", "--crop", "bbox",
                  "--top-images", "3", "--resamples", "20", "--out", str(tmp_path / "tables")]) == 0  # fmt: skip
     with (tmp_path / "tables" / "location_instability.csv").open() as fh:
         rows = list(csv.DictReader(fh))
@@ -62,3 +62,20 @@ def test_user_errors_are_one_line(cub, tmp_path, capsys) -> None:
     assert "missing.pt: file not found" in capsys.readouterr().err
     assert main(["visualize", "deconvnet", "--model", TINY_VGG, "--layer", "net.feature.19", *_data(cub)]) == 2
     assert "did you mean net.features.19" in capsys.readouterr().err
+
+
+def test_results_experiment_runs_end_to_end_on_cub(cub, tmp_path) -> None:
+    out = tmp_path / "features"
+    assert main(["experiment", "features", TINY_VGG, "--dataset", "cub200", "--data-root", str(cub.root),
+                 "--mine-images", "3", "--test-images", "3", "--iterations", "1", "--patterns", "1",
+                 "--resamples", "10", "--landmarks", "all", "--device", "cpu", "--out", str(out)]) == 0  # fmt: skip
+    with (out / "location_instability.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    label = TINY_VGG.replace(":", "-")
+    assert [(r["model"], r["positions"]) for r in rows] == [
+        (label, "explanatory graph"), (label, "raw filter peaks"), (label, "random positions")]
+    assert (out / "command.txt").read_text().startswith("attrbench experiment features ")
+    figures = sorted(p.name for p in (out / label).iterdir())
+    assert figures[:3] == ["deconvnet-net.features.12.png", "deconvnet-net.features.19.png", "deconvnet-net.features.26.png"]
+    assert {"occlusion-0.png", "occlusion-1.png", "patterns-net.features.26.png"} <= set(figures)
+    assert (out / "graphs" / f"{label}.pt").is_file() and (out / "location_instability.png").is_file()

@@ -23,6 +23,8 @@ def add_data_arguments(p: argparse.ArgumentParser, *, split: str, n_images: int)
     p.add_argument("--dataset", default="synthbirds", help="registered dataset (default synthbirds; cub200 with --data-root)")
     p.add_argument("--data-root", default=None, help="dataset folder (default: the dataset's own default)")
     p.add_argument("--split", default=split, help=f"dataset split (default {split})")
+    p.add_argument("--crop", default=None, choices=["bbox"],
+                   help="crop each image to its bounding box first (the Explanatory Graph's CUB protocol)")  # fmt: skip
     p.add_argument("--n-images", type=int, default=n_images, help=f"images drawn by --seed (default {n_images}; all if fewer)")
     p.add_argument("--seed", type=int, default=0, help="seed of the image draw and of random choices (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward (default 32)")
@@ -48,5 +50,5 @@ def load_images(args: argparse.Namespace, model: ImageModel) -> FeatureImages:
     """The images of ``--dataset`` at the model's input size (see :func:`attrbench.features.data.open_images`)."""
     from attrbench.features.data import open_images
 
-    return open_images(dataset=args.dataset, data_root=args.data_root, split=args.split,
+    return open_images(dataset=args.dataset, data_root=args.data_root, split=args.split, crop=args.crop,
                        image_size=tuple(model.spec.input_size), n_images=args.n_images, seed=args.seed)  # fmt: skip

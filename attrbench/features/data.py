@@ -67,11 +67,13 @@ class FeatureImages:
 
 
 def open_images(
-    *, dataset: str, data_root: str | None, split: str, image_size: tuple[int, int], n_images: int, seed: int
+    *, dataset: str, data_root: str | None, split: str, image_size: tuple[int, int], n_images: int, seed: int,
+    crop: str | None = None,
 ) -> FeatureImages:
     """``n_images`` images of ``dataset`` drawn by ``seed`` (all if fewer), resized to ``image_size``.
 
-    Masks are not loaded; part locations are, where the dataset has them.
+    Masks are not loaded; part locations are, where the dataset has them (they follow the crop
+    and the resize). ``crop="bbox"`` crops to the bounding box first (datasets with boxes only).
     """
     from attrbench.datasets import registry
 
@@ -84,6 +86,10 @@ def open_images(
         kwargs["masks"] = False
     if data_root is not None:
         kwargs["root"] = data_root
+    if crop is not None:
+        if "crop" not in params:
+            raise OptionError(f"--crop {crop}: dataset {dataset!r} has no bounding boxes to crop to")
+        kwargs["crop"] = crop
     data = cls(**kwargs)
     if len(data) == 0:
         raise DataError(f"dataset {dataset!r} split {split!r} is empty")
