@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="results/features", help="output folder (default results/features)")
     p.add_argument("--dataset", default="synthbirds", help="dataset with part landmarks (default synthbirds)")
     p.add_argument("--data-root", default=None, help="dataset folder (default: the dataset's own default)")
+    p.add_argument("--crop", default="none", choices=["none", "bbox"],
+                   help="bbox: crop every image to its box and squash it to the input size, as the paper's CUB "
+                        "protocol (default none: whole scenes, as the models were trained)")  # fmt: skip
     p.add_argument("--mine-images", type=int, default=200, help="training images to mine on (default 200)")
     p.add_argument("--test-images", type=int, default=400, help="test images to measure on (default 400)")
     p.add_argument("--patterns", type=int, default=4, help="patterns per filter (default 4)")
@@ -61,7 +64,9 @@ def _one_model(name: str, args: argparse.Namespace, out: Path) -> list[dict[str,
     model, device = load_model_and_device(name, args.device)
     size, label = tuple(model.spec.input_size), _label(name)
     layers = list(model.spec.cam_layers)
-    draw = dict(dataset=args.dataset, data_root=args.data_root, image_size=size, seed=args.seed)
+    crop = None if args.crop == "none" else args.crop
+    draw = dict(dataset=args.dataset, data_root=args.data_root, image_size=size, seed=args.seed, crop=crop,
+                resize="squash" if crop else None)  # fmt: skip
     train = open_images(split="train", n_images=args.mine_images, **draw)  # type: ignore[arg-type]
     test = open_images(split="test", n_images=args.test_images, **draw)  # type: ignore[arg-type]
     options = MiningOptions(patterns=args.patterns, parents=args.parents, iterations=args.iterations, seed=args.seed)

@@ -68,12 +68,13 @@ class FeatureImages:
 
 def open_images(
     *, dataset: str, data_root: str | None, split: str, image_size: tuple[int, int], n_images: int, seed: int,
-    crop: str | None = None,
+    crop: str | None = None, resize: str | None = None,
 ) -> FeatureImages:
     """``n_images`` images of ``dataset`` drawn by ``seed`` (all if fewer), resized to ``image_size``.
 
     Masks are not loaded; part locations are, where the dataset has them (they follow the crop
-    and the resize). ``crop="bbox"`` crops to the bounding box first (datasets with boxes only).
+    and the resize). ``crop="bbox"`` crops to the bounding box first (datasets with boxes only);
+    ``resize`` (None: the dataset's default) is passed to datasets that take it.
     """
     from attrbench.datasets import registry
 
@@ -90,6 +91,8 @@ def open_images(
         if "crop" not in params:
             raise OptionError(f"--crop {crop}: dataset {dataset!r} has no bounding boxes to crop to")
         kwargs["crop"] = crop
+    if resize is not None and "resize" in params:
+        kwargs["resize"] = resize
     data = cls(**kwargs)
     if len(data) == 0:
         raise DataError(f"dataset {dataset!r} split {split!r} is empty")

@@ -43,6 +43,8 @@ __all__ = [
     "capture_layers",
     "expected_positions",
     "infer_positions",
+    "layer_outputs",
+    "positions_from_outputs",
     "load_graph",
     "locate",
     "responses",
@@ -153,23 +155,31 @@ def capture_layers(model: nn.Module, names: Sequence[str]) -> Iterator[dict[str,
         yield {name: stack.enter_context(capture_output(find_layer(model, name))) for name in names}
 
 
-@torch.no_grad()
-def infer_positions(graph: ExplanatoryGraph, model: nn.Module, images: Tensor) -> list[NodePositions]:
-    """Node positions and scores on ``images`` (N, 3, H, W), top layer first (one forward)."""
-    names = [lay.name for lay in graph.layers]
-    with capture_layers(model, names) as stores:
-        model(images)
+def positions_from_outputs(graph: ExplanatoryGraph, outputs: dict[str, Tensor]) -> list[NodePositions]:
+    """Node positions and scores, top layer first, from the graph layers' outputs (N, C, H', W')."""
     out: list[NodePositions] = []
     parent: Tensor | None = None
     for lay in graph.layers:
-        act = one_output(stores[lay.name], lay.name)
+        act = outputs[lay.name]
         resp = responses(act, lay.scale.to(act.device)).cpu()
-        centres = lay.geometry.centres()
-        expected = expected_positions(lay, parent, images.shape[0])
-        pos, score = locate(resp, centres, filters=lay.filters(), expected=expected, sigmas=lay.sigmas)
+        expected = expected_positions(lay, parent, act.shape[0])
+        pos, score = locate(resp, lay.geometry.centres(), filters=lay.filters(), expected=expected, sigmas=lay.sigmas)
         out.append(NodePositions(layer=lay.name, positions=pos, scores=score))
         parent = pos
     return out
+
+
+@torch.no_grad()
+def layer_outputs(model: nn.Module, images: Tensor, names: Sequence[str]) -> dict[str, Tensor]:
+    """The outputs of the layers ``names`` for ``images`` in one forward."""
+    with capture_layers(model, names) as stores:
+        model(images)
+    return {name: one_output(stores[name], name) for name in names}
+
+
+def infer_positions(graph: ExplanatoryGraph, model: nn.Module, images: Tensor) -> list[NodePositions]:
+    """Node positions and scores on ``images`` (N, 3, H, W), top layer first (one forward)."""
+    return positions_from_outputs(graph, layer_outputs(model, images, [lay.name for lay in graph.layers]))
 
 
 def save_graph(graph: ExplanatoryGraph, path: str | Path) -> Path:

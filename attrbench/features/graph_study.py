@@ -19,6 +19,8 @@ from attrbench.features.explanatory_graph import (
     capture_layers,
     expected_positions,
     infer_positions,
+    layer_outputs,
+    positions_from_outputs,
     responses,
 )
 from attrbench.features.figures import Patch, crop, heat_map, pattern_figure
@@ -45,11 +47,10 @@ def collect(
     acts: dict[str, list[Tensor]] = {lay.name: [] for lay in graph.layers}
     names = list(acts)
     for _, batch in images.batches(batch_size=batch_size, device=device):
-        nodes.append(infer_positions(graph, model, batch))
-        with capture_layers(model, names) as stores:
-            model(batch)
+        outputs = layer_outputs(model, batch, names)
+        nodes.append(positions_from_outputs(graph, outputs))
         for name in names:
-            acts[name].append(one_output(stores[name], name).float().cpu())
+            acts[name].append(outputs[name].float().cpu())
     merged = [NodePositions(layer=lay.name, positions=torch.cat([n[i].positions for n in nodes], 1),
                             scores=torch.cat([n[i].scores for n in nodes], 1))
               for i, lay in enumerate(graph.layers)]  # fmt: skip
