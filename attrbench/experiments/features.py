@@ -82,7 +82,7 @@ def _one_model(name: str, args: argparse.Namespace, out: Path) -> list[dict[str,
     draw_patterns(graph, model, test, nodes, out_dir=figs, device=device)
     for layer in layers:
         deconvnet_figure(model, test, layer=layer, channels=None, n_channels=6, k=9, out_dir=figs, device=device,
-                         batch_size=args.batch_size)  # fmt: skip
+                         batch_size=args.batch_size, geometry=graph.layer(layer).geometry)  # fmt: skip
     for k in range(2):
         sample = test.dataset[test.indices[k]]
         maps = occlusion_sensitivity(model, sample.image.to(device), label=sample.label, layer=layers[-1], size=16,

@@ -13,7 +13,7 @@ from torch import nn
 from attrbench.features.data import FeatureImages
 from attrbench.features.deconvnet import project_activation
 from attrbench.features.figures import Patch, crop, deconv_grid
-from attrbench.features.geometry import layer_geometry
+from attrbench.features.geometry import LayerGeometry, layer_geometry
 from attrbench.features.topk import TopActivations, top_activations
 
 __all__ = ["deconvnet_figure", "strongest_channels"]
@@ -36,14 +36,16 @@ def deconvnet_figure(
     out_dir: str | Path,
     device: torch.device,
     batch_size: int = 32,
+    geometry: LayerGeometry | None = None,
 ) -> tuple[Path, Path]:
     """Search, project, crop and draw one layer (module docstring). ``channels`` None: the
-    ``n_channels`` strongest of all channels. Returns the figure and the csv paths."""
+    ``n_channels`` strongest of all channels; ``geometry``: the layer's, if already measured.
+    Returns the figure and the csv paths."""
     out_dir = Path(out_dir)
     size = tuple(images.images([0]).shape[-2:])
     top = top_activations(model, images.batches(batch_size=batch_size, device=device), layer=layer, channels=channels, k=k)
     rows_idx = list(range(len(top.channels))) if channels is not None else strongest_channels(top, n_channels)
-    geo = layer_geometry(model, layer=layer, input_size=size)  # type: ignore[arg-type]
+    geo = geometry or layer_geometry(model, layer=layer, input_size=size)  # type: ignore[arg-type]
     ids = images.ids()
     rows, table = [], []
     for r in rows_idx:

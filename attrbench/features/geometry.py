@@ -6,7 +6,7 @@ BatchNorm to the identity, ReLU to the identity, max-pooling to average pooling 
 window), so the gradient of one unit with respect to the input is strictly positive exactly on
 the unit's receptive field. Two neighbouring units give the stride; the box of the unit at
 (i, j) is then ``offset + stride * (i, j)`` with the measured size. The probe input is larger than
-the model's input (``probe_scale``) so that the measured unit is not clipped by the image border;
+the model's input (``probe_scale``, 2) so that the measured unit is not clipped by the image border (doubled until it is not);
 ``offset`` can be negative (padding), boxes are clipped only when cropping.
 
 Shapes: boxes and centres in input pixels, (row, col) order.
@@ -115,7 +115,7 @@ def _linear_positive(model: nn.Module) -> Iterator[None]:
 
 
 def layer_geometry(
-    model: nn.Module, *, layer: str, input_size: tuple[int, int], probe_scale: int = 3
+    model: nn.Module, *, layer: str, input_size: tuple[int, int], probe_scale: int = 2
 ) -> LayerGeometry:
     """Measure the receptive field of ``layer`` (see the module docstring).
 
@@ -144,6 +144,10 @@ def layer_geometry(
             rows = torch.nonzero(support.any(1)).flatten()
             cols = torch.nonzero(support.any(0)).flatten()
             boxes.append((int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1))
+    if any(b[0] == 0 or b[1] == ph or b[2] == 0 or b[3] == pw for b in boxes):
+        if probe_scale >= 16:
+            raise OptionError(f"layer {layer!r}: the receptive field exceeds a probe of {ph} x {pw} px")
+        return layer_geometry(model, layer=layer, input_size=input_size, probe_scale=2 * probe_scale)
     (r0, r1, c0, c1), (r0b, _, c0b, _) = boxes
     stride = (r0b - r0, c0b - c0)
     return LayerGeometry(
