@@ -49,6 +49,7 @@ __all__ = [
     "locate",
     "responses",
     "save_graph",
+    "squared_distances",
 ]
 
 GRAPH_FORMAT = "attrbench-explanatory-graph/1"
@@ -125,23 +126,29 @@ def expected_positions(layer: GraphLayer, parent_positions: Tensor | None, num_i
     return (gathered + layer.offsets.double()[:, :, None, :]).mean(dim=1)
 
 
+def squared_distances(centres: Tensor, means: Tensor) -> Tensor:
+    """(K, 2) centres, (..., 2) means -> (..., K) squared distances, without a (..., K, 2) temporary."""
+    return (centres[:, 0] - means[..., 0, None]) ** 2 + (centres[:, 1] - means[..., 1, None]) ** 2
+
+
 def locate(
-    resp: Tensor, centres: Tensor, *, filters: Tensor, expected: Tensor, sigmas: Tensor, chunk: int = 256
+    resp: Tensor, centres: Tensor, *, filters: Tensor, expected: Tensor, sigmas: Tensor, budget: int = 1 << 22
 ) -> tuple[Tensor, Tensor]:
     """p_V and S_V (see the module docstring) for every node.
 
     Args:
         resp: (N, C, K) responses at the K units; centres: (K, 2) unit centres (pixels).
         filters: (V,) filter per node; expected: (V, N, 2) prior means; sigmas: (V,).
+        budget: elements per temporary (V', N, K) block.
 
     Returns:
         positions (V, N, 2) (a unit centre each), scores (V, N).
     """
+    chunk = max(1, budget // max(1, resp.shape[0] * resp.shape[2]))
     positions, scores = [], []
     for s in range(0, filters.numel(), chunk):
         f, m, sig = filters[s : s + chunk], expected[s : s + chunk], sigmas[s : s + chunk].double()
-        d2 = ((centres[None, None] - m[:, :, None, :]) ** 2).sum(-1)  # (v, N, K)
-        score = resp[:, f].transpose(0, 1) * torch.exp(-d2 / (2 * sig[:, None, None] ** 2))
+        score = resp[:, f].transpose(0, 1) * torch.exp(-squared_distances(centres, m) / (2 * sig[:, None, None] ** 2))
         best, arg = score.max(dim=2)
         positions.append(centres[arg])
         scores.append(best)

@@ -36,6 +36,7 @@ from attrbench.features.explanatory_graph import (
     expected_positions,
     locate,
     responses,
+    squared_distances,
 )
 from attrbench.features.geometry import LayerGeometry, layer_geometry, one_output
 
@@ -97,8 +98,7 @@ def em_step(
         c1 = min(n_filt, c0 + step)
         m = expected[c0 * patterns : c1 * patterns].reshape(c1 - c0, patterns, n_img, 2)
         sig = sigmas[c0 * patterns : c1 * patterns].double().reshape(c1 - c0, patterns, 1, 1)
-        d2 = ((centres[None, None, None] - m[..., None, :]) ** 2).sum(-1)  # (c, n, N, K)
-        g = torch.exp(-d2 / (2 * sig**2))
+        g = torch.exp(-squared_distances(centres, m) / (2 * sig**2))  # (c, n, N, K)
         w = resp[:, c0:c1].transpose(0, 1)[:, None] * g / (g.sum(1, keepdim=True) + tau)
         total = w.sum((2, 3))  # (c, n)
         w_img = w.sum(-1)  # (c, n, N)
