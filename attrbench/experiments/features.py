@@ -7,10 +7,11 @@ occlusion maps, for the comparison networks and BagNets.
 Default models: vgg-synthbirds resnet-synthbirds bagnet17-synthbirds bagnet33-synthbirds. Per model:
 mine a graph on ``--mine-images`` training images (its cam_layers, low to high), measure location
 instability on ``--test-images`` test images (landmarks back, forehead, tail; top 20 images per
-pattern; the strongest third of the patterns per layer; 95 % bootstrap intervals over images), draw
+pattern; the strongest third of the patterns per layer; 95 % bootstrap intervals over images,
+200 resamples), draw
 the strongest patterns, the deconvnet top-9 grids of its cam_layers and occlusion maps of two
 test images. Writes location_instability.csv/.md/.png, command.txt, timings.json, graphs/<model>.pt
-and one folder of figures per model. About 1-3 minutes per model on an idle 2-core CPU.
+and one folder of figures per model. Run time per model: timings.json.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parents", type=int, default=5, help="parents per node (default 5)")
     p.add_argument("--iterations", type=int, default=10, help="EM iterations per layer (default 10)")
     p.add_argument("--landmarks", default="back,forehead,tail", help="part names or 'all' (default: the paper's three)")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--resamples", type=int, default=200, help="bootstrap resamples (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of image draws, mining and bootstrap (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward (default 32)")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
