@@ -39,6 +39,9 @@ COMMANDS: dict[str, str] = {
     "train-embedding": "attrbench.commands.train_embedding",
     "experiment": "attrbench.commands.experiment",
     "references": "attrbench.commands.references",
+    # feature visualisation and the explanatory graph (issue 15)
+    "visualize": "attrbench.commands.visualize",
+    "explanatory-graph": "attrbench.commands.explanatory_graph",
 }
 
 

@@ -24,7 +24,7 @@ the best. Reference rows (oracle, random, sobel, the patch-grid Grad-CAM) are ne
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,7 @@ __all__ = [
     "KINDS",
     "ValueRange",
     "bootstrap_ci",
+    "bootstrap_statistic",
     "ci_method_name",
     "holm",
     "interval",
@@ -118,6 +119,28 @@ def bootstrap_ci(
     alpha = (1 - level) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
     return mean, float(low), float(high)
+
+
+def bootstrap_statistic(
+    statistic: Callable[[np.ndarray], float], n: int, *, level: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """(value, low, high): percentile bootstrap of any statistic of n independent units (seeded).
+
+    ``statistic(indices)`` computes the statistic on the units ``indices`` (an int array of length n,
+    repeats allowed); the value is ``statistic(arange(n))`` and the interval the percentiles of the
+    finite resampled values (NaN bounds when fewer than two are finite, or n < 2).
+    """
+    value = float(statistic(np.arange(n)))
+    if n < 2:
+        return value, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    draws = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(resamples)], dtype=np.float64)
+    draws = draws[np.isfinite(draws)]
+    if draws.size < 2:
+        return value, math.nan, math.nan
+    alpha = (1 - level) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha])
+    return value, float(low), float(high)
 
 
 def wilson_ci(*, successes: int, n: int, level: float = 0.95) -> tuple[float, float, float]:

@@ -26,6 +26,9 @@ EXPERIMENTS: dict[str, str] = {
     "bagnet-spatial-sensitivity": "attrbench.experiments.bagnet.spatial_sensitivity",
     "bagnet-predictive-patches": "attrbench.experiments.bagnet.predictive_patches",
     "bagnet-all": "attrbench.experiments.bagnet.run_all",
+    # issue 15: Zeiler-Fergus occlusion maps; the results/features/ study
+    "occlusion-sensitivity": "attrbench.experiments.occlusion_sensitivity",
+    "features": "attrbench.experiments.features",
 }
 
 

@@ -1,0 +1,132 @@
+"""What the commands and the results script do with a mined explanatory graph: infer node
+positions on a dataset, measure location instability against raw-filter peaks and random positions
+(:mod:`attrbench.features.location_instability`), and draw the top-ranked patches and heat maps of
+the strongest patterns."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from attrbench.features.data import FeatureImages
+from attrbench.features.explanatory_graph import (
+    ExplanatoryGraph,
+    NodePositions,
+    capture_layers,
+    expected_positions,
+    infer_positions,
+    layer_outputs,
+    positions_from_outputs,
+    responses,
+)
+from attrbench.features.figures import Patch, crop, heat_map, pattern_figure
+from attrbench.features.geometry import one_output
+from attrbench.features.location_instability import (
+    LayerPatterns,
+    instability_with_ci,
+    random_positions,
+    raw_peaks,
+)
+
+__all__ = ["POSITION_SOURCES", "collect", "draw_patterns", "instability_rows", "strongest_nodes"]
+
+#: the three position sources compared, in table order.
+POSITION_SOURCES: tuple[str, ...] = ("explanatory graph", "raw filter peaks", "random positions")
+
+
+@torch.no_grad()
+def collect(
+    graph: ExplanatoryGraph, model: nn.Module, images: FeatureImages, *, device: torch.device, batch_size: int = 32
+) -> tuple[list[NodePositions], list[LayerPatterns]]:
+    """Node positions of the graph and raw-filter peaks of its layers on all ``images``."""
+    nodes: list[list[NodePositions]] = []
+    acts: dict[str, list[Tensor]] = {lay.name: [] for lay in graph.layers}
+    names = list(acts)
+    for _, batch in images.batches(batch_size=batch_size, device=device):
+        outputs = layer_outputs(model, batch, names)
+        nodes.append(positions_from_outputs(graph, outputs))
+        for name in names:
+            acts[name].append(outputs[name].float().cpu())
+    merged = [NodePositions(layer=lay.name, positions=torch.cat([n[i].positions for n in nodes], 1),
+                            scores=torch.cat([n[i].scores for n in nodes], 1))
+              for i, lay in enumerate(graph.layers)]  # fmt: skip
+    peaks = [raw_peaks(lay.name, torch.cat(acts[lay.name]), lay.geometry) for lay in graph.layers]
+    return merged, peaks
+
+
+def instability_rows(
+    graph: ExplanatoryGraph, model: nn.Module, images: FeatureImages, *, landmarks: list[str], device: torch.device,
+    top_images: int = 20, pattern_fraction: float = 1 / 3, resamples: int = 1000, seed: int = 0, batch_size: int = 32,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per position source: location instability with its 95 % bootstrap interval over images."""
+    marks, names = images.landmarks(landmarks)
+    nodes, peaks = collect(graph, model, images, device=device, batch_size=batch_size)
+    size = tuple(graph.input_size)
+    sources = {
+        POSITION_SOURCES[0]: [LayerPatterns(n.layer, n.positions, n.scores) for n in nodes],
+        POSITION_SOURCES[1]: peaks,
+        POSITION_SOURCES[2]: [random_positions(LayerPatterns(n.layer, n.positions, n.scores), image_size=size, seed=seed + i)
+                              for i, n in enumerate(nodes)],
+    }  # fmt: skip
+    rows = []
+    for source, layers in sources.items():
+        value, low, high = instability_with_ci(layers, marks, image_size=size, top_images=top_images,  # type: ignore[arg-type]
+                                               pattern_fraction=pattern_fraction, resamples=resamples, seed=seed)  # fmt: skip
+        rows.append({"model": graph.model, "positions": source, "instability": value, "ci_low": low, "ci_high": high,
+                     "images": len(images), "layers": " ".join(lay.name for lay in graph.layers),
+                     "patterns": " ".join(str(lay.scores.shape[0]) for lay in layers),
+                     "landmarks": " ".join(names), "top_images": top_images,
+                     "pattern_fraction": round(pattern_fraction, 4)})  # fmt: skip
+    return rows
+
+
+def strongest_nodes(scores: Tensor, *, n: int, top_images: int = 20) -> list[int]:
+    """The ``n`` nodes with the largest mean score over their ``top_images`` best images."""
+    best = torch.sort(scores, dim=1, descending=True).values[:, :top_images].mean(1)
+    return torch.sort(best, descending=True, stable=True).indices[:n].tolist()
+
+
+@torch.no_grad()
+def _node_map(graph: ExplanatoryGraph, model: nn.Module, image: Tensor, *, layer_index: int, node: int) -> Tensor:
+    """(K,) R_d(x) G_V(x) of one node on one image (1, 3, H, W), parents inferred top-down."""
+    parent = None
+    if layer_index > 0:
+        parent = infer_positions(graph, model, image)[layer_index - 1].positions
+    lay = graph.layers[layer_index]
+    with capture_layers(model, [lay.name]) as stores:
+        model(image)
+    resp = responses(one_output(stores[lay.name], lay.name), lay.scale.to(image.device)).cpu()[0]
+    m = expected_positions(lay, parent, 1)[node, 0]
+    d2 = ((lay.geometry.centres() - m) ** 2).sum(-1)
+    return resp[int(lay.filters()[node])] * torch.exp(-d2 / (2 * float(lay.sigmas[node]) ** 2))
+
+
+def draw_patterns(
+    graph: ExplanatoryGraph, model: nn.Module, images: FeatureImages, nodes: list[NodePositions], *,
+    out_dir: str | Path, device: torch.device, n_patterns: int = 6, n_patches: int = 6,
+) -> list[Path]:  # fmt: skip
+    """Per layer, the strongest patterns: their top-ranked patches and a heat map on their best image."""
+    paths = []
+    for li, (lay, pos) in enumerate(zip(graph.layers, nodes)):
+        rows = []
+        for v in strongest_nodes(pos.scores, n=n_patterns):
+            order = torch.sort(pos.scores[v], descending=True, stable=True).indices[:n_patches].tolist()
+            pics = images.images(order)
+            patches = []
+            for p, img in zip(order, pics):
+                r, c = (float(t) for t in pos.positions[v, p])
+                half = (lay.geometry.size[0] / 2, lay.geometry.size[1] / 2)
+                box = (math.floor(r - half[0] + 0.5), math.floor(r + half[0] + 0.5),
+                       math.floor(c - half[1] + 0.5), math.floor(c + half[1] + 0.5))  # fmt: skip
+                patches.append(Patch(image=crop(img, box)))
+            scores = _node_map(graph, model, pics[:1].to(device), layer_index=li, node=v)
+            heat = heat_map(scores, geometry=lay.geometry, size=tuple(pics.shape[-2:]))  # type: ignore[arg-type]
+            rows.append((f"node {v} (filter {v // lay.patterns})", patches, pics[0], heat))
+        safe = lay.name.replace("/", "_")
+        paths.append(pattern_figure(rows, title=f"{lay.name}: strongest patterns (top-ranked patches, heat map on the best image)",
+                                    path=Path(out_dir) / f"patterns-{safe}.png"))  # fmt: skip
+    return paths

@@ -1,0 +1,49 @@
+"""The location-instability table as CSV and Markdown, with the command that made it."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["instability_markdown", "write_instability_table"]
+
+
+def _fmt(v: float) -> str:
+    return "n/a" if not math.isfinite(v) else f"{v:.4f}"
+
+
+def instability_markdown(rows: Sequence[dict[str, Any]], *, command: str) -> str:
+    """Markdown table: model, positions, instability [95 % bootstrap interval over images], images."""
+    lines = [
+        "# Location instability (lower is better)",
+        "",
+        "Std over each pattern's top images of its distance to a landmark / image diagonal, mean over",
+        "landmarks, over the strongest patterns of a layer and over layers (docs/features.md);",
+        "95 % percentile-bootstrap interval over images.",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| model | positions | instability [95 % CI] | images | layers | landmarks |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['positions']} | {_fmt(r['instability'])} [{_fmt(r['ci_low'])}, "
+                     f"{_fmt(r['ci_high'])}] | {r['images']} | {r['layers']} | {r['landmarks']} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def write_instability_table(rows: Sequence[dict[str, Any]], out_dir: str | Path, *, command: str,
+                            stem: str = "location_instability") -> tuple[Path, Path]:  # fmt: skip
+    """Write ``<stem>.csv`` and ``<stem>.md`` into ``out_dir``; returns both paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / f"{stem}.csv", out / f"{stem}.md"
+    with csv_path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    md_path.write_text(instability_markdown(rows, command=command), encoding="utf-8")
+    return csv_path, md_path

@@ -1,0 +1,98 @@
+"""Location instability on toys with known positions (closed form) and its baselines."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from attrbench.errors import DataError
+from attrbench.features.geometry import LayerGeometry
+from attrbench.features.location_instability import (
+    LayerPatterns,
+    instability,
+    instability_with_ci,
+    landmark_indices,
+    pattern_instability,
+    random_positions,
+    raw_peaks,
+)
+from attrbench.stats import bootstrap_statistic
+
+
+def _landmarks(xy: list[tuple[float, float, float]]) -> torch.Tensor:
+    return torch.tensor(xy, dtype=torch.float64)[:, None, :]  # (N, 1, 3)
+
+
+def test_instability_closed_form_3_4_5() -> None:
+    # image 30 x 40 (diagonal 50); landmark at x=0, y=0; pattern at distances 30, 40, 50 (rows 30,
+    # cols 40 / ...) -> distances / 50 = 0.6, 0.8, 1.0 -> sample std 0.2.
+    pos = torch.tensor([[[30.0, 0.0], [0.0, 40.0], [30.0, 40.0]]], dtype=torch.float64)
+    lm = _landmarks([(0, 0, 1)] * 3)
+    value = pattern_instability(pos, torch.ones(1, 3), lm, image_size=(30, 40))
+    torch.testing.assert_close(value, torch.tensor([0.2], dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def test_a_pattern_that_moves_with_the_landmark_has_zero_instability() -> None:
+    gen = torch.Generator().manual_seed(0)
+    lm_xy = torch.rand(10, 2, generator=gen, dtype=torch.float64) * 50
+    lm = torch.cat([lm_xy, torch.ones(10, 1, dtype=torch.float64)], 1)[:, None]
+    pos = torch.stack([lm_xy[:, 1] + 3.0, lm_xy[:, 0] - 4.0], 1)[None]  # always 5 px away
+    assert float(pattern_instability(pos, torch.ones(1, 10), lm, image_size=(64, 64))) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_invisible_landmarks_top_images_and_pattern_selection() -> None:
+    # 4 images; the pattern's top 3 by score are 0, 2, 3; landmark invisible in image 3, so the std is
+    # over images 0 and 2 only: distances 10 and 20 on a 60 x 80 image (diagonal 100) -> std of
+    # (0.1, 0.2) = 0.0707...
+    pos = torch.tensor([[[0.0, 10.0], [0.0, 99.0], [0.0, 20.0], [0.0, 55.0]]], dtype=torch.float64)
+    lm = _landmarks([(0, 0, 1), (0, 0, 1), (0, 0, 1), (0, 0, 0)])
+    scores = torch.tensor([[3.0, 0.0, 2.0, 1.0]])
+    value = pattern_instability(pos, scores, lm, image_size=(60, 80), top_images=3)
+    assert float(value) == pytest.approx(math.sqrt(0.005), abs=1e-12)
+    # the layer keeps the strongest ceil(P / 3) patterns: a weak wild pattern is not counted
+    wild = torch.tensor([[[0.0, 0.0], [0.0, 80.0], [60.0, 0.0], [60.0, 80.0]]], dtype=torch.float64)
+    layer = LayerPatterns("l", torch.cat([pos, wild]), torch.cat([scores, scores * 0.1]))
+    assert instability([layer], lm, image_size=(60, 80), top_images=3) == pytest.approx(math.sqrt(0.005), abs=1e-12)
+
+
+def test_bootstrap_interval_brackets_the_value_and_is_deterministic() -> None:
+    gen = torch.Generator().manual_seed(1)
+    lm_xy = torch.rand(30, 2, generator=gen, dtype=torch.float64) * 40
+    lm = torch.cat([lm_xy, torch.ones(30, 1, dtype=torch.float64)], 1)[:, None]
+    layer = LayerPatterns("l", torch.rand(6, 30, 2, generator=gen, dtype=torch.float64) * 40, torch.rand(6, 30, generator=gen))
+    a = instability_with_ci([layer], lm, image_size=(40, 40), resamples=200)
+    assert a == instability_with_ci([layer], lm, image_size=(40, 40), resamples=200)
+    assert a[1] <= a[0] <= a[2]
+    assert a[0] == instability([layer], lm, image_size=(40, 40))
+
+
+def test_bootstrap_statistic_of_the_mean_matches_a_direct_resampling() -> None:
+    x = np.array([1.0, 4.0, 2.0, 8.0, 5.0])
+    value, low, high = bootstrap_statistic(lambda idx: float(x[idx].mean()), 5, resamples=300, seed=4)
+    rng = np.random.default_rng(4)
+    means = [x[rng.integers(0, 5, size=5)].mean() for _ in range(300)]
+    assert value == 4.0
+    np.testing.assert_allclose([low, high], np.quantile(means, [0.025, 0.975]), rtol=0, atol=1e-12)
+
+
+def test_raw_peaks_and_random_positions() -> None:
+    geo = LayerGeometry(size=(4, 4), stride=(4, 4), offset=(0, 0), grid=(2, 3))
+    act = torch.zeros(2, 1, 2, 3)
+    act[0, 0, 1, 2], act[1, 0, 0, 1] = 2.0, 6.0  # mean per-image max 4: scores 0.5 and 1.5
+    peaks = raw_peaks("l", act, geo)
+    assert peaks.positions.tolist() == [[[5.5, 9.5], [1.5, 5.5]]]
+    assert peaks.scores.tolist() == [[0.5, 1.5]]
+    rand = random_positions(peaks, image_size=(8, 12), seed=0)
+    assert rand.scores is peaks.scores
+    assert bool(((rand.positions >= 0) & (rand.positions < torch.tensor([8.0, 12.0]))).all())
+
+
+def test_landmark_names() -> None:
+    names = ("back", "beak", "forehead", "tail")
+    assert landmark_indices(names, ["back", "forehead", "tail"]) == [0, 2, 3]
+    assert landmark_indices(names, ["all"]) == [0, 1, 2, 3]
+    with pytest.raises(DataError, match="wing"):
+        landmark_indices(names, ["wing"])
