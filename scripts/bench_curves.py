@@ -104,21 +104,30 @@ def _quantus():  # noqa: ANN202  (the module, or None when it is not installed)
     return quantus
 
 
-def _log_rounds(path: str, times: dict[str, list[float]], loads: tuple[str, str]) -> dict[str, list[float]]:
-    """Append this invocation's round times to the JSON-lines log ``path``; return all logged times."""
+def _log_rounds(path: str, times: dict[str, list[float]], loads: tuple[str, str],
+                curves: dict[str, list]) -> tuple[dict[str, list[float]], dict[str, list]]:  # fmt: skip
+    """Append this invocation's round times (and curves) to the JSON-lines log ``path``.
+
+    Returns every logged time per contender, in order (the k-th times of the contenders form
+    round k), and the latest logged curve per contender.
+    """
     import json
     import subprocess
 
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with open(path, "a") as f:
-        f.write(json.dumps({"at": stamp, "git": git, "load_before": loads[0], "load_after": loads[1], "times": times}) + "\n")
+        f.write(json.dumps({"at": stamp, "git": git, "load_before": loads[0], "load_after": loads[1], "times": times,
+                            "curves": curves}) + "\n")  # fmt: skip
     merged: dict[str, list[float]] = {}
+    latest: dict[str, list] = {}
     with open(path) as f:
         for line in f:
-            for k, v in json.loads(line)["times"].items():
+            entry = json.loads(line)
+            for k, v in entry["times"].items():
                 merged.setdefault(k, []).extend(v)
-    return merged
+            latest.update(entry.get("curves", {}))
+    return merged, latest
 
 
 def generic(args: argparse.Namespace) -> None:
@@ -153,8 +162,10 @@ def generic(args: argparse.Namespace) -> None:
         return perturbation_curves(model=model, images=images, maps=maps, target=target, mode="deletion", steps=args.steps,
                                    engine="full", forward_batch="auto")[1]  # fmt: skip
 
+    q_threads = threads if args.quantus_threads == "same" else (int(args.quantus_threads) if args.quantus_threads else None)
+
     def theirs() -> list:
-        with cpu_threads(args.quantus_threads):
+        with cpu_threads(q_threads):
             return pf(model=model, x_batch=x_np, y_batch=y_np, a_batch=a_np, device="cpu", softmax=False,
                       channel_first=True, batch_size=args.images)  # fmt: skip
 
@@ -166,28 +177,35 @@ def generic(args: argparse.Namespace) -> None:
 
     out: dict[str, object] = {}
     contenders: dict[str, Callable[[], None]] = {
-        "attrbench": lambda: out.__setitem__("attrbench", ours()),
+        "attrbench": lambda: out.__setitem__("attrbench", ours().numpy()),
         "quantus": lambda: out.__setitem__("quantus", theirs()),
     }
     if not args.no_bare:
         contenders["bare"] = bare
-    qt = args.quantus_threads or torch.get_num_threads()
+    if args.only:
+        contenders = {k: v for k, v in contenders.items() if k in args.only.split(",")}
+    qt = q_threads or torch.get_num_threads()
     print(f"{total} attrbench forwards ({len(counts)} points x {args.images} images) in chunks of {chunk} on {threads or torch.get_num_threads()} thread(s); "
           f"quantus {len(counts) - 1} forwards of {args.images} on {qt} thread(s); bare: attrbench's forwards alone; "
-          "no warm-up round (the probe ran the model)")  # fmt: skip
+          "one warm-up forward, no warm-up round")  # fmt: skip
+    with torch.no_grad(), cpu_threads(threads):
+        model(images[:1])  # warm-up outside the timings (the probe may have come from the disk cache)
     load_before = _load()
     times = _rounds(contenders, args.rounds, verbose=True)
-    a, q = out["attrbench"], np.asarray(out["quantus"])
-    diff = float(np.abs(a[:, 1:].numpy() - q).max())  # type: ignore[index, union-attr]
-    print(f"curves: attrbench {tuple(a.shape)} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}"
-          " (quantus's 'black' fill is the image minimum, attrbench's 'zero' is 0)")  # type: ignore[union-attr]  # fmt: skip
+    curves = {k: np.asarray(v).tolist() for k, v in out.items()}
     if args.log:
-        times = _log_rounds(args.log, times, (load_before, _load()))
-        print(f"all rounds logged in {args.log} (this invocation's appended): {len(times['attrbench'])}")
+        times, curves = _log_rounds(args.log, times, (load_before, _load()), curves)
+        print(f"all rounds logged in {args.log} (this invocation's appended): {', '.join(f'{k} {len(v)}' for k, v in times.items())}")
+    if "attrbench" in curves and "quantus" in curves:
+        a, q = np.asarray(curves["attrbench"]), np.asarray(curves["quantus"])
+        diff = float(np.abs(a[:, 1:] - q).max())
+        print(f"curves: attrbench {a.shape} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}"
+              " (quantus's 'black' fill is the image minimum, attrbench's 'zero' is 0)")  # fmt: skip
     for k, v in times.items():
         print(f"{k:10s} {_fmt(v)}  ({len(v)} rounds)")
-    print(f"attrbench / quantus        {_ratio(times['attrbench'], times['quantus'])}")
-    if "bare" in times:
+    if times.get("attrbench") and times.get("quantus"):
+        print(f"attrbench / quantus        {_ratio(times['attrbench'], times['quantus'])}")
+    if times.get("attrbench") and times.get("bare"):
         print(f"attrbench / bare forwards  {_ratio(times['attrbench'], times['bare'])}")
 
 
@@ -252,7 +270,10 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=0, help="incremental suite: time this prefix of the curve (0 = all)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-bare", action="store_true", help="generic suite: skip the bare-forward contender")
-    parser.add_argument("--quantus-threads", type=int, default=None, help="generic suite: CPU threads of Quantus's forwards (default: torch's)")
+    parser.add_argument("--quantus-threads", default=None, help="generic suite: CPU threads of Quantus's forwards: an int, or "
+                        "'same' (the count attrbench's probe chose: compares chunk sizes alone); default torch's")
+    parser.add_argument("--only", default=None, help="generic suite: run only these contenders (comma-separated: attrbench,quantus,bare); "
+                        "with --log, a round can be split over invocations that each stay short")
     parser.add_argument("--log", default=None, help="generic suite: append the rounds to this JSON-lines file and summarise all "
                         "rounds in it (a long benchmark split into several invocations, each a few rounds)")
     args = parser.parse_args()
