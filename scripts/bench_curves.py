@@ -8,8 +8,11 @@ Suites:
   generic      attrbench deletion with full forwards and the probed chunk (forward_batch="auto")
                vs Quantus 0.6.0 PixelFlipping (the same blocks: a block-constant map, all channels,
                features_in_step = one step's pixels) vs the bare forwards of the same images in
-               the probed chunk. Quantus is an optional benchmark dependency:
-               ``pip install quantus==0.6.0`` (never needed by attrbench itself).
+               the probed chunk and thread count. Quantus is an optional benchmark dependency:
+               ``pip install quantus==0.6.0`` (never needed by attrbench itself; the suite is
+               skipped with a message without it). ``--quantus-threads same`` gives Quantus the
+               thread count attrbench's probe chose (then only the chunk sizes differ);
+               ``--only`` with ``--log`` splits rounds over short invocations (docs/forward_batches.md).
   incremental  one 8 x 8 block per step at 224 px (785 curve points): engine="incremental" vs
                the tuned full re-forward (engine="full", forward_batch="auto"). The full
                re-forward of all 785 points would take minutes per round, so it is timed on the
@@ -19,7 +22,9 @@ Suites:
                per point, so its cost per point is uniform too).
 
     python scripts/bench_curves.py --suite generic --model bagnet33-224 --images 4 --steps 16
-    python scripts/bench_curves.py --suite generic --model bagnet17-synthbirds --images 8 --steps 16
+    python scripts/bench_curves.py --suite generic --model bagnet17-synthbirds --images 4 --steps 16 --quantus-threads same
+    python scripts/bench_curves.py --suite generic --model bagnet33-224 --images 4 --steps 16 --rounds 1 \
+        --quantus-threads same --only quantus --log /tmp/q33.jsonl    # one contender per invocation
     python scripts/bench_curves.py --suite incremental --model bagnet33-224 --images 1 --points 197 --full-steps 4 --rounds 5
     python scripts/bench_curves.py --suite incremental --model bagnet9-224 --images 1 --full-steps 4 --rounds 5
 """
@@ -202,7 +207,8 @@ def generic(args: argparse.Namespace) -> None:
         print(f"curves: attrbench {a.shape} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}"
               " (quantus's 'black' fill is the image minimum, attrbench's 'zero' is 0)")  # fmt: skip
     for k, v in times.items():
-        print(f"{k:10s} {_fmt(v)}  ({len(v)} rounds)")
+        if v:
+            print(f"{k:10s} {_fmt(v)}  ({len(v)} rounds)")
     if times.get("attrbench") and times.get("quantus"):
         print(f"attrbench / quantus        {_ratio(times['attrbench'], times['quantus'])}")
     if times.get("attrbench") and times.get("bare"):
