@@ -268,23 +268,28 @@ def perturbation_curves(
 
 def _full_forwards(*, model: nn.Module, images: Tensor, fill_x: Tensor, ranks: Tensor, counts: Tensor, out: Tensor,
                    chunk: int, unit: int, mode: str, fill: str, scorer: Target) -> None:  # fmt: skip
-    """Write the scores of every (sample, point) job into ``out`` (B * K,), ``chunk`` images per forward."""
+    """Write the scores of every (sample, point) job into ``out`` (B * K,), ``chunk`` images per forward.
+
+    Job j = (sample j // K, point j % K), sample-major so that chunks stay contiguous per sample.
+    Everything that does not depend on the chunk (pixel ranks, job indices, the target's
+    per-sample tensors) is built once, so a chunk costs a few tensor ops besides its forward.
+    """
     b, _, h, w = images.shape
     k = counts.shape[0]
     hu, wu = -(-h // unit), -(-w // unit)
     total = b * k
+    rank_pix = ranks.view(b, hu, 1, wu, 1).expand(b, hu, unit, wu, unit).reshape(b, hu * unit, wu * unit)[:, :h, :w]
+    jobs = torch.arange(total, device=images.device)
+    s_all, p_all = jobs // k, jobs % k
+    per_sample = [t[s_all] for t in scorer.per_sample]
     for start in range(0, total, chunk):
-        idx = torch.arange(start, min(start + chunk, total), device=images.device)
-        s_idx, p_idx = idx // k, idx % k
-        removed = ranks[s_idx] < counts[p_idx].view(-1, 1)  # (n, U): unit is among the top `count`
-        if mode == "insertion":
-            removed = ~removed
-        pix = removed.view(-1, 1, hu, 1, wu, 1).expand(-1, 1, hu, unit, wu, unit)
-        pix = pix.reshape(-1, 1, hu * unit, wu * unit)[:, :, :h, :w]
+        sl = slice(start, min(start + chunk, total))
+        s_idx = s_all[sl]
+        removed = rank_pix[s_idx] < counts[p_all[sl]].view(-1, 1, 1)  # (n, H, W): pixel's unit among the top `count`
+        pix = (~removed if mode == "insertion" else removed).unsqueeze(1)
         x = images[s_idx]  # a fresh copy: fill it in place (one pass over the chunk)
         if fill == "zero":
             x.masked_fill_(pix, 0.0)
         else:
             x = torch.where(pix, fill_x[s_idx], x)
-        y = model(x)
-        out[start : start + len(idx)] = scorer(y, *(t[s_idx] for t in scorer.per_sample)).to(torch.float64)
+        out[sl] = scorer(model(x), *(t[sl] for t in per_sample)).to(torch.float64)
