@@ -87,6 +87,7 @@ def _inputs(model: torch.nn.Module, n: int) -> tuple[torch.Tensor, torch.Tensor,
     h, w = model.spec.input_size
     gen = torch.Generator().manual_seed(1)
     images = torch.rand(n, 3, h, w, generator=gen)
+    images[:, :, 0, 0] = 0.0  # every image's minimum is 0: Quantus's "black" fill equals attrbench's zero fill
     blocks = torch.randn(n, 1, -(-h // 8), -(-w // 8), generator=gen)  # distinct block values
     maps = blocks.repeat_interleave(8, 2).repeat_interleave(8, 3)[:, :, :h, :w].contiguous()
     labels = torch.arange(n) % model.spec.num_outputs
@@ -205,7 +206,7 @@ def generic(args: argparse.Namespace) -> None:
         a, q = np.asarray(curves["attrbench"]), np.asarray(curves["quantus"])
         diff = float(np.abs(a[:, 1:] - q).max())
         print(f"curves: attrbench {a.shape} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}"
-              " (quantus's 'black' fill is the image minimum, attrbench's 'zero' is 0)")  # fmt: skip
+              " (both fill 0: every image has a 0 pixel, and quantus's 'black' is the image minimum)")  # fmt: skip
     for k, v in times.items():
         if v:
             print(f"{k:10s} {_fmt(v)}  ({len(v)} rounds)")
