@@ -15,6 +15,7 @@ floating-point reassociation at most (kernels may pick other algorithms per batc
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -22,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +32,7 @@ __all__ = [
     "FORWARD_BATCH_MODES",
     "ForwardProbe",
     "clear_probe_cache",
+    "cpu_threads",
     "parse_forward_batch",
     "probe_cache_path",
     "probe_forward_chunk",
@@ -49,8 +51,11 @@ class ForwardProbe:
         key: the cache key (see :func:`probe_key`).
         chunk: images per forward that maximised images/s.
         threads: CPU thread count chosen (the current one unless threads were probed).
-        images_per_s: chunk size (as str, JSON keys) -> measured images/s.
+        images_per_s: chunk size (as str, JSON keys) -> measured images/s, at the thread count
+            the probe started with.
         seconds: wall time the probe took.
+        thread_images_per_s: only when threads were probed and another count won: chunk size ->
+            images/s re-measured at ``threads`` (the chunk is the best of these).
     """
 
     key: str
@@ -58,6 +63,7 @@ class ForwardProbe:
     threads: int
     images_per_s: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    thread_images_per_s: dict[str, float] = field(default_factory=dict)
 
     def as_record(self) -> dict[str, Any]:
         """JSON-ready dict for config.json."""
@@ -105,6 +111,23 @@ def _save_disk(probe: ForwardProbe) -> None:
         tmp.replace(path)
     except OSError:  # a read-only cache only costs a re-probe next time
         pass
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` (None: unchanged); the count is restored.
+
+    Thread counts change only speed: results differ by floating-point reassociation at most.
+    """
+    current = torch.get_num_threads()
+    if n is None or int(n) == current:
+        yield
+        return
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(current)
 
 
 def _sync(device: torch.device) -> None:
@@ -173,12 +196,9 @@ def _best_threads(model: nn.Module, x: Tensor, *, min_time_s: float) -> int:
     """The CPU thread count in 1 .. current with the most images/s (the count is restored)."""
     current = torch.get_num_threads()
     rates = {}
-    try:
-        for t in range(1, current + 1):
-            torch.set_num_threads(t)
+    for t in range(1, current + 1):
+        with cpu_threads(t):
             rates[t] = _rate(model, x, repeats=2, min_time_s=min_time_s)
-    finally:
-        torch.set_num_threads(current)
     return max(rates, key=lambda t: rates[t])
 
 
@@ -203,7 +223,10 @@ def probe_forward_chunk(
         sample: (n >= 1, C, H, W) input; its first image is repeated to fill a chunk.
         cap: largest chunk tried (the memory budget, and no more than the images to process).
         threads: on CPU also try 1 .. ``torch.get_num_threads()`` threads at the chosen chunk;
-            the caller applies ``probe.threads`` with ``torch.set_num_threads``.
+            when another count wins, the chunk sizes are measured again at that count (the best
+            chunk depends on it: on a loaded 2-core machine one thread wants smaller chunks) and
+            the chunk is the best of those. The caller applies ``probe.threads``
+            (:func:`cpu_threads`).
         repeats: timed passes over the candidates (best of): one growing pass, then interleaved ones.
         min_time_s: keep timing a candidate until its forwards add up to this (at most 20 forwards).
         budget_s: stop trying larger chunks once the probe has taken this long.
@@ -232,15 +255,21 @@ def probe_forward_chunk(
     t0 = time.perf_counter()
     rates = _measure(model, sample, cap=cap, repeats=repeats, budget_s=budget_s, min_time_s=min_time_s, always=always)
     chunk = max(rates, key=lambda c: rates[c])
-    n_threads = torch.get_num_threads()
+    n_threads, thread_rates = torch.get_num_threads(), {}
     if threads and sample.device.type == "cpu" and n_threads > 1:
         n_threads = _best_threads(model, sample[:1].expand(chunk, *sample.shape[1:]).contiguous(), min_time_s=min_time_s)
+        if n_threads != torch.get_num_threads():
+            with cpu_threads(n_threads):
+                thread_rates = _measure(model, sample, cap=cap, repeats=repeats, budget_s=budget_s, min_time_s=min_time_s,
+                                        always=always)  # fmt: skip
+            chunk = max(thread_rates, key=lambda c: thread_rates[c])
     probe = ForwardProbe(
         key=key,
         chunk=int(chunk),
         threads=int(n_threads),
         images_per_s={str(c): round(r, 3) for c, r in rates.items()},
         seconds=round(time.perf_counter() - t0, 3),
+        thread_images_per_s={str(c): round(r, 3) for c, r in thread_rates.items()},
     )
     if use_cache:
         _MEMO[key] = probe

@@ -8,8 +8,11 @@ Suites:
   generic      attrbench deletion with full forwards and the probed chunk (forward_batch="auto")
                vs Quantus 0.6.0 PixelFlipping (the same blocks: a block-constant map, all channels,
                features_in_step = one step's pixels) vs the bare forwards of the same images in
-               the probed chunk. Quantus is an optional benchmark dependency:
-               ``pip install quantus==0.6.0`` (never needed by attrbench itself).
+               the probed chunk and thread count. Quantus is an optional benchmark dependency:
+               ``pip install quantus==0.6.0`` (never needed by attrbench itself; the suite is
+               skipped with a message without it). ``--quantus-threads same`` gives Quantus the
+               thread count attrbench's probe chose (then only the chunk sizes differ);
+               ``--only`` with ``--log`` splits rounds over short invocations (docs/forward_batches.md).
   incremental  one 8 x 8 block per step at 224 px (785 curve points): engine="incremental" vs
                the tuned full re-forward (engine="full", forward_batch="auto"). The full
                re-forward of all 785 points would take minutes per round, so it is timed on the
@@ -19,7 +22,9 @@ Suites:
                per point, so its cost per point is uniform too).
 
     python scripts/bench_curves.py --suite generic --model bagnet33-224 --images 4 --steps 16
-    python scripts/bench_curves.py --suite generic --model bagnet17-synthbirds --images 8 --steps 16
+    python scripts/bench_curves.py --suite generic --model bagnet17-synthbirds --images 4 --steps 16 --quantus-threads same
+    python scripts/bench_curves.py --suite generic --model bagnet33-224 --images 4 --steps 16 --rounds 1 \
+        --quantus-threads same --only quantus --log /tmp/q33.jsonl    # one contender per invocation
     python scripts/bench_curves.py --suite incremental --model bagnet33-224 --images 1 --points 197 --full-steps 4 --rounds 5
     python scripts/bench_curves.py --suite incremental --model bagnet9-224 --images 1 --full-steps 4 --rounds 5
 """
@@ -82,26 +87,65 @@ def _inputs(model: torch.nn.Module, n: int) -> tuple[torch.Tensor, torch.Tensor,
     h, w = model.spec.input_size
     gen = torch.Generator().manual_seed(1)
     images = torch.rand(n, 3, h, w, generator=gen)
+    images[:, :, 0, 0] = 0.0  # every image's minimum is 0: Quantus's "black" fill equals attrbench's zero fill
     blocks = torch.randn(n, 1, -(-h // 8), -(-w // 8), generator=gen)  # distinct block values
     maps = blocks.repeat_interleave(8, 2).repeat_interleave(8, 3)[:, :, :h, :w].contiguous()
     labels = torch.arange(n) % model.spec.num_outputs
     return images, maps, labels
 
 
-def generic(args: argparse.Namespace) -> None:
+def _quantus():  # noqa: ANN202  (the module, or None when it is not installed)
+    """Quantus 0.6.0 with the two shims this benchmark needs, or None when it is not installed."""
     np.trapz = np.trapezoid  # numpy 2.4 removed np.trapz, which quantus 0.6.0 still imports
-    import quantus
-    import quantus.helpers.asserts as quantus_asserts
-
+    try:
+        import quantus
+        import quantus.helpers.asserts as quantus_asserts
+    except ImportError:
+        return None
     # quantus 0.6.0 asserts that features_in_step divides H * W, but its steps run over the
     # C * H * W channel-broadcast features: one step of whole 8 x 8 blocks (all channels) is
     # 3 * 64 * blocks, which never divides H * W. Its evaluate_batch handles any step size
     # (ceil division), so the check alone is lifted for this benchmark.
     quantus_asserts.assert_features_in_step = lambda **kwargs: None
+    return quantus
 
+
+def _log_rounds(path: str, times: dict[str, list[float]], loads: tuple[str, str],
+                curves: dict[str, list]) -> tuple[dict[str, list[float]], dict[str, list]]:  # fmt: skip
+    """Append this invocation's round times (and curves) to the JSON-lines log ``path``.
+
+    Returns every logged time per contender, in order (the k-th times of the contenders form
+    round k), and the latest logged curve per contender.
+    """
+    import json
+    import subprocess
+
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with open(path, "a") as f:
+        f.write(json.dumps({"at": stamp, "git": git, "load_before": loads[0], "load_after": loads[1], "times": times,
+                            "curves": curves}) + "\n")  # fmt: skip
+    merged: dict[str, list[float]] = {}
+    latest: dict[str, list] = {}
+    with open(path) as f:
+        for line in f:
+            entry = json.loads(line)
+            for k, v in entry["times"].items():
+                merged.setdefault(k, []).extend(v)
+            latest.update(entry.get("curves", {}))
+    return merged, latest
+
+
+def generic(args: argparse.Namespace) -> None:
+    """Long: one side-by-side protocol (set-up, three contenders, curve check, summary) read top to bottom."""
+    quantus = _quantus()
+    if quantus is None:
+        print("quantus is not installed: skipped (pip install quantus==0.6.0; a benchmark dependency only)")
+        return
     from attrbench.api import ClassLogit
+    from attrbench.metrics.curve_engine import forward_plan
     from attrbench.metrics.perturbation import perturbation_curves, step_counts
-    from attrbench.probe import probe_forward_chunk
+    from attrbench.probe import cpu_threads
 
     model = _model(args.model)
     images, maps, labels = _inputs(model, args.images)
@@ -110,45 +154,65 @@ def generic(args: argparse.Namespace) -> None:
     counts = step_counts(units, args.steps)
     total = args.images * len(counts)
     t0 = time.perf_counter()
-    probe = probe_forward_chunk(model=model, sample=images[:1], cap=min(256, total))
-    print(f"probe: chunk {probe.chunk} ({time.perf_counter() - t0:.1f} s here, {probe.seconds:.1f} s when measured); images/s {probe.images_per_s}")
+    # the plan perturbation_curves(forward_batch="auto") uses (probed once, cached on disk)
+    chunk, threads = forward_plan(model=model, images=images, total=total, max_forward_batch=256, forward_batch="auto")
+    print(f"probe (forward_batch='auto'): chunk {chunk}, threads {threads} ({time.perf_counter() - t0:.1f} s here; cached in $ATTRBENCH_CACHE/probe)")
     target = ClassLogit(labels)
     # quantus checks features_in_step against the attribution's own size: give it all channels
     a_np, x_np, y_np = maps.expand(-1, 3, -1, -1).numpy().copy(), images.numpy(), labels.numpy()
     pixels_per_step = 3 * 64 * -(-units // args.steps)
     pf = quantus.PixelFlipping(features_in_step=pixels_per_step, perturb_baseline="black", disable_warnings=True)
-    bare_x = [images[torch.arange(c, min(c + probe.chunk, total)) % args.images] for c in range(0, total, probe.chunk)]
+    bare_x = [images[torch.arange(c, min(c + chunk, total)) % args.images] for c in range(0, total, chunk)]
 
     def ours() -> torch.Tensor:
         return perturbation_curves(model=model, images=images, maps=maps, target=target, mode="deletion", steps=args.steps,
                                    engine="full", forward_batch="auto")[1]  # fmt: skip
 
+    q_threads = threads if args.quantus_threads == "same" else (int(args.quantus_threads) if args.quantus_threads else None)
+
     def theirs() -> list:
-        return pf(model=model, x_batch=x_np, y_batch=y_np, a_batch=a_np, device="cpu", softmax=False, channel_first=True, batch_size=args.images)
+        with cpu_threads(q_threads):
+            return pf(model=model, x_batch=x_np, y_batch=y_np, a_batch=a_np, device="cpu", softmax=False,
+                      channel_first=True, batch_size=args.images)  # fmt: skip
 
     @torch.no_grad()
     def bare() -> None:
-        for x in bare_x:
-            model(x)
+        with cpu_threads(threads):
+            for x in bare_x:
+                model(x)
 
     out: dict[str, object] = {}
     contenders: dict[str, Callable[[], None]] = {
-        "attrbench": lambda: out.__setitem__("attrbench", ours()),
+        "attrbench": lambda: out.__setitem__("attrbench", ours().numpy()),
         "quantus": lambda: out.__setitem__("quantus", theirs()),
     }
     if not args.no_bare:
         contenders["bare"] = bare
-    print(f"{total} attrbench forwards ({len(counts)} points x {args.images} images) in chunks of {probe.chunk}; "
-          f"quantus {len(counts) - 1} forwards of {args.images}; no warm-up round (the probe ran the model)")  # fmt: skip
+    if args.only:
+        contenders = {k: v for k, v in contenders.items() if k in args.only.split(",")}
+    qt = q_threads or torch.get_num_threads()
+    print(f"{total} attrbench forwards ({len(counts)} points x {args.images} images) in chunks of {chunk} on {threads or torch.get_num_threads()} thread(s); "
+          f"quantus {len(counts) - 1} forwards of {args.images} on {qt} thread(s); bare: attrbench's forwards alone; "
+          "one warm-up forward, no warm-up round")  # fmt: skip
+    with torch.no_grad(), cpu_threads(threads):
+        model(images[:1])  # warm-up outside the timings (the probe may have come from the disk cache)
+    load_before = _load()
     times = _rounds(contenders, args.rounds, verbose=True)
-    a, q = out["attrbench"], np.asarray(out["quantus"])
-    diff = float(np.abs(a[:, 1:].numpy() - q).max())  # type: ignore[index, union-attr]
-    print(f"curves: attrbench {tuple(a.shape)} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}"
-          " (quantus's 'black' fill is the image minimum, attrbench's 'zero' is 0)")  # type: ignore[union-attr]  # fmt: skip
+    curves = {k: np.asarray(v).tolist() for k, v in out.items()}
+    if args.log:
+        times, curves = _log_rounds(args.log, times, (load_before, _load()), curves)
+        print(f"all rounds logged in {args.log} (this invocation's appended): {', '.join(f'{k} {len(v)}' for k, v in times.items())}")
+    if "attrbench" in curves and "quantus" in curves:
+        a, q = np.asarray(curves["attrbench"]), np.asarray(curves["quantus"])
+        diff = float(np.abs(a[:, 1:] - q).max())
+        print(f"curves: attrbench {a.shape} (unperturbed point included), quantus {q.shape}; max |difference| on shared points {diff:.2e}"
+              " (both fill 0: every image has a 0 pixel, and quantus's 'black' is the image minimum)")  # fmt: skip
     for k, v in times.items():
-        print(f"{k:10s} {_fmt(v)}")
-    print(f"attrbench / quantus        {_ratio(times['attrbench'], times['quantus'])}")
-    if "bare" in times:
+        if v:
+            print(f"{k:10s} {_fmt(v)}  ({len(v)} rounds)")
+    if times.get("attrbench") and times.get("quantus"):
+        print(f"attrbench / quantus        {_ratio(times['attrbench'], times['quantus'])}")
+    if times.get("attrbench") and times.get("bare"):
         print(f"attrbench / bare forwards  {_ratio(times['attrbench'], times['bare'])}")
 
 
@@ -213,6 +277,12 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=0, help="incremental suite: time this prefix of the curve (0 = all)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-bare", action="store_true", help="generic suite: skip the bare-forward contender")
+    parser.add_argument("--quantus-threads", default=None, help="generic suite: CPU threads of Quantus's forwards: an int, or "
+                        "'same' (the count attrbench's probe chose: compares chunk sizes alone); default torch's")
+    parser.add_argument("--only", default=None, help="generic suite: run only these contenders (comma-separated: attrbench,quantus,bare); "
+                        "with --log, a round can be split over invocations that each stay short")
+    parser.add_argument("--log", default=None, help="generic suite: append the rounds to this JSON-lines file and summarise all "
+                        "rounds in it (a long benchmark split into several invocations, each a few rounds)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}; load average before: {_load()}")
     generic(args) if args.suite == "generic" else incremental(args)

@@ -93,3 +93,62 @@ def test_probed_chunk_gives_the_same_curve() -> None:
     torch.testing.assert_close(auto, ref, rtol=0, atol=1e-12)
     torch.testing.assert_close(one, ref, rtol=0, atol=1e-12)
     assert isinstance(probe_forward_chunk(model=model, sample=x[:1], cap=15), ForwardProbe)
+
+
+def test_thread_probe_measures_chunks_again_at_the_winning_count(monkeypatch) -> None:  # noqa: ANN001
+    import attrbench.probe as probe_module
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        measured_at: list[int] = []
+        measure = probe_module._measure
+
+        def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            measured_at.append(torch.get_num_threads())
+            return measure(*args, **kwargs)
+
+        monkeypatch.setattr(probe_module, "_measure", spy)
+        monkeypatch.setattr(probe_module, "_best_threads", lambda *a, **k: 1)  # one thread "wins"
+        probe = probe_forward_chunk(model=Counting(), sample=torch.rand(1, 3, 8, 8), cap=4, threads=True, min_time_s=0.0, repeats=1)
+        assert measured_at == [2, 1]  # chunk sizes at the start count, then again at the winner
+        assert probe.threads == 1 and torch.get_num_threads() == 2
+        assert probe.thread_images_per_s[str(probe.chunk)] == max(probe.thread_images_per_s.values())
+    finally:
+        torch.set_num_threads(before)
+
+
+class ThreadSpy(Counting):
+    """:class:`Counting` that also records the thread count and batch size of every forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, int]] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.seen.append((torch.get_num_threads(), x.shape[0]))
+        return super().forward(x)
+
+
+def test_auto_curves_run_at_the_probed_thread_count(monkeypatch) -> None:  # noqa: ANN001
+    import attrbench.metrics.curve_engine as engine
+
+    before = torch.get_num_threads()
+    other = 1 if before > 1 else 2
+    probed = ForwardProbe(key="k", chunk=3, threads=other)
+    monkeypatch.setattr(engine, "probe_forward_chunk", lambda **kwargs: probed if kwargs.get("threads") else None)
+    model = ThreadSpy().double()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 16, 16, generator=g, dtype=torch.float64)
+    maps = torch.rand(2, 1, 16, 16, generator=g, dtype=torch.float64)
+    t = ClassLogit(torch.tensor([0, 1]))
+    try:
+        _, auto = perturbation_curves(model=model, images=x, maps=maps, target=t, mode="deletion", steps=4,
+                                      forward_batch="auto", engine="full")  # fmt: skip
+        assert {n for n, _ in model.seen} == {other} and max(b for _, b in model.seen) == 3
+        assert torch.get_num_threads() == before
+        _, three = perturbation_curves(model=model, images=x, maps=maps, target=t, mode="deletion", steps=4,
+                                       forward_batch=3, engine="full")  # fmt: skip
+        torch.testing.assert_close(auto, three, rtol=0, atol=0)
+    finally:
+        torch.set_num_threads(before)

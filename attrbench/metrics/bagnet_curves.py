@@ -132,16 +132,30 @@ def _crops(images: Tensor, b: Tensor, r0: Tensor, c0: Tensor, crop: tuple[int, i
     return images[b.view(-1, 1, 1), :, rows, cols].permute(0, 3, 1, 2)
 
 
-def _step_groups(steps: Tensor, cap: int) -> list[tuple[int, int]]:
-    """Window index ranges [a, b) made of whole steps, each at most ``cap`` windows when possible."""
-    bounds = torch.nonzero(torch.diff(steps, prepend=steps[:1] - 1)).flatten().tolist() + [len(steps)]
-    groups, start = [], bounds[0] if bounds else 0
-    for prev, nxt in zip(bounds[:-1], bounds[1:]):
-        if nxt - start > cap and prev > start:
-            groups.append((start, prev))
-            start = prev
-    if len(steps) > start:
-        groups.append((start, len(steps)))
+def _step_groups(steps: Tensor, cap: int) -> list[list[tuple[int, int, int]]]:
+    """Runs of equal steps grouped into at most ``cap`` windows when possible.
+
+    Args:
+        steps: (n,) step of each window, sorted.
+        cap: windows per group (a single step with more windows is a group of its own).
+
+    Returns:
+        groups of runs (step, first window, end window), in order; computed on the host from one
+        transfer, so the per-step loop over them never waits for the device.
+    """
+    if steps.numel() == 0:
+        return []
+    values, sizes = torch.unique_consecutive(steps, return_counts=True)
+    ends = sizes.cumsum(0)
+    vals, stops = torch.stack([values, ends]).tolist()  # one transfer for every step
+    groups: list[list[tuple[int, int, int]]] = [[]]
+    start = group_start = 0
+    for t, stop in zip(vals, stops):
+        if groups[-1] and stop - group_start > cap:
+            groups.append([])
+            group_start = start
+        groups[-1].append((int(t), start, int(stop)))
+        start = int(stop)
     return groups
 
 
@@ -218,7 +232,8 @@ def incremental_curve_outputs(
     start = win.start.to(dev)[uid]
     di, dj = torch.arange(ph, device=dev).view(ph, 1), torch.arange(pw, device=dev).view(1, pw)
     done = 0
-    for a, z in _step_groups(step, max(1, group_windows)):
+    for runs in _step_groups(step, max(1, group_windows)):
+        a, z = runs[0][1], runs[-1][2]
         g_feats = []
         for c in range(a, z, max(1, chunk)):
             sl = slice(c, min(c + chunk, z))
@@ -226,10 +241,9 @@ def incremental_curve_outputs(
             g_feats.append(net.features(parts.pre(x)).permute(0, 2, 3, 1))
         g = torch.cat(g_feats)  # (n, P_h, P_w, F); flat positions (n, P_h, P_w) in the state below
         pos = (samp[a:z].view(-1, 1, 1) * gh + start[a:z, 0].view(-1, 1, 1) + di) * gw + start[a:z, 1].view(-1, 1, 1) + dj
-        for t in torch.unique_consecutive(step[a:z]).tolist():
-            sel = (step[a:z] == t).nonzero().flatten()
+        for t, lo, hi in runs:  # the windows of step t are rows lo - a .. hi - a of the group
             means[:, done + 1 : t] = means[:, done : done + 1]  # steps without live units
-            state[pos[sel].flatten()] = g[sel].reshape(-1, g.shape[-1])
+            state[pos[lo - a : hi - a].flatten()] = g[lo - a : hi - a].reshape(-1, g.shape[-1])
             means[:, t] = state.view(b, gh * gw, -1).mean(dim=1)
             done = t
     means[:, done + 1 :] = means[:, done : done + 1]

@@ -10,7 +10,9 @@ Two decisions, kept out of the curve convention itself:
 * ``forward_batch``: images per full forward. "max" (default) = balanced chunks of at most
   ``max_forward_batch`` (deterministic, the behaviour before the probe existed); "auto" = the chunk
   measured by :func:`attrbench.probe.probe_forward_chunk`, capped by ``max_forward_batch``; an int
-  = that chunk. The default stays "max" because the probe's answer depends on the machine's load,
+  = that chunk. With "auto" on a CPU the probe also picks the thread count of the full
+  re-forwards (:func:`forward_plan`; on a 2-core machine shared with other processes one thread
+  ran 2-4x faster per image than two), applied around the forwards only. The default stays "max" because the probe's answer depends on the machine's load,
   and a run should record it (config.json) before using it: the runner passes "auto" and writes
   the probe record.
 """
@@ -24,7 +26,7 @@ from attrbench.api import Target
 from attrbench.metrics.bagnet_curves import bagnet_parts, incremental_cost_ratio, incremental_curve_outputs, unit_windows
 from attrbench.probe import probe_forward_chunk
 
-__all__ = ["ENGINES", "INCREMENTAL_MAX_RATIO", "forward_chunk", "incremental_outputs", "score_outputs"]
+__all__ = ["ENGINES", "INCREMENTAL_MAX_RATIO", "forward_chunk", "forward_plan", "incremental_outputs", "score_outputs"]
 
 ENGINES: tuple[str, ...] = ("auto", "full", "incremental")
 
@@ -49,6 +51,22 @@ def forward_chunk(*, model: nn.Module, images: Tensor, total: int, max_forward_b
     if isinstance(forward_batch, int) and not isinstance(forward_batch, bool) and forward_batch >= 1:
         return min(cap, forward_batch)
     raise ValueError(f"forward_batch must be 'max', 'auto' or a positive int, got {forward_batch!r}")
+
+
+def forward_plan(*, model: nn.Module, images: Tensor, total: int, max_forward_batch: int,
+                 forward_batch: int | str) -> tuple[int, int | None]:  # fmt: skip
+    """Images per forward and CPU thread count (None = leave as is) of full re-forwards.
+
+    As :func:`forward_chunk`, except that "auto" on a CPU also probes the thread count
+    (:func:`attrbench.probe.probe_forward_chunk` with ``threads=True``; the caller applies it with
+    :func:`attrbench.probe.cpu_threads`).
+    """
+    if forward_batch != "auto" or images.device.type != "cpu":
+        return forward_chunk(model=model, images=images, total=total, max_forward_batch=max_forward_batch,
+                             forward_batch=forward_batch), None  # fmt: skip
+    cap = max(1, min(int(max_forward_batch), total))
+    probe = probe_forward_chunk(model=model, sample=images[:1], cap=cap, threads=True)
+    return min(cap, probe.chunk), probe.threads
 
 
 def incremental_outputs(

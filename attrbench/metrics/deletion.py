@@ -137,13 +137,19 @@ class PerturbationMetric(Metric):
         covered = patch_coverage(ctx.rf, size=tuple(ctx.maps.shape[-2:]))  # type: ignore[arg-type]
         unit_values, _ = covered_unit_scores(ctx.maps, unit=self.unit, covered=covered)
         units = unit_values.shape[1]
-        keys = [tie_keys(ctx.sample_index, seed=ctx.seed, order=r, units=units) for r in range(self.tie_orders)]
+        samples = ctx.sample_index.tolist()  # one transfer; keys are drawn on the host
+        keys = [tie_keys(samples, seed=ctx.seed, order=r, units=units) for r in range(self.tie_orders)]
         fractions, scores = self._curves(ctx, everyone, keys[0].to(ctx.maps.device))
         tied = has_ties(unit_values).nonzero().flatten()
         if tied.numel() and self.tie_orders > 1:
+            # the other orders of every tied sample in one call (rows order-major), summed in order
+            tied_host, n = tied.cpu(), tied.numel()
+            rows = tied.repeat(self.tie_orders - 1)
+            more = torch.cat([keys[r][tied_host] for r in range(1, self.tie_orders)]).to(ctx.maps.device)
+            extra = self._curves(ctx, rows, more)[1]
             total = scores[tied].clone()
-            for r in range(1, self.tie_orders):
-                total += self._curves(ctx, tied, keys[r][tied.cpu()].to(ctx.maps.device))[1]
+            for r in range(self.tie_orders - 1):
+                total += extra[r * n : (r + 1) * n]
             scores[tied] = total / self.tie_orders
         return fractions, scores
 

@@ -44,7 +44,8 @@ from torch import Tensor, nn
 
 from attrbench.api import ClassLogit, ClassProbability, Target
 from attrbench.errors import OptionError
-from attrbench.metrics.curve_engine import forward_chunk, incremental_outputs, score_outputs
+from attrbench.metrics.curve_engine import forward_plan, incremental_outputs, score_outputs
+from attrbench.probe import cpu_threads
 
 __all__ = [
     "FILLS",
@@ -123,16 +124,20 @@ def has_ties(scores: Tensor) -> Tensor:
     return ((ordered[:, 1:] == ordered[:, :-1]) & torch.isfinite(ordered[:, 1:])).any(dim=1)
 
 
-def tie_keys(sample_index: Tensor, *, seed: int, order: int, units: int) -> Tensor:
+def tie_keys(sample_index: Tensor | list[int], *, seed: int, order: int, units: int) -> Tensor:
     """(B, U) float64 uniform keys for order ``order`` of each sample, seeded by (seed, sample, order).
 
     One small generator per sample (the draw, not the scoring, loops over samples) so that a
-    sample's tie order is the same in every batch composition and on resume.
+    sample's tie order is the same in every batch composition and on resume. ``sample_index``
+    is a (B,) tensor (keys on its device) or a list of ints already on the host (keys on the CPU:
+    a caller drawing several orders transfers the indices once).
     """
     import numpy as np
 
-    keys = [np.random.default_rng([int(seed), int(i), int(order)]).random(units) for i in sample_index.tolist()]
-    return torch.as_tensor(np.stack(keys), dtype=torch.float64, device=sample_index.device)
+    samples = sample_index.tolist() if torch.is_tensor(sample_index) else sample_index
+    device = sample_index.device if torch.is_tensor(sample_index) else None
+    keys = [np.random.default_rng([int(seed), int(i), int(order)]).random(units) for i in samples]
+    return torch.as_tensor(np.stack(keys), dtype=torch.float64, device=device)
 
 
 def rank_scores(scores: Tensor, *, keys: Tensor | None = None) -> Tensor:
@@ -252,21 +257,39 @@ def perturbation_curves(
     # job j = (sample j // K, point j % K), sample-major so chunks stay contiguous per sample
     total = b * k
     out = torch.empty(total, dtype=torch.float64, device=images.device)
-    chunk = forward_chunk(model=model, images=images, total=total, max_forward_batch=max_forward_batch, forward_batch=forward_batch)
+    chunk, threads = forward_plan(model=model, images=images, total=total, max_forward_batch=max_forward_batch,
+                                  forward_batch=forward_batch)  # fmt: skip
+    with cpu_threads(threads):
+        _full_forwards(model=model, images=images, fill_x=fill_x, ranks=ranks, counts=counts, out=out, chunk=chunk,
+                       unit=unit, mode=mode, fill=fill, scorer=scorer)  # fmt: skip
+    fractions = counts.to(torch.float64) / (hu * wu)
+    return fractions, out.view(b, k)
+
+
+def _full_forwards(*, model: nn.Module, images: Tensor, fill_x: Tensor, ranks: Tensor, counts: Tensor, out: Tensor,
+                   chunk: int, unit: int, mode: str, fill: str, scorer: Target) -> None:  # fmt: skip
+    """Write the scores of every (sample, point) job into ``out`` (B * K,), ``chunk`` images per forward.
+
+    Job j = (sample j // K, point j % K), sample-major so that chunks stay contiguous per sample.
+    Everything that does not depend on the chunk (pixel ranks, job indices, the target's
+    per-sample tensors) is built once, so a chunk costs a few tensor ops besides its forward.
+    """
+    b, _, h, w = images.shape
+    k = counts.shape[0]
+    hu, wu = -(-h // unit), -(-w // unit)
+    total = b * k
+    rank_pix = ranks.view(b, hu, 1, wu, 1).expand(b, hu, unit, wu, unit).reshape(b, hu * unit, wu * unit)[:, :h, :w]
+    jobs = torch.arange(total, device=images.device)
+    s_all, p_all = jobs // k, jobs % k
+    per_sample = [t[s_all] for t in scorer.per_sample]
     for start in range(0, total, chunk):
-        idx = torch.arange(start, min(start + chunk, total), device=images.device)
-        s_idx, p_idx = idx // k, idx % k
-        removed = ranks[s_idx] < counts[p_idx].view(-1, 1)  # (n, U): unit is among the top `count`
-        if mode == "insertion":
-            removed = ~removed
-        pix = removed.view(-1, 1, hu, 1, wu, 1).expand(-1, 1, hu, unit, wu, unit)
-        pix = pix.reshape(-1, 1, hu * unit, wu * unit)[:, :, :h, :w]
+        sl = slice(start, min(start + chunk, total))
+        s_idx = s_all[sl]
+        removed = rank_pix[s_idx] < counts[p_all[sl]].view(-1, 1, 1)  # (n, H, W): pixel's unit among the top `count`
+        pix = (~removed if mode == "insertion" else removed).unsqueeze(1)
         x = images[s_idx]  # a fresh copy: fill it in place (one pass over the chunk)
         if fill == "zero":
             x.masked_fill_(pix, 0.0)
         else:
             x = torch.where(pix, fill_x[s_idx], x)
-        y = model(x)
-        out[start : start + len(idx)] = scorer(y, *(t[s_idx] for t in scorer.per_sample)).to(torch.float64)
-    fractions = counts.to(torch.float64) / (hu * wu)
-    return fractions, out.view(b, k)
+        out[sl] = scorer(model(x), *(t[sl] for t in per_sample)).to(torch.float64)

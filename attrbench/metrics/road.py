@@ -144,13 +144,16 @@ class Road(Metric):
         super().value_range(name)
         return ValueRange(low=0.0, high=1.0) if self.score == "probability" else ValueRange()
 
-    def _imputed(self, ctx: MetricContext, ranks: Tensor, *, lerf: bool) -> Tensor:
-        """(B * K, C, H, W) imputed images, sample-major (K = number of fractions)."""
-        images = ctx.batch.images.detach().to("cpu", torch.float64).numpy()
+    def _imputed(self, ctx: MetricContext, host: tuple[np.ndarray, np.ndarray, list[int]], *, lerf: bool) -> Tensor:
+        """(B * K, C, H, W) imputed images, sample-major (K = number of fractions).
+
+        ``host``: the images (B, C, H, W) float64, the pixel ranks (B, H, W) and the sample indices,
+        transferred to the host once per batch (the solves run there).
+        """
+        images, ranks_np, samples = host
         b, _, h, w = images.shape
-        ranks_np = ranks.cpu().numpy().reshape(b, h, w)
         out = []
-        for s, sample in enumerate(ctx.sample_index.tolist()):  # one sparse solve per image and fraction
+        for s, sample in enumerate(samples):  # one sparse solve per image and fraction
             for k, p in enumerate(self.fractions):
                 count = int(round(p * h * w))
                 removed = ranks_np[s] >= h * w - count if lerf else ranks_np[s] < count
@@ -162,14 +165,17 @@ class Road(Metric):
     def compute(self, ctx: MetricContext) -> MetricResult:
         b = ctx.maps.shape[0]
         pixels = ctx.maps[:, 0].flatten(1).to(torch.float64)
-        keys = tie_keys(ctx.sample_index, seed=ctx.seed, order=0, units=pixels.shape[1]).to(pixels.device)
+        samples = ctx.sample_index.tolist()
+        keys = tie_keys(samples, seed=ctx.seed, order=0, units=pixels.shape[1]).to(pixels.device)
         ranks = rank_scores(pixels, keys=keys)
         scorer = score_target(ctx.target, self.score)
         k = len(self.fractions)
         sample_of = torch.arange(b, device=ctx.maps.device).repeat_interleave(k)
         values, curves = {}, {}
+        images = ctx.batch.images.detach().to("cpu", torch.float64).numpy()
+        host = (images, ranks.cpu().numpy().reshape(images.shape[0], *images.shape[2:]), samples)
         for name, lerf in (("road_morf", False), ("road_lerf", True)):
-            x = self._imputed(ctx, ranks, lerf=lerf)
+            x = self._imputed(ctx, host, lerf=lerf)
             scores = torch.cat([
                 scorer(ctx.model(x[i : i + ctx.max_forward_batch]),
                        *(t[sample_of[i : i + ctx.max_forward_batch]] for t in scorer.per_sample))
