@@ -18,6 +18,7 @@ __all__ = ["EXPERIMENTS", "add_arguments", "main"]
 #: experiment -> module (the single list of experiments).
 EXPERIMENTS: dict[str, str] = {
     "ml-gradcam": "attrbench.experiments.ml_gradcam",
+    "synthbirds-ceiling": "attrbench.experiments.synthbirds_ceiling",
 }
 
 
