@@ -17,7 +17,7 @@ from typing import Any
 from attrbench.checkpoint_stats import derived
 from attrbench.models.zoo import load_checkpoint, shipped_dir
 
-__all__ = ["TABLE_COLUMNS", "table_rows", "write_table"]
+__all__ = ["TABLE_COLUMNS", "recorded_commands", "table_rows", "write_table"]
 
 TABLE_COLUMNS = (
     "model", "dataset", "input_size", "n_train", "n_test", "epochs", "params", "file_mb", "test_accuracy",
@@ -155,3 +155,21 @@ def write_table(*, directory: str | Path | None = None, out_dir: str | Path = "r
                   f"Machine: {row['machine']}.", "", "```sh", row["command"], "```", ""]  # fmt: skip
     md_path.write_text("\n".join(lines))
     return csv_path, md_path
+
+
+def recorded_commands(directory: str | Path | None = None, *, patterns: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(checkpoint names, command) of every distinct command recorded in the checkpoints, in name order.
+
+    Checkpoints written by one run (for example an embedding and its early-epoch snapshots) share a
+    command, which is listed once with all their names (comma-separated). ``patterns`` keeps the
+    checkpoints whose name contains one of them (none: all). Checkpoints without a command are
+    left out. ``scripts/train_all.sh`` re-trains from this list.
+    """
+    by_command: dict[str, list[str]] = {}
+    for path in sorted(Path(directory or shipped_dir()).glob("*.pt"), key=lambda p: p.stem):
+        if patterns and not any(p in path.stem for p in patterns):
+            continue
+        command = load_checkpoint(path).checkpoint_meta.get("command")
+        if isinstance(command, str) and command.strip():
+            by_command.setdefault(command.strip(), []).append(path.stem)
+    return [(",".join(names), command) for command, names in by_command.items()]
