@@ -172,8 +172,10 @@ def _logit_error(model: ImageModel, meta: dict[str, Any], kwargs: dict[str, Any]
     return max(errors) if errors else float("nan")
 
 
-def recheck(checkpoint: str | Path) -> dict[str, Any]:
+def recheck(checkpoint: str | Path, *, data_root: str | Path | None = None) -> dict[str, Any]:
     """Recompute a classifier checkpoint's stored numbers from the file and its data.
+
+    ``data_root`` replaces the data folder recorded in the meta (for example CIFAR-10 elsewhere).
 
     Returns:
         {"stored": {...}, "recomputed": {...}, "n_test": int}: test and no-bird accuracy (SynthBirds
@@ -186,6 +188,8 @@ def recheck(checkpoint: str | Path) -> dict[str, Any]:
     model = load_checkpoint(checkpoint).eval()
     meta = model.checkpoint_meta
     kwargs = split_kwargs(meta)
+    if data_root is not None:
+        kwargs["data_root"] = str(data_root)
     metrics = meta.get("metrics", {})
     stored: dict[str, Any] = {"test_accuracy": metrics.get("test_accuracy"), "no_bird_accuracy": metrics.get("no_bird_accuracy")}
     recomputed: dict[str, Any] = {}
