@@ -188,7 +188,7 @@ def loose_visibility(scene: Scene) -> list[float]:
     out: list[float] = []
     for i in reversed(range(len(covers))):
         seen = covers[i][inner, inner] * free
-        out.append(float(seen.sum() / covers[i].sum()))
+        out.append(min(1.0, float(seen.sum() / covers[i].sum())))  # summation order: 1 + 1e-16
         free = free * (1.0 - covers[i][inner, inner])
     return out[::-1]
 

@@ -95,3 +95,18 @@ def test_cache_recheck_table_and_machine(toys: Path, monkeypatch: pytest.MonkeyP
     assert "| resnet-toy | synthbirds | 40x40 |" in md and "truth mass over 6 test images" in md
     (line,) = [line for line in md.splitlines() if line.startswith("| resnet-toy")]
     assert line.split(" | ")[11:13] == ["-", "-"]  # truth mass and coverage: not a BagNet
+
+
+def test_embedding_recall_is_rechecked(tmp_path: Path) -> None:
+    from attrbench.cli import main as cli_main
+    from attrbench.datasets.synthbirds import generate
+
+    root = generate(tmp_path / "cub", num_classes=4, train_per_class=3, test_per_class=1, image_size=32)
+    out = tmp_path / "embed.pt"
+    argv = ["train-embedding", "--dataset", "cub200", "--data-root", str(root), "--image-size", "32", "--width", "2",
+            "--dim", "8", "--epochs", "1", "--classes-per-batch", "2", "--images-per-class", "2", "--out", str(out)]  # fmt: skip
+    assert cli_main(argv) == 0
+    check = cs.recheck_embedding(out)
+    assert check["n_test"] == 8  # the unseen half: 2 classes x (3 + 1) images
+    assert set(check["stored"]) == {"test_recall@1", "test_recall@5"}
+    assert check["recomputed"] == check["stored"]
