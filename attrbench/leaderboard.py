@@ -3,7 +3,8 @@
     attrbench leaderboard [--n-samples N] [--out results/leaderboard]
                           [--cifar10-root ../shared/data/cifar10]
 
-Suite: SynthBirds (test split, generated on first use) with ``bagnet{9,17,33}-synthbirds`` and
+Suite: SynthBirds (test split, generated on first use) with ``bagnet{9,17,33}-synthbirds`` (and seeds
+1 and 2 of the default model, ``bagnet17-synthbirds-s{1,2}``, for the ranking stability) and
 CIFAR-10 (test split, from ``--cifar10-root``; skipped with a note when the folder is absent)
 with ``bagnet{9,17,33}-cifar10``. Methods: every registered method except those bound to
 another track (the metric-learning CAMs need the embedding track's reference triplets and
@@ -44,7 +45,9 @@ __all__ = ["DEFAULT_METRICS", "HEADLINE", "SUITE", "classification_methods", "me
 
 #: dataset -> models (the shipped checkpoints).
 SUITE: dict[str, tuple[str, ...]] = {
-    "synthbirds": ("bagnet9-synthbirds", "bagnet17-synthbirds", "bagnet33-synthbirds"),
+    # seeds 1 and 2 of the default model last (issue 11: ranking stability across model seeds)
+    "synthbirds": ("bagnet9-synthbirds", "bagnet17-synthbirds", "bagnet33-synthbirds", "bagnet17-synthbirds-s1",
+                   "bagnet17-synthbirds-s2"),
     "cifar10": ("bagnet9-cifar10", "bagnet17-cifar10", "bagnet33-cifar10"),
 }
 #: metrics of the headline table (those present in the records are shown, in this order).
@@ -151,7 +154,7 @@ def _extras(runs: Sequence[Path], models: Sequence[str], *, dataset: str, root: 
     """Ceilings per family (on the first ``ceiling_samples`` images of each run) and the meta-evaluation."""
     from attrbench.datasets import registry as datasets
     from attrbench.export import load_records, reference_methods, run_references
-    from attrbench.leaderboard_tables import family_ceilings, meta_evaluation, sample_batch
+    from attrbench.leaderboard_tables import family_ceilings, meta_evaluation, sample_batch, seed_stability
     from attrbench.models.zoo import load_model
     from attrbench.results import RunDir
 
@@ -168,7 +171,8 @@ def _extras(runs: Sequence[Path], models: Sequence[str], *, dataset: str, root: 
         p = next(model.parameters())
         images, labels = sample_batch(data, config["sample_ids"][:ceiling_samples], dtype=p.dtype)
         ceilings[str(config.get("model", model_name))] = family_ceilings(model, images.to(p.device), labels.to(p.device))
-    return {"ceilings": ceilings, "meta": meta_evaluation(records, reference=reference)}
+    return {"ceilings": ceilings, "meta": meta_evaluation(records, reference=reference),
+            "seeds": seed_stability(records, reference=reference)}  # fmt: skip
 
 
 def run_leaderboard(
@@ -356,7 +360,7 @@ def _extras_lines(extras: dict[str, dict[str, Any]]) -> list[str]:
     """README sections: ceilings per family and the meta-evaluation table, per dataset."""
     import pandas as pd
 
-    from attrbench.leaderboard_tables import TRUTH_METRIC, markdown_table
+    from attrbench.leaderboard_tables import TRUTH_METRIC, markdown_table, seed_stability_lines
 
     lines: list[str] = []
     for dataset, e in extras.items():
@@ -372,6 +376,7 @@ def _extras_lines(extras: dict[str, dict[str, Any]]) -> list[str]:
                       f"Kendall tau between each proxy metric's ranking of the (non-reference) methods and the "
                       f"`{TRUTH_METRIC}` ranking, with a 95 % bootstrap interval over images (1 = same order):", "",
                       *markdown_table(meta)]  # fmt: skip
+        lines += seed_stability_lines(dataset, e.get("seeds"))
     return lines
 
 

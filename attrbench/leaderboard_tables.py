@@ -14,6 +14,10 @@
   rankings recomputed from the resampled means; Kendall, Biometrika 1938; Efron & Tibshirani 1993).
   Each ranking orders methods from best to worst by the metric's declared direction, so tau = 1
   means the proxy orders the methods as the truth does.
+* **Ranking stability across model seeds** (:func:`seed_stability`, issue 11): per metric and pair
+  of seeds of the default model (:data:`SEED_MODELS`), Kendall's tau between the two models'
+  rankings of the (non-reference) methods, each ranking by the same rule (mean over the model's
+  images, ordered by the metric's declared direction), over the methods both models scored.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["PROXY_PREFIXES", "TRUTH_METRIC", "family_ceilings", "markdown_table", "meta_evaluation", "sample_batch"]
+__all__ = [
+    "PROXY_PREFIXES", "SEED_MODELS", "TRUTH_METRIC", "family_ceilings", "markdown_table", "meta_evaluation",
+    "sample_batch", "seed_stability", "seed_stability_lines",
+]  # fmt: skip
 
 #: the truth the proxies are judged against.
 TRUTH_METRIC = "cellgt_spearman"
@@ -33,6 +40,12 @@ PROXY_PREFIXES: tuple[str, ...] = (
     "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "patch_deletion", "loc_", "mprt_spearman",
     "random_logit_spearman",
 )  # fmt: skip
+
+
+#: the default model trained with seeds 0, 1 and 2 (checkpoint names; issue 11).
+SEED_MODELS: tuple[str, ...] = ("bagnet17-synthbirds", "bagnet17-synthbirds-s1", "bagnet17-synthbirds-s2")
+#: metrics left out of the seed-stability table (costs, not scores).
+_NOT_RANKED: tuple[str, ...] = ("runtime_s",)
 
 
 def _is_proxy(metric: str) -> bool:
@@ -132,3 +145,49 @@ def sample_batch(dataset: object, ids: Sequence[str], *, dtype: torch.dtype) -> 
 
     items = [dataset[i] for i in indices_of(dataset, ids)]  # type: ignore[index]
     return torch.stack([s.image for s in items]).to(dtype), torch.tensor([int(s.label) for s in items])
+
+
+def seed_stability(records: pd.DataFrame, *, models: Sequence[str] = SEED_MODELS,
+                   reference: Iterable[str] = ()) -> pd.DataFrame:  # fmt: skip
+    """Kendall tau between the method rankings of each pair of ``models`` (seeds), per metric.
+
+    Args:
+        records: long-format records (model, method, metric, value, status, higher_is_better).
+        models: the seed models, in seed order; pairs of those present in ``records`` are compared.
+        reference: methods left out of the rankings (as in the tables).
+
+    Returns:
+        columns metric, model_a, model_b, tau, n_methods (one row per metric x pair; tau is NaN
+        when fewer than two common methods or a constant ranking).
+    """
+    ok = records[(records["status"] == "ok") & np.isfinite(records["value"].astype(float))]
+    ok = ok[~ok["method"].isin(set(reference)) & ~ok["metric"].isin(_NOT_RANKED)]
+    means = ok.groupby(["metric", "model", "method"])["value"].mean()
+    directions = ok.groupby("metric")["higher_is_better"].first()
+    present = [m for m in models if m in set(ok["model"])]
+    rows = []
+    for metric in dict.fromkeys(ok["metric"]):
+        sign = 1.0 if bool(directions[metric]) else -1.0
+        for i, a in enumerate(present):
+            for b in present[i + 1 :]:
+                if (metric, a) not in means.index or (metric, b) not in means.index:
+                    continue
+                ma, mb = means.loc[(metric, a)], means.loc[(metric, b)]
+                common = [m for m in ma.index if m in mb.index]
+                tau = _kendall(sign * ma[common].to_numpy(), sign * mb[common].to_numpy())
+                rows.append({"metric": metric, "model_a": a, "model_b": b, "tau": tau, "n_methods": len(common)})
+    return pd.DataFrame(rows, columns=["metric", "model_a", "model_b", "tau", "n_methods"])
+
+
+def seed_stability_lines(dataset: str, seeds: pd.DataFrame | None) -> list[str]:
+    """README section: Kendall tau between the method rankings of the default model's seeds."""
+    if seeds is None or not len(seeds):
+        return []
+    wide = seeds.assign(pair=seeds["model_a"] + " / " + seeds["model_b"]).pivot_table(
+        index="metric", columns="pair", values="tau", sort=False, dropna=False)  # fmt: skip
+    wide.insert(0, "n_methods", seeds.groupby("metric", sort=False)["n_methods"].min())
+    return ["", f"## Ranking stability across model seeds ({dataset})", "",
+            "Kendall tau between the (non-reference) method rankings of each pair of seeds of the default model, "
+            "per metric; each ranking orders the methods by their mean over the model's images in the metric's "
+            "direction, as the tables do (1 = same order):", "",
+            *markdown_table(wide.reset_index())]  # fmt: skip

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from attrbench.api import ModelSpec
 from attrbench.errors import OptionError
+from attrbench.machine import load_average, machine_info
 from attrbench.models.common import ImageModel
 from attrbench.models.zoo import build_arch, save_checkpoint
 from attrbench.train_data import TrainData, load_training_data
@@ -201,6 +202,7 @@ def train(
         raise OptionError("epochs, batch_size, width, image_size and lr must be positive")
     out = Path(out)
     started = time.perf_counter()
+    machine = machine_info()  # load average at the start; the end's is added below
     dataset_args = dict(dataset_args or {})
     train_data = load_training_data(
         dataset=dataset, split="train", data_root=data_root, image_size=image_size,
@@ -320,6 +322,7 @@ def train(
             "bn_recalibration_images": len(calib),
         },
         "device": str(device),
+        "machine": {**machine, "load_average_end": load_average()},
         "versions": _versions(),
         "probe": {"seed": PROBE_SEED, "count": PROBE_COUNT, "logits": probe_logits.tolist()},
         "test_probe": {

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from attrbench.errors import DataError
 
-__all__ = ["TrainData", "load_training_data"]
+__all__ = ["TrainData", "load_training_data", "open_split"]
 
 
 @dataclass
@@ -79,6 +79,34 @@ def _limit(data: TrainData, per_class: int | None) -> TrainData:
     )
 
 
+def open_split(
+    *,
+    dataset: str,
+    split: str,
+    data_root: str | Path | None,
+    image_size: int,
+    without_bird: bool = False,
+    dataset_args: dict[str, Any] | None = None,
+    limit_per_class: int | None = None,
+) -> tuple[Any, bool]:
+    """The dataset object of one split, built as :func:`load_training_data` builds it.
+
+    Returns:
+        (dataset, applied): ``applied`` says whether the dataset took ``limit_per_class`` itself
+        (otherwise the caller keeps the first ``limit_per_class`` samples of every class).
+    """
+    cls = _dataset_class(dataset)
+    kwargs: dict[str, Any] = {**(dataset_args or {}), "split": split, "image_size": image_size}
+    if data_root is not None or dataset != "synthbirds":
+        kwargs["root"] = data_root
+    if without_bird:
+        kwargs["without_bird"] = True
+    takes_limit = "limit_per_class" in inspect.signature(cls).parameters
+    if takes_limit and limit_per_class is not None:
+        kwargs["limit_per_class"] = limit_per_class
+    return cls(**kwargs), takes_limit
+
+
 def load_training_data(
     *,
     dataset: str,
@@ -94,15 +122,9 @@ def load_training_data(
     ``without_bird`` renders SynthBirds scenes without their bird (same scenes, same labels);
     ``dataset_args`` are further constructor options (e.g. ``train_per_class`` of SynthBirds).
     """
-    cls = _dataset_class(dataset)
-    kwargs: dict[str, Any] = {**(dataset_args or {}), "split": split, "image_size": image_size}
-    if data_root is not None or dataset != "synthbirds":
-        kwargs["root"] = data_root
-    if without_bird:
-        kwargs["without_bird"] = True
-    takes_limit = "limit_per_class" in inspect.signature(cls).parameters
-    if takes_limit and limit_per_class is not None:
-        kwargs["limit_per_class"] = limit_per_class
-    source = f"dataset {dataset!r} ({split}, root={data_root})"
-    data = _stack(cls(**kwargs), source=source)
-    return data if takes_limit else _limit(data, limit_per_class)
+    data, applied = open_split(
+        dataset=dataset, split=split, data_root=data_root, image_size=image_size, without_bird=without_bird,
+        dataset_args=dataset_args, limit_per_class=limit_per_class,
+    )  # fmt: skip
+    stacked = _stack(data, source=f"dataset {dataset!r} ({split}, root={data_root})")
+    return stacked if applied else _limit(stacked, limit_per_class)

@@ -21,8 +21,11 @@ __all__ = [
     "ATTRIBUTES",
     "PART_NAMES",
     "SUPERSAMPLE",
+    "LOOSE_KINDS",
     "BirdAttributes",
+    "LoosePart",
     "Scene",
+    "draw_loose_part",
     "render_scene",
 ]
 
@@ -36,6 +39,9 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "tail": ("fan", "fork", "pointed"),
     "crest": ("none", "crest"),
 }
+
+#: kinds of the background's look-alike parts; a loose "cap" shows the cap colour and the crest.
+LOOSE_KINDS = ("beak", "wing", "tail", "cap")
 
 #: CUB-200-2011 part names, in part-id order (id = index + 1).
 PART_NAMES: tuple[str, ...] = (
@@ -74,12 +80,14 @@ class Scene:
         mask: 'L' soft bird mask (0..255), anti-aliased edge.
         bbox: (x, y, w, h) of the pixels where mask > 0, or None if the bird is out of view.
         parts: 15 rows (x, y, visible) in CUB part-id order; invisible rows are (0, 0, 0).
+        loose_parts: the background's look-alike parts in drawing order (later ones on top).
     """
 
     image: Image.Image
     mask: Image.Image
     bbox: tuple[float, float, float, float] | None
     parts: list[tuple[float, float, int]]
+    loose_parts: tuple[LoosePart, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +185,17 @@ class _Pose:
         return out
 
 
+@dataclass(frozen=True)
+class LoosePart:
+    """A look-alike part on the background: all attributes drawn, only ``kind``'s shown."""
+
+    kind: str  # one of LOOSE_KINDS
+    attrs: BirdAttributes
+    pose: _Pose
+    body: tuple[int, int, int]
+    beak: tuple[int, int, int]
+
+
 def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: int) -> tuple[int, int, int]:
     d = rng.integers(-amount, amount + 1, size=3)
     return tuple(int(v) for v in np.clip(np.array(rgb) + d, 0, 255))  # type: ignore[return-value]
@@ -196,7 +215,7 @@ def _shade(rgb: tuple[int, int, int], f: float) -> tuple[int, int, int]:
 # ---------------------------------------------------------------------------------------------
 # Background with clutter and loose look-alike parts
 # ---------------------------------------------------------------------------------------------
-def _background(rng: np.random.Generator, size: int) -> Image.Image:
+def _background(rng: np.random.Generator, size: int) -> tuple[Image.Image, tuple[LoosePart, ...]]:
     big = size * SUPERSAMPLE
     unit = SUPERSAMPLE * size / 96.0  # clutter sizes are given for 96-pixel images
     # smooth colour field: a random 4x4 mix of scene colours, upsampled bicubically
@@ -225,8 +244,9 @@ def _background(rng: np.random.Generator, size: int) -> Image.Image:
             draw.polygon([(x + r * math.cos(a), y + r * math.sin(a)) for a in angles], fill=colour)
     # distractors: loose beaks, wing patches, tails, caps/crests with attributes drawn independently
     # of the class, so that the background predicts nothing while looking like bird parts
+    loose = []
     for _ in range(int(rng.integers(2, 5))):
-        kind = int(rng.integers(4))
+        kind = LOOSE_KINDS[int(rng.integers(4))]
         attrs = BirdAttributes(*(str(_pick(rng, v)) for v in ATTRIBUTES.values()))
         pose = _Pose(
             x=float(rng.uniform(0, size)),
@@ -237,17 +257,22 @@ def _background(rng: np.random.Generator, size: int) -> Image.Image:
         )
         body = _jitter(rng, _pick(rng, BODY_RGB), 15)  # type: ignore[arg-type]
         beak = _jitter(rng, _pick(rng, BEAK_RGB), 15)  # type: ignore[arg-type]
-        if kind == 0:  # a loose beak, shifted so that it sits around the pose centre
-            pts = [(px - 20.0, py + 9.0) for px, py in BEAKS[attrs.beak]]
-            draw.polygon(pose.map(pts), fill=beak)
-        elif kind == 1:  # a wing patch with a pattern
-            _draw_wing(draw, pose, attrs.wing, _shade(body, 0.7), offset=(2.0, 1.0))
-        elif kind == 2:  # a loose tail
-            pts = [(px + 18.0, py) for px, py in TAILS[attrs.tail]]
-            draw.polygon(pose.map(pts), fill=body)
-        else:  # a cap (and crest) on a head-like blob
-            _draw_cap(draw, pose, attrs, body, offset=(-11.0, 9.0))
-    return img
+        loose.append(LoosePart(kind=kind, attrs=attrs, pose=pose, body=body, beak=beak))
+        draw_loose_part(draw, loose[-1])
+    return img, tuple(loose)
+
+
+def draw_loose_part(draw, part: LoosePart) -> None:  # noqa: ANN001  (ImageDraw or a mask adapter)
+    """Draw one look-alike part (only its ``kind`` of attribute is shown) at its pose."""
+    pose, attrs = part.pose, part.attrs
+    if part.kind == "beak":  # shifted so that it sits around the pose centre
+        draw.polygon(pose.map([(px - 20.0, py + 9.0) for px, py in BEAKS[attrs.beak]]), fill=part.beak)
+    elif part.kind == "wing":  # a wing patch with a pattern
+        _draw_wing(draw, pose, attrs.wing, _shade(part.body, 0.7), offset=(2.0, 1.0))
+    elif part.kind == "tail":
+        draw.polygon(pose.map([(px + 18.0, py) for px, py in TAILS[attrs.tail]]), fill=part.body)
+    else:  # a cap (colour and crest) on a head-like blob
+        _draw_cap(draw, pose, attrs, part.body, offset=(-11.0, 9.0))
 
 
 def _draw_wing(draw: ImageDraw.ImageDraw, pose: _Pose, pattern: str, colour, offset: Point = (0.0, 0.0)) -> None:
@@ -350,7 +375,7 @@ def render_scene(rng: np.random.Generator, attrs: BirdAttributes, *, size: int, 
         size: side of the square output image in pixels.
         with_bird: composite the bird (False: background only).
     """
-    canvas = _background(rng, size)
+    canvas, loose = _background(rng, size)
     pose = _Pose(
         x=float(rng.uniform(0.31, 0.69) * size),
         y=float(rng.uniform(0.36, 0.64) * size),
@@ -372,4 +397,4 @@ def render_scene(rng: np.random.Generator, attrs: BirdAttributes, *, size: int, 
     bbox = None
     if rows.size:
         bbox = (float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1))
-    return Scene(image=image, mask=mask, bbox=bbox, parts=_part_rows(pose, size))
+    return Scene(image=image, mask=mask, bbox=bbox, parts=_part_rows(pose, size), loose_parts=loose)

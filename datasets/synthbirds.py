@@ -43,7 +43,9 @@ from attrbench.datasets.transforms import DEFAULT_RESIZE
 from attrbench.errors import DataError, OptionError
 from attrbench.fileio import honour_umask
 
-__all__ = ["VERSION", "SynthBirds", "cache_name", "class_attributes", "default_cache_dir", "generate"]
+__all__ = [
+    "VERSION", "SynthBirds", "cache_name", "class_attributes", "default_cache_dir", "generate", "scene_seed",
+]  # fmt: skip
 
 #: bump when the drawing, the class design or the scene seeding changes, so cached copies are
 #: regenerated (v1: a development draft with another class design; v2: test scenes continued the
@@ -91,6 +93,14 @@ def class_attributes(num_classes: int) -> list[BirdAttributes]:
         used.update(enumerate(best))
         chosen.append(BirdAttributes(*best))
     return chosen
+
+
+def scene_seed(*, seed: int, class_index: int, index: int, split: str) -> list[int]:
+    """Seed of a scene's generator: training scene k of class c is ``[seed, c, k]``, test scene j
+    is ``[seed, c, TEST_STREAM + j]`` (``split`` is "train" or "test")."""
+    if split not in ("train", "test"):
+        raise OptionError(f"split must be 'train' or 'test', got {split!r}")
+    return [seed, class_index, index if split == "train" else TEST_STREAM + index]
 
 
 def _class_name(attrs: BirdAttributes) -> str:
@@ -196,7 +206,8 @@ def _generate_into(
         folder = names[c]
         base = folder.split(".", 1)[1]
         stem = f"{base}_{k + 1:04d}" if k < train_n else f"{base}_t{k - train_n + 1:04d}"
-        rng = np.random.default_rng([seed, c, k if k < train_n else TEST_STREAM + k - train_n])
+        where = dict(index=k, split="train") if k < train_n else dict(index=k - train_n, split="test")
+        rng = np.random.default_rng(scene_seed(seed=seed, class_index=c, **where))
         scene = render_scene(rng, designs[c], size=image_size, with_bird=not without_bird)
         if scene.bbox is None:  # cannot happen with the pose ranges used; fail loudly if it does
             raise RuntimeError(f"SynthBirds scene ({c}, {k}) has its bird entirely out of view")

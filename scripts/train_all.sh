@@ -1,41 +1,38 @@
 #!/usr/bin/env bash
-# Re-train the six shipped checkpoints with the commands recorded inside them
-# (see results/checkpoints.md), one after another, then regenerate the table.
+# Re-train every shipped checkpoint with the command recorded inside it (one source of truth: the
+# checkpoints' meta, listed by `attrbench checkpoints --list-commands`), one after another, then
+# regenerate results/checkpoints.md.
 #
-#   scripts/train_all.sh            # all six
+#   scripts/train_all.sh                       # every shipped model
 #   scripts/train_all.sh cifar10 bagnet9-synthbirds   # only names containing one of the patterns
 #
-# CPU budget: a few minutes per model on 1 thread of a quiet machine. --threads 1 is part of each
-# command: CPU results are bit-reproducible for a fixed thread count. The CIFAR-10 runs need the
-# JPEG copy at ../shared/data/cifar10 (override with CIFAR10_ROOT); SynthBirds is generated into
-# the cache ($ATTRBENCH_CACHE or ~/.cache/attrbench) on first use.
+# The list is read before the first training starts. Checkpoints written by one run share its
+# command and are trained once. Each command runs as recorded (its --threads and --out included;
+# CPU results are bit-reproducible for a fixed thread count); its output goes to
+# $LOG_DIR/<names>.log and one line per model (status, wall time) to $LOG_DIR/train_all.log and
+# stderr. The CIFAR-10 commands read the folder they record (../shared/data/cifar10 by default);
+# SynthBirds is generated into the cache ($ATTRBENCH_CACHE or ~/.cache/attrbench) on first use.
+# CHECKPOINTS (default: the shipped folder) and TABLE_DIR (default: results) select other folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CIFAR10_ROOT="${CIFAR10_ROOT:-../shared/data/cifar10}"
-PATTERNS=("$@")
-OUT=attrbench/checkpoints
-
-run() {  # run NAME ARGS...
-    local name="$1"; shift
-    if ((${#PATTERNS[@]})); then
-        local p hit=0
-        for p in "${PATTERNS[@]}"; do if [[ "$name" == *"$p"* ]]; then hit=1; fi; done
-        ((hit)) || return 0
-    fi
-    echo "== $name" >&2
-    attrbench train "$@" --no-progress --out "$OUT/$name.pt"
-}
-
-SYNTH=(--dataset synthbirds --image-size 96 --width 8 --layers 1,1,1,1 --epochs 12 --batch-size 64
-       --lr 0.003 --weight-decay 0.0005 --seed 0 --threads 1)
-CIFAR=(--dataset cifar10 --data-root "$CIFAR10_ROOT" --image-size 64 --width 8 --layers 1,1,1,1 --epochs 3
-       --batch-size 64 --lr 0.003 --weight-decay 0.0005 --seed 0 --threads 1 --limit-per-class 300
-       --test-limit-per-class 100)
-
-for q in 9 17 33; do
-    run "bagnet$q-synthbirds" --arch "bagnet$q" "${SYNTH[@]}"
-done
-for q in 9 17 33; do
-    run "bagnet$q-cifar10" --arch "bagnet$q" "${CIFAR[@]}"
-done
-attrbench checkpoints
+LOG_DIR="${LOG_DIR:-train_logs}"
+FOLDER=(${CHECKPOINTS:+--checkpoints "$CHECKPOINTS"})
+mkdir -p "$LOG_DIR"
+LIST="$(mktemp)"
+trap 'rm -f "$LIST"' EXIT
+attrbench checkpoints "${FOLDER[@]}" --list-commands "$@" > "$LIST"
+if [[ ! -s "$LIST" ]]; then
+    echo "train_all: no shipped checkpoint matches: $*" >&2
+    exit 2
+fi
+failed=0
+while IFS=$'\t' read -r names command; do
+    start=$(date +%s)
+    status=ok
+    # the command was written by shlex.join, so the shell splits it back into the same words
+    bash -c "$command" > "$LOG_DIR/$names.log" 2>&1 < /dev/null || { status=FAILED; failed=1; }
+    line="$(date -u +%FT%TZ) $names $status $(( $(date +%s) - start )) s"
+    echo "$line" | tee -a "$LOG_DIR/train_all.log" >&2
+done < "$LIST"
+attrbench checkpoints "${FOLDER[@]}" --out-dir "${TABLE_DIR:-results}" > /dev/null
+exit "$failed"

@@ -110,3 +110,36 @@ def test_meta_evaluation_by_construction() -> None:
     meta = meta_evaluation(pd.DataFrame(rows), resamples=50).set_index("proxy")
     assert meta.loc["deletion_auc", ["tau", "ci_low", "ci_high"]].tolist() == [1.0, 1.0, 1.0]
     assert meta.loc["insertion_auc", "tau"] == -1.0 and meta.loc["insertion_auc", "n_images"] == 6
+
+
+def test_seed_stability_by_construction() -> None:
+    """Seeds 0 and 1 order three methods alike (tau 1), seed 2 reverses them (tau -1); the direction
+    of a lower-is-better metric is applied to both rankings; references and runtime are left out."""
+    from attrbench.leaderboard import SUITE
+    from attrbench.leaderboard_tables import SEED_MODELS, seed_stability, seed_stability_lines
+
+    assert set(SEED_MODELS) <= set(SUITE["synthbirds"])
+    order = {SEED_MODELS[0]: (0.9, 0.5, 0.1), SEED_MODELS[1]: (0.8, 0.6, 0.2), SEED_MODELS[2]: (0.1, 0.5, 0.9)}
+    rows = []
+    for model, values in order.items():
+        for i in range(3):
+            for m, v in zip(("a", "b", "c", "oracle"), (*values, 1.0)):
+                for metric, value, up in (("gt_spearman", v, True), ("deletion_auc", -v, False), ("runtime_s", v, False)):
+                    rows.append({"model": model, "method": m, "sample_id": f"s{i}", "status": "ok", "metric": metric,
+                                 "value": value + 0.01 * i, "higher_is_better": up})
+    rows.append({"model": "bagnet9-synthbirds", "method": "a", "sample_id": "s0", "status": "ok",
+                 "metric": "gt_spearman", "value": 0.3, "higher_is_better": True})  # not a seed model
+    table = seed_stability(pd.DataFrame(rows), reference={"oracle"})
+    assert set(table["metric"]) == {"gt_spearman", "deletion_auc"}
+    tau = table.set_index(["metric", "model_a", "model_b"])["tau"]
+    for metric in ("gt_spearman", "deletion_auc"):
+        assert tau[(metric, SEED_MODELS[0], SEED_MODELS[1])] == 1.0
+        assert tau[(metric, SEED_MODELS[0], SEED_MODELS[2])] == -1.0
+        assert tau[(metric, SEED_MODELS[1], SEED_MODELS[2])] == -1.0
+    assert table["n_methods"].eq(3).all() and len(table) == 6
+    lines = seed_stability_lines("synthbirds", table)
+    assert "## Ranking stability across model seeds (synthbirds)" in lines
+    assert any(line.startswith("| gt_spearman | 3 | 1.000 | -1.000 | -1.000 |") for line in lines)
+    # one seed only: nothing to compare, no section
+    single = seed_stability(pd.DataFrame(rows[:24]))
+    assert single.empty and seed_stability_lines("synthbirds", single) == []

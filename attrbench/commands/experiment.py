@@ -29,6 +29,7 @@ EXPERIMENTS: dict[str, str] = {
     # issue 15: Zeiler-Fergus occlusion maps; the results/features/ study
     "occlusion-sensitivity": "attrbench.experiments.occlusion_sensitivity",
     "features": "attrbench.experiments.features",
+    "synthbirds-ceiling": "attrbench.experiments.synthbirds_ceiling",
 }
 
 
