@@ -302,36 +302,3 @@ def test_shipped_cifar10_reproduces_stored_test_logits(name: str) -> None:
     size = load_model(name).spec.input_size[0]
     _test_probe_check(name, ImageFolder(root=CIFAR10_ROOT, split="test", image_size=size))
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in SHIPPED if n.endswith("synthbirds")])
-def test_shipped_synthbirds_reproduces_stored_test_logits(name: str) -> None:
-    from attrbench.datasets.synthbirds import SynthBirds  # generates into the cache on first use
-
-    size = load_model(name).spec.input_size[0]
-    _test_probe_check(name, SynthBirds(split="test", image_size=size))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_checkpoint_reproduces_stored_accuracy(name: str) -> None:
-    from attrbench.train import evaluate_accuracy, load_training_data
-
-    model = load_model(name)
-    meta = model.checkpoint_meta
-    data = meta["dataset"]
-    root = data["root"]
-    if data["name"] == "cifar10":
-        if not CIFAR10_ROOT.is_dir():
-            pytest.skip(f"needs the CIFAR-10 copy at {CIFAR10_ROOT}")
-        root = CIFAR10_ROOT
-    kwargs = dict(dataset=data["name"], split="test", data_root=root, image_size=data["image_size"],
-                  limit_per_class=data["test_limit_per_class"])  # fmt: skip
-    test = load_training_data(**kwargs)
-    accuracy = evaluate_accuracy(model, test, batch_size=64, device=torch.device("cpu"))
-    # float summation order may differ from training time; allow one flipped near-tie
-    assert abs(accuracy - meta["metrics"]["test_accuracy"]) <= 1 / len(test.labels) + 1e-12
-    if "no_bird_accuracy" in meta["metrics"]:
-        no_bird = load_training_data(**kwargs, without_bird=True)
-        acc = evaluate_accuracy(model, no_bird, batch_size=64, device=torch.device("cpu"))
-        assert abs(acc - meta["metrics"]["no_bird_accuracy"]) <= 1 / len(no_bird.labels) + 1e-12
