@@ -207,7 +207,9 @@ def recheck(checkpoint: str | Path, *, data_root: str | Path | None = None) -> d
 def recheck_embedding(checkpoint: str | Path) -> dict[str, Any]:
     """Recall@K of an embedding checkpoint on its unseen classes, stored and recomputed.
 
-    The data folder recorded in the meta is used when it exists here, else SynthBirds' default cache.
+    SynthBirds: the default generated dataset, whose unseen classes are what training evaluated on
+    (a larger generated copy recorded as ``data_root`` only supplied the training classes).
+    CUB-200: the data folder recorded in the meta, when it exists here.
 
     Returns:
         {"stored": {"test_recall@1": ...}, "recomputed": {...}, "n_test": int}.
@@ -218,7 +220,7 @@ def recheck_embedding(checkpoint: str | Path) -> dict[str, Any]:
     model = load_checkpoint(checkpoint).eval()
     meta = model.checkpoint_meta
     root = meta.get("data_root")
-    root = root if root and Path(root).is_dir() else None
+    root = root if root and Path(root).is_dir() and meta["dataset"] != "synthbirds" else None
     images, labels, _ = load_split(meta["dataset"], data_root=root, classes=meta.get("test_classes", "second_half"),
                                    image_size=int(meta["image_size"]))  # fmt: skip
     with torch.no_grad():
