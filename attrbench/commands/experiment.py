@@ -13,18 +13,15 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from attrbench.experiments.bagnet import EXPERIMENT_MODULES
+
 __all__ = ["EXPERIMENTS", "add_arguments", "main"]
 
 #: experiment -> module (the single list of experiments).
 EXPERIMENTS: dict[str, str] = {
     "ml-gradcam": "attrbench.experiments.ml_gradcam",
-    # the BagNet paper's experiments (issue 14; attrbench.experiments.bagnet)
-    "bagnet-interaction": "attrbench.experiments.bagnet.interaction",
-    "bagnet-logit-correlation": "attrbench.experiments.bagnet.logit_correlation",
-    "bagnet-scrambling": "attrbench.experiments.bagnet.scrambling",
-    "bagnet-errors": "attrbench.experiments.bagnet.error_distribution",
-    "bagnet-spatial-sensitivity": "attrbench.experiments.bagnet.spatial_sensitivity",
-    "bagnet-predictive-patches": "attrbench.experiments.bagnet.predictive_patches",
+    # the BagNet paper's experiments (issue 14): their one list is attrbench.experiments.bagnet
+    **EXPERIMENT_MODULES,
     "bagnet-all": "attrbench.experiments.bagnet.run_all",
     # issue 15: Zeiler-Fergus occlusion maps; the results/features/ study
     "occlusion-sensitivity": "attrbench.experiments.occlusion_sensitivity",
