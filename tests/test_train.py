@@ -178,3 +178,28 @@ def test_recalibrated_batchnorm_holds_exact_statistics() -> None:
     var = torch.stack([x[:4].var((0, 2, 3)), x[4:].var((0, 2, 3))]).mean(0)
     torch.testing.assert_close(bn.running_var, var, rtol=0, atol=1e-12)
     assert bn.momentum == 0.001 and not model.training
+
+
+def test_bf16_training_is_recorded_reproducible_and_evaluated_in_float32(folder: Path, tmp_path: Path) -> None:
+    from attrbench.commands.train import PRECISIONS as CLI_PRECISIONS
+    from attrbench.train import PRECISIONS
+
+    assert CLI_PRECISIONS == PRECISIONS
+    outs = []
+    for name in ("a", "b"):
+        argv = ["train", "--arch", "bagnet9", "--dataset", "imagefolder", "--data-root", str(folder),
+                "--image-size", "24", "--width", "4", "--epochs", "1", "--batch-size", "4",
+                "--limit-per-class", "2", "--threads", "1", "--precision", "bf16", "--no-progress",
+                "--out", str(tmp_path / f"{name}.pt")]  # fmt: skip
+        assert cli_main(argv) == 0
+        outs.append(load_checkpoint(tmp_path / f"{name}.pt"))
+    meta = outs[0].checkpoint_meta
+    assert meta["recipe"]["precision"] == "bf16" and "--precision bf16" in meta["command"]
+    a, b = (dict(o.state_dict()) for o in outs)
+    assert all(v.dtype != torch.bfloat16 for v in a.values())  # weights stay float32
+    assert all(torch.equal(a[k], b[k]) for k in a)  # same seed, same threads -> same weights
+    fp32 = tmp_path / "fp32.pt"
+    argv = [*argv[:-5], "--no-progress", "--out", str(fp32)]
+    assert "--precision" not in argv and cli_main(argv) == 0
+    c = dict(load_checkpoint(fp32).state_dict())
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())  # bf16 did change training

@@ -25,6 +25,8 @@ from attrbench.errors import OptionError
 __all__ = ["add_arguments", "canonical_command", "main"]
 
 ARCH_CHOICES = ("bagnet9", "bagnet17", "bagnet33", "resnet", "vgg")
+#: ``attrbench.train.PRECISIONS`` without importing torch at parse time (a test keeps them equal).
+PRECISIONS = ("fp32", "bf16")
 #: factory options of the comparison networks: option name -> (arch, default).
 ARCH_OPTIONS = {"blocks": ("resnet", 1), "stem_stride": ("resnet", 1), "convs": ("vgg", 2)}
 
@@ -67,6 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-limit-per-class", type=int, default=None,
                         help="evaluate on the first N test images of every class")
     parser.add_argument("--no-augment", action="store_true", help="no random translation / flips")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32, or bf16: bfloat16 autocast in training passes, ~3.5x faster on AVX-512 BF16 CPUs (default fp32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -91,6 +95,7 @@ def canonical_command(args: argparse.Namespace) -> str:
         *(["--limit-per-class", str(args.limit_per_class)] if args.limit_per_class is not None else []),
         *(["--test-limit-per-class", str(args.test_limit_per_class)] if args.test_limit_per_class is not None else []),
         *(["--no-augment"] if args.no_augment else []),
+        *(["--precision", args.precision] if args.precision != "fp32" else []),
         "--out", str(args.out),
     ]
     return shlex.join(parts)
@@ -144,6 +149,7 @@ def main(args: argparse.Namespace) -> int:
         train_limit_per_class=args.limit_per_class,
         test_limit_per_class=args.test_limit_per_class,
         augment=not args.no_augment,
+        precision=args.precision,
         command=canonical_command(args),
         progress=not args.no_progress,
     )
