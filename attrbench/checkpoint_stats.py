@@ -6,7 +6,10 @@
   (:func:`attrbench.ground_truth.patch_truth`), is cut to its positive part, spread evenly over
   each patch's receptive field (:func:`attrbench.ground_truth.patches_to_pixels`) and weighted by
   the soft bird mask: the share of positive evidence that lies on the bird. The value is the mean of
-  the per-image shares (images without positive evidence are left out and counted).
+  the per-image shares (images without positive evidence are left out and counted). Its **chance
+  level** (``chance``) is the same share for a map that gives every patch the same positive mass:
+  a large patch that sees the bird also covers much background, so the share any map can reach
+  falls with the patch size q, and a value is read against this level, not against 0 or 0.5.
 * **Coverage** (:func:`coverage`): share of the input's pixels seen by at least one patch
   (:func:`attrbench.geometry.model_coverage_fraction`); None for models without a patch grid.
 * **Re-checks** (:func:`recheck`): test accuracy, no-bird accuracy and the stored logits,
@@ -33,7 +36,7 @@ __all__ = [
 ]  # fmt: skip
 
 #: version of the derived numbers' definition (bump to invalidate caches).
-DERIVED_VERSION = 1
+DERIVED_VERSION = 2
 
 
 def split_kwargs(meta: dict[str, Any], *, split: str = "test") -> dict[str, Any]:
@@ -76,15 +79,26 @@ def _masked_batches(model: ImageModel, *, batch_size: int):  # noqa: ANN202  (yi
             batch = []
 
 
+def _share_inside(g: torch.Tensor, masks: torch.Tensor, *, rf: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Share of the patch map g (B, H', W') >= 0, spread over the receptive fields, inside masks
+    (B, 1, H, W); and which images have positive mass (B,)."""
+    from attrbench.ground_truth import patches_to_pixels
+
+    pixels = patches_to_pixels(g, rf=rf, size=tuple(masks.shape[-2:]))  # type: ignore[arg-type]
+    total = pixels.sum((1, 2, 3))
+    keep = total > 0
+    return (pixels * masks).sum((1, 2, 3)) / total.where(keep, torch.ones_like(total)), keep
+
+
 @torch.no_grad()
 def truth_mass_in_mask(model: ImageModel, *, batch_size: int = 50) -> dict[str, Any] | None:
     """Mean share of the true class's positive patch evidence inside the bird mask (module docstring).
 
     Returns:
-        {"value", "n_images", "n_without_positive_mass", "sample"}; None for models without a patch
+        {"value", "chance", "n_images", "n_without_positive_mass", "sample"}; None for models without a patch
         grid or data without masks (only SynthBirds is checked).
     """
-    from attrbench.ground_truth import patch_truth, patches_to_pixels, receptive_field_of
+    from attrbench.ground_truth import patch_truth, receptive_field_of
 
     meta = model.checkpoint_meta
     if model.spec.receptive_field is None or not isinstance(meta.get("dataset"), dict):
@@ -94,17 +108,17 @@ def truth_mass_in_mask(model: ImageModel, *, batch_size: int = 50) -> dict[str, 
     rf = receptive_field_of(model)
     model = model.eval()
     shares: list[float] = []
+    uniform: list[float] = []
     skipped = 0
     for images, labels, masks in _masked_batches(model, batch_size=batch_size):
         g = patch_truth(model, images, labels=labels, baseline=None).to(torch.float64).clamp_min(0)
-        pixels = patches_to_pixels(g, rf=rf, size=tuple(images.shape[-2:]))  # type: ignore[arg-type]
-        total = pixels.sum((1, 2, 3))
-        inside = (pixels * masks).sum((1, 2, 3))
-        keep = total > 0
+        share, keep = _share_inside(g, masks, rf=rf)
         skipped += int((~keep).sum())
-        shares += (inside[keep] / total[keep]).tolist()
+        shares += share[keep].tolist()
+        uniform += _share_inside(torch.ones_like(g), masks, rf=rf)[0][keep].tolist()
     return {
         "value": float(sum(shares) / len(shares)) if shares else float("nan"),
+        "chance": float(sum(uniform) / len(uniform)) if uniform else float("nan"),
         "n_images": len(shares) + skipped,
         "n_without_positive_mass": skipped,
         "sample": "test split of the checkpoint's data (every image)",

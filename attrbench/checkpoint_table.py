@@ -21,12 +21,12 @@ __all__ = ["TABLE_COLUMNS", "recorded_commands", "table_rows", "write_table"]
 
 TABLE_COLUMNS = (
     "model", "dataset", "input_size", "n_train", "n_test", "epochs", "params", "file_mb", "test_accuracy",
-    "no_bird_accuracy", "chance", "truth_mass_in_mask", "coverage", "seed", "train_seconds", "data_args", "machine",
+    "no_bird_accuracy", "chance", "truth_mass_in_mask", "truth_mass_chance", "coverage", "seed", "train_seconds", "data_args", "machine",
     "command",
 )
 #: columns of the markdown table (the others are in the per-model notes below it).
 _MD_COLUMNS = tuple(c for c in TABLE_COLUMNS if c not in ("command", "data_args", "machine"))
-_FLOATS = ("test_accuracy", "no_bird_accuracy", "chance", "truth_mass_in_mask", "coverage")
+_FLOATS = ("test_accuracy", "no_bird_accuracy", "chance", "truth_mass_in_mask", "truth_mass_chance", "coverage")
 
 
 def _section(meta: dict[str, Any], key: str) -> dict[str, Any]:
@@ -97,6 +97,7 @@ def table_rows(directory: str | Path | None = None, *, recompute: bool = False) 
             "no_bird_accuracy": m.get("no_bird_accuracy"),
             "chance": m.get("chance"),
             "truth_mass_in_mask": mass.get("value"),
+            "truth_mass_chance": mass.get("chance"),
             "truth_mass_images": mass.get("n_images"),
             "coverage": extra.get("coverage"),
             "seed": meta.get("seed"),
@@ -138,7 +139,9 @@ def write_table(*, directory: str | Path | None = None, out_dir: str | Path = "r
         "data loading and evaluation, on the machine named below each command.",
         "`truth_mass_in_mask` (BagNets on SynthBirds): mean over the images of the test split of the share",
         "of the true class's positive patch truth (no baseline, spread over each patch's pixels) inside the",
-        "bird mask; `coverage`: share of pixels seen by at least one patch (`-`: not a BagNet). Both are",
+        "bird mask; `truth_mass_chance`: the same share for a map giving every patch equal mass (the level",
+        "of a model that ignores the bird; it falls with the patch size, since a large patch on the bird",
+        "also covers background); `coverage`: share of pixels seen by at least one patch (`-`: not a BagNet). Both are",
         "computed by `attrbench.checkpoint_stats` and cached in `<checkpoint>.derived.json`",
         "(`attrbench checkpoints --recompute` recomputes them; the slow tests re-check them).",
         "`scripts/train_all.sh` re-trains the models with the recorded commands.",

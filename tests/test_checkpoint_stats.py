@@ -40,8 +40,9 @@ def toys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             torch.set_num_threads(before)
 
 
-def _brute_force_share(model, image: torch.Tensor, label: int, mask: torch.Tensor) -> float:  # noqa: ANN001
-    """sum_p g_p+ * mean(mask over RF(p)) / sum_p g_p+, with an explicit loop over the windows."""
+def _brute_force_share(model, image: torch.Tensor, label: int, mask: torch.Tensor, *, uniform: bool = False) -> float:  # noqa: ANN001
+    """sum_p g_p+ * mean(mask over RF(p)) / sum_p g_p+, with an explicit loop over the windows
+    (``uniform``: g_p = 1 for every patch, the chance level)."""
     q, stride = model.spec.receptive_field, model.spec.rf_stride
     with torch.no_grad():
         logits = model.patch_logits(image[None].to(torch.float32))[0, :, :, label].double()
@@ -49,7 +50,7 @@ def _brute_force_share(model, image: torch.Tensor, label: int, mask: torch.Tenso
     num = den = 0.0
     for i in range(logits.shape[0]):
         for j in range(logits.shape[1]):
-            g = max(float(logits[i, j]) - bias, 0.0)
+            g = 1.0 if uniform else max(float(logits[i, j]) - bias, 0.0)
             num += g * float(mask[0, i * stride : i * stride + q, j * stride : j * stride + q].double().mean())
             den += g
     return num / den
@@ -63,6 +64,10 @@ def test_truth_mass_equals_brute_force_and_coverage_closed_form(toys: Path, monk
     shares = [_brute_force_share(model, s.image, int(s.label), s.mask) for s in (data[i] for i in range(len(data)))]
     assert got["n_images"] == 6 and got["n_without_positive_mass"] == 0
     assert got["value"] == pytest.approx(sum(shares) / len(shares), abs=1e-6)
+    samples = [data[i] for i in range(len(data))]
+    chance = [_brute_force_share(model, s.image, int(s.label), s.mask, uniform=True) for s in samples]
+    assert got["chance"] == pytest.approx(sum(chance) / len(chance), abs=1e-9)
+    assert 0 < got["chance"] < 1 and got["chance"] != pytest.approx(got["value"])
     assert cs.coverage(model) == pytest.approx((33 / 40) ** 2, abs=1e-12)
     resnet = load_checkpoint(toys / "resnet-toy.pt")
     assert cs.coverage(resnet) is None and cs.truth_mass_in_mask(resnet) is None
