@@ -12,12 +12,14 @@ from attrbench.errors import DataError
 from attrbench.features.geometry import LayerGeometry
 from attrbench.features.location_instability import (
     LayerPatterns,
+    difference_with_ci,
     instability,
     instability_with_ci,
     landmark_indices,
     pattern_instability,
     random_positions,
     raw_peaks,
+    verdict,
 )
 from attrbench.stats import bootstrap_statistic
 
@@ -96,3 +98,22 @@ def test_landmark_names() -> None:
     assert landmark_indices(names, ["all"]) == [0, 1, 2, 3]
     with pytest.raises(DataError, match="wing"):
         landmark_indices(names, ["wing"])
+
+
+def test_paired_difference_and_verdict() -> None:
+    # 12 images, landmark wandering over the image. "follow" always sits 5 px from it (instability
+    # 0); "still" stays at one place, so its instability is the std of its distances to the
+    # landmark. follow - still is therefore exactly -instability(still) on every resample.
+    gen = torch.Generator().manual_seed(1)
+    lm_xy = torch.rand(12, 2, generator=gen, dtype=torch.float64) * 60
+    lm = torch.cat([lm_xy, torch.ones(12, 1, dtype=torch.float64)], 1)[:, None]
+    follow = [LayerPatterns("l", torch.stack([lm_xy[:, 1] + 3.0, lm_xy[:, 0] - 4.0], 1)[None], torch.ones(1, 12))]
+    still = [LayerPatterns("l", torch.full((1, 12, 2), 30.0, dtype=torch.float64), torch.ones(1, 12))]
+    size = (64, 64)
+    value, low, high = difference_with_ci(follow, still, lm, image_size=size, resamples=50, seed=0)
+    alone = instability_with_ci(still, lm, image_size=size, resamples=50, seed=0)
+    assert value == pytest.approx(-alone[0], abs=1e-12)
+    assert (low, high) == pytest.approx((-alone[2], -alone[1]), abs=1e-12)  # same resamples, sign flipped
+    assert verdict(low, high) == "lower" and verdict(-high, -low) == "not lower"
+    assert difference_with_ci(still, still, lm, image_size=size, resamples=20)[:3] == (0.0, 0.0, 0.0)
+    assert verdict(0.0, 0.0) == verdict(-0.1, 0.2) == verdict(math.nan, math.nan) == "inconclusive"

@@ -20,7 +20,8 @@ Comparisons: **raw filter peaks** (each filter is one pattern at the centre of i
 score = its normalised maximum) and **random positions** (the graph's patterns, images and scores,
 positions uniform over the image: what the statistic gives without any localisation).
 Intervals: percentile bootstrap over images (:func:`attrbench.stats.bootstrap_statistic`); each
-resample re-runs steps 1-5.
+resample re-runs steps 1-5. The comparison of two position sources is the paired difference of
+their instabilities on the same resampled images; its interval decides :func:`verdict`.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ from attrbench.stats import bootstrap_statistic
 __all__ = [
     "DEFAULT_LANDMARKS",
     "LayerPatterns",
+    "difference_with_ci",
     "instability",
     "instability_with_ci",
     "landmark_indices",
     "pattern_instability",
     "random_positions",
     "raw_peaks",
+    "verdict",
 ]
 
 #: the paper's CUB landmarks (part ids 1, 6, 14).
@@ -116,6 +119,10 @@ def instability(
     return float(np.nanmean(values)) if values and not all(math.isnan(v) for v in values) else math.nan
 
 
+def _subset(layers: Sequence[LayerPatterns], index: Tensor) -> list[LayerPatterns]:
+    return [LayerPatterns(lay.layer, lay.positions[:, index], lay.scores[:, index]) for lay in layers]
+
+
 def instability_with_ci(
     layers: Sequence[LayerPatterns], landmarks: Tensor, *, image_size: tuple[int, int], top_images: int = 20,
     pattern_fraction: float = 1 / 3, resamples: int = 1000, seed: int = 0,
@@ -124,11 +131,36 @@ def instability_with_ci(
 
     def statistic(idx: np.ndarray) -> float:
         index = torch.as_tensor(idx, dtype=torch.long)
-        sub = [LayerPatterns(lay.layer, lay.positions[:, index], lay.scores[:, index]) for lay in layers]
-        return instability(sub, landmarks[index], image_size=image_size, top_images=top_images,
+        return instability(_subset(layers, index), landmarks[index], image_size=image_size, top_images=top_images,
                            pattern_fraction=pattern_fraction)  # fmt: skip
 
     return bootstrap_statistic(statistic, int(landmarks.shape[0]), resamples=resamples, seed=seed)
+
+
+def difference_with_ci(
+    first: Sequence[LayerPatterns], second: Sequence[LayerPatterns], landmarks: Tensor, *, image_size: tuple[int, int],
+    top_images: int = 20, pattern_fraction: float = 1 / 3, resamples: int = 1000, seed: int = 0,
+) -> tuple[float, float, float]:  # fmt: skip
+    """(value, low, high): instability(first) - instability(second) on the same images, with a
+    paired 95 % bootstrap interval (both recomputed on each resample of the images)."""
+
+    def statistic(idx: np.ndarray) -> float:
+        index = torch.as_tensor(idx, dtype=torch.long)
+        kw = dict(image_size=image_size, top_images=top_images, pattern_fraction=pattern_fraction)
+        return instability(_subset(first, index), landmarks[index], **kw) - instability(  # type: ignore[arg-type]
+            _subset(second, index), landmarks[index], **kw)  # type: ignore[arg-type]  # fmt: skip
+
+    return bootstrap_statistic(statistic, int(landmarks.shape[0]), resamples=resamples, seed=seed)
+
+
+def verdict(low: float, high: float) -> str:
+    """The verdict on a difference first - second from its interval (low, high): "lower" if the
+    interval lies below 0, "not lower" if above 0, "inconclusive" if it contains 0 or is undefined."""
+    if math.isfinite(high) and high < 0:
+        return "lower"
+    if math.isfinite(low) and low > 0:
+        return "not lower"
+    return "inconclusive"
 
 
 def raw_peaks(layer: str, act: Tensor, geometry: LayerGeometry) -> LayerPatterns:
