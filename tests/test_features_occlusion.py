@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from attrbench.errors import OptionError
-from attrbench.features.occlusion_sensitivity import OcclusionMaps, occlusion_sensitivity, on_object_summary, square_positions
+from attrbench.features.occlusion_sensitivity import (
+    OcclusionMaps,
+    occlusion_sensitivity,
+    on_object_summary,
+    square_positions,
+)
 from attrbench.models.comparison import small_vgg
 
 

@@ -58,7 +58,9 @@ def _label(name: str) -> str:
     return Path(name).stem if name.endswith((".pt", ".pth")) else name.replace(":", "-")
 
 
-def _occlusion(model: Any, test: Any, *, layer: str, args: argparse.Namespace, figs: Path, device: Any) -> dict[str, Any]:
+def _occlusion(
+    model: Any, test: Any, *, layer: str, args: argparse.Namespace, figs: Path, device: Any
+) -> dict[str, Any]:
     """Occlusion maps of the first ``--occlusion-images`` test images (figures of the first two) and
     their summary against the bird's box (:func:`on_object_summary`), one row for the model."""
     import numpy as np
@@ -102,7 +104,12 @@ def _one_model(name: str, args: argparse.Namespace, out: Path) -> dict[str, list
     from attrbench.features.deconvnet_study import deconvnet_figure
     from attrbench.features.explanatory_graph import dataset_outputs, save_graph
     from attrbench.features.graph_mining import MiningOptions, mine_graph
-    from attrbench.features.graph_study import collect_from_outputs, difference_rows, draw_patterns, instability_rows, position_sources
+    from attrbench.features.graph_study import (
+        collect_from_outputs,
+        comparison_tables,
+        draw_patterns,
+        position_sources,
+    )
     from attrbench.features.topk import top_of_maps
 
     model, device = load_model_and_device(name, args.device)
@@ -129,9 +136,8 @@ def _one_model(name: str, args: argparse.Namespace, out: Path) -> dict[str, list
         deconvnet_figure(model, test, layer=layer, channels=None, n_channels=6, k=9, out_dir=figs, device=device,
                          batch_size=args.batch_size, geometry=graph.layer(layer).geometry, top=top)  # fmt: skip
     occlusion = {"model": label, **_occlusion(model, test, layer=layers[-1], args=args, figs=figs, device=device)}
-    return {"instability": instability_rows(sources, landmarks, **study),  # type: ignore[arg-type]
-            "difference": difference_rows(sources, landmarks, **study),  # type: ignore[arg-type]
-            "occlusion": [occlusion]}  # fmt: skip
+    rows, diffs = comparison_tables(sources, landmarks, **study)  # type: ignore[arg-type]
+    return {"instability": rows, "difference": diffs, "occlusion": [occlusion]}
 
 
 def main(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -27,20 +28,21 @@ from attrbench.features.figures import Patch, crop, heat_map, pattern_figure
 from attrbench.features.geometry import one_output
 from attrbench.features.location_instability import (
     LayerPatterns,
-    difference_with_ci,
-    instability_with_ci,
+    layer_instabilities,
+    mean_over_layers,
     random_positions,
     raw_peaks,
+    subset,
     verdict,
 )
+from attrbench.stats import bootstrap_statistics
 
 __all__ = [
     "POSITION_SOURCES",
     "collect",
     "collect_from_outputs",
-    "difference_rows",
+    "comparison_tables",
     "draw_patterns",
-    "instability_rows",
     "position_sources",
     "strongest_nodes",
 ]
@@ -49,7 +51,9 @@ __all__ = [
 POSITION_SOURCES: tuple[str, ...] = ("explanatory graph", "raw filter peaks", "random positions")
 
 
-def collect_from_outputs(graph: ExplanatoryGraph, outputs: dict[str, Tensor]) -> tuple[list[NodePositions], list[LayerPatterns]]:
+def collect_from_outputs(
+    graph: ExplanatoryGraph, outputs: dict[str, Tensor]
+) -> tuple[list[NodePositions], list[LayerPatterns]]:
     """Node positions of the graph and raw-filter peaks of its layers from the layers' recorded
     outputs (N, C, H', W') on N images (:func:`attrbench.features.explanatory_graph.dataset_outputs`)."""
     nodes = positions_from_outputs(graph, outputs)
@@ -74,54 +78,53 @@ def position_sources(
     return dict(zip(POSITION_SOURCES, (graph, peaks, rand)))
 
 
-def _layer_sets(layers: list[LayerPatterns]) -> list[tuple[str, list[LayerPatterns]]]:
-    """("all", every layer) then (name, [layer]) per layer: the rows of a table."""
-    return [("all", layers)] + [(lay.layer, [lay]) for lay in layers]
-
-
-def instability_rows(
+def comparison_tables(
     sources: dict[str, list[LayerPatterns]], landmarks: tuple[Tensor, list[str]], *, model: str,
     image_size: tuple[int, int], top_images: int = 20, pattern_fraction: float = 1 / 3, resamples: int = 1000,
     seed: int = 0,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """Per position source and per layer ("all": the mean over layers, the paper's number),
-    location instability with its 95 % bootstrap interval over images.
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
+    """Location instability per source and layer, and the paired differences, from one bootstrap.
+
+    Each resample of the images computes every source's per-layer values once; layer "all" (the
+    mean over layers, the paper's number), each layer alone, and explanatory graph minus each other
+    source (its interval decides :func:`attrbench.features.location_instability.verdict`) are all
+    derived from them, so every interval uses the same resamples (as separate
+    :func:`~attrbench.features.location_instability.instability_with_ci` calls with this seed would).
 
     Args:
-        sources: :func:`position_sources`; landmarks: (N, L, 3) landmarks and their names
-            (:meth:`FeatureImages.landmarks`).
+        sources: :func:`position_sources` (explanatory graph first); landmarks: (N, L, 3) landmarks and
+            their names (:meth:`FeatureImages.landmarks`).
+
+    Returns:
+        instability rows (source-major, layer "all" first, then the layers top first) and difference rows.
     """
     marks, names = landmarks
-    rows = []
-    for source, layers in sources.items():
-        for layer, chosen in _layer_sets(layers):
-            value, low, high = instability_with_ci(chosen, marks, image_size=image_size, top_images=top_images,
-                                                   pattern_fraction=pattern_fraction, resamples=resamples, seed=seed)  # fmt: skip
+    names_of = ["all"] + [lay.layer for lay in next(iter(sources.values()))]
+    kw = dict(image_size=image_size, top_images=top_images, pattern_fraction=pattern_fraction)
+
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        index = torch.as_tensor(idx, dtype=torch.long)
+        per = [layer_instabilities(subset(layers, index), marks[index], **kw) for layers in sources.values()]  # type: ignore[arg-type]
+        table = np.array([[mean_over_layers(values), *values] for values in per])  # (S, 1 + L)
+        return np.concatenate([table.ravel(), (table[0] - table[1:]).ravel()])
+
+    stats = bootstrap_statistics(statistic, int(marks.shape[0]), resamples=resamples, seed=seed)
+    width, common = len(names_of), {"model": model, "images": int(marks.shape[0])}
+    rows, diffs = [], []
+    for i, (source, layers) in enumerate(sources.items()):
+        for j, layer in enumerate(names_of):
+            value, low, high = stats[i * width + j]
+            chosen = layers if layer == "all" else [layers[j - 1]]
             rows.append({"model": model, "positions": source, "layer": layer, "instability": value, "ci_low": low,
-                         "ci_high": high, "images": int(marks.shape[0]), "patterns": " ".join(str(lay.scores.shape[0]) for lay in chosen),
-                         "landmarks": " ".join(names), "top_images": top_images,
-                         "pattern_fraction": round(pattern_fraction, 4)})  # fmt: skip
-    return rows
-
-
-def difference_rows(
-    sources: dict[str, list[LayerPatterns]], landmarks: tuple[Tensor, list[str]], *, model: str,
-    image_size: tuple[int, int], top_images: int = 20, pattern_fraction: float = 1 / 3, resamples: int = 1000,
-    seed: int = 0,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """Per layer ("all" first): explanatory graph minus each other source, the paired 95 % bootstrap
-    interval of the difference and its verdict (:func:`attrbench.features.location_instability.verdict`)."""
-    marks = landmarks[0]
-    first, *others = POSITION_SOURCES
-    rows = []
-    for other in others:
-        for (layer, graph_layers), (_, other_layers) in zip(_layer_sets(sources[first]), _layer_sets(sources[other])):
-            value, low, high = difference_with_ci(graph_layers, other_layers, marks, image_size=image_size,
-                                                  top_images=top_images, pattern_fraction=pattern_fraction,
-                                                  resamples=resamples, seed=seed)  # fmt: skip
-            rows.append({"model": model, "versus": other, "layer": layer, "difference": value, "ci_low": low,
-                         "ci_high": high, "verdict": verdict(low, high), "images": int(marks.shape[0])})  # fmt: skip
-    return rows
+                         "ci_high": high, "images": common["images"],
+                         "patterns": " ".join(str(lay.scores.shape[0]) for lay in chosen), "landmarks": " ".join(names),
+                         "top_images": top_images, "pattern_fraction": round(pattern_fraction, 4)})  # fmt: skip
+    for i, other in enumerate(list(sources)[1:]):
+        for j, layer in enumerate(names_of):
+            value, low, high = stats[(len(sources) + i) * width + j]
+            diffs.append({"model": model, "versus": other, "layer": layer, "difference": value, "ci_low": low,
+                          "ci_high": high, "verdict": verdict(low, high), "images": common["images"]})  # fmt: skip
+    return rows, diffs
 
 
 def strongest_nodes(scores: Tensor, *, n: int, top_images: int = 20) -> list[int]:

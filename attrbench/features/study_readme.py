@@ -56,7 +56,8 @@ def instability_section(instability: Sequence[dict[str, Any]], difference: Seque
     ]
     for d in (r for r in difference if r["versus"] == PEAKS):
         cells = [_cell(_find(instability, model=d["model"], layer=d["layer"], positions=s)) for s in POSITION_SOURCES]
-        lines.append(f"| {d['model']} | {d['layer']} | {' | '.join(cells)} | {_cell(d, 'difference')} | {d['verdict']} |")
+        lines.append(f"| {d['model']} | {d['layer']} | {' | '.join(cells)} | {_cell(d, 'difference')} "
+                     f"| {d['verdict']} |")  # fmt: skip
     return lines
 
 
@@ -154,7 +155,8 @@ def write_readme(
         "(each filter's strongest unit) and with random positions (no localisation). "
         f"{first.get('images', 0)} test images, landmarks {first.get('landmarks', '')}, "
         f"the top {first.get('top_images', '')} images per pattern, the strongest "
-        f"{100 * float(first.get('pattern_fraction', math.nan)):.0f} % of the patterns per layer; layer `all` is the mean over layers "
+        f"{100 * float(first.get('pattern_fraction', math.nan)):.0f} % of the patterns per layer; "
+        "layer `all` is the mean over layers "
         "(the paper's number). Intervals: 95 % percentile bootstrap over images "
         f"({options.get('resamples')} resamples); graph - peaks is the paired difference on the same resampled "
         "images. Verdict: lower if its interval lies below 0, not lower if above 0, inconclusive if it holds 0.",

@@ -35,8 +35,8 @@ def instability_markdown(rows: Sequence[dict[str, Any]], *, command: str) -> str
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['layer']} | {r['positions']} | {interval(r['instability'], r['ci_low'], r['ci_high'])} "
-                     f"| {r['images']} | {r['landmarks']} |")  # fmt: skip
+        value = interval(r["instability"], r["ci_low"], r["ci_high"])
+        lines.append(f"| {r['model']} | {r['layer']} | {r['positions']} | {value} | {r['images']} | {r['landmarks']} |")
     return "\n".join(lines) + "\n"
 
 
