@@ -39,6 +39,7 @@ __all__ = [
     "coverage_fraction",
     "coverage_mask",
     "layer_geometry",
+    "layer_geometry_and_grid",
     "method_geometry",
     "model_coverage",
     "model_coverage_fraction",
@@ -182,7 +183,6 @@ def _compose_module(module: nn.Module, g: Geometry) -> Geometry:
     return g
 
 
-@torch.no_grad()
 def layer_geometry(model: nn.Module, layer: str, *, input_size: tuple[int, int]) -> Geometry:
     """Geometry of the output of ``model.get_submodule(layer)`` (module docstring).
 
@@ -191,10 +191,18 @@ def layer_geometry(model: nn.Module, layer: str, *, input_size: tuple[int, int])
         layer: dotted module path (e.g. ``"net.layer3"``).
         input_size: (H, W) of the probe forward pass.
     """
+    return layer_geometry_and_grid(model, layer, input_size=input_size)[0]
+
+
+@torch.no_grad()
+def layer_geometry_and_grid(
+    model: nn.Module, layer: str, *, input_size: tuple[int, int]
+) -> tuple[Geometry, tuple[int, int]]:
+    """:func:`layer_geometry` and the layer's output grid (H', W') at ``input_size``, from one forward."""
     target = model.get_submodule(layer)
     known: dict[int, tuple[Tensor, Geometry]] = {}
     seen: list[tuple[tuple[int, int], Geometry]] = [(tuple(input_size), Geometry(size=1))]  # type: ignore[list-item]
-    result: list[Geometry] = []
+    result: list[tuple[Geometry, tuple[int, int]]] = []
 
     def geometry_of(t: Tensor) -> Geometry:
         if id(t) in known and known[id(t)][0] is t:
@@ -219,12 +227,13 @@ def layer_geometry(model: nn.Module, layer: str, *, input_size: tuple[int, int])
         known[id(output)] = (output, g)
         seen.append((tuple(output.shape[-2:]), g))  # type: ignore[arg-type]
         if module is target:
-            result.append(g)
+            result.append((g, tuple(output.shape[-2:])))  # type: ignore[arg-type]
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]
     try:
         p = next(iter(model.parameters()), None)
-        x = torch.zeros(1, 3, *input_size, dtype=p.dtype if p is not None else torch.float32)
+        x = torch.zeros(1, 3, *input_size, dtype=p.dtype if p is not None else torch.float32,
+                        device=p.device if p is not None else None)  # fmt: skip
         known[id(x)] = (x, Geometry(size=1))
         model(x)
     finally:

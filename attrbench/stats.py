@@ -39,6 +39,7 @@ __all__ = [
     "ValueRange",
     "bootstrap_ci",
     "bootstrap_statistic",
+    "bootstrap_statistics",
     "ci_method_name",
     "holm",
     "interval",
@@ -130,17 +131,29 @@ def bootstrap_statistic(
     repeats allowed); the value is ``statistic(arange(n))`` and the interval the percentiles of the
     finite resampled values (NaN bounds when fewer than two are finite, or n < 2).
     """
-    value = float(statistic(np.arange(n)))
+    row = bootstrap_statistics(lambda idx: np.array([statistic(idx)]), n, level=level, resamples=resamples, seed=seed)
+    return float(row[0, 0]), float(row[0, 1]), float(row[0, 2])
+
+
+def bootstrap_statistics(
+    statistic: Callable[[np.ndarray], np.ndarray], n: int, *, level: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """(K, 3) rows (value, low, high): :func:`bootstrap_statistic` of K statistics computed together
+    (``statistic(indices)`` returns all K) on the same resamples; row k equals a separate
+    :func:`bootstrap_statistic` call of statistic k with the same seed."""
+    value = np.asarray(statistic(np.arange(n)), dtype=np.float64)
+    out = np.full((value.size, 3), math.nan)
+    out[:, 0] = value
     if n < 2:
-        return value, math.nan, math.nan
+        return out
     rng = np.random.default_rng(seed)
     draws = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(resamples)], dtype=np.float64)
-    draws = draws[np.isfinite(draws)]
-    if draws.size < 2:
-        return value, math.nan, math.nan
     alpha = (1 - level) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha])
-    return value, float(low), float(high)
+    for k in range(value.size):
+        finite = draws[:, k][np.isfinite(draws[:, k])]
+        if finite.size >= 2:
+            out[k, 1:] = np.quantile(finite, [alpha, 1 - alpha])
+    return out
 
 
 def wilson_ci(*, successes: int, n: int, level: float = 0.95) -> tuple[float, float, float]:

@@ -39,7 +39,9 @@ def test_explanatory_graph_mine_infer_draw_instability_on_cub(cub, tmp_path, cap
                  "--top-images", "3", "--resamples", "20", "--out", str(tmp_path / "tables")]) == 0  # fmt: skip
     with (tmp_path / "tables" / "location_instability.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["positions"] for r in rows] == ["explanatory graph", "raw filter peaks", "random positions"]
+    layers = ["all", "net.features.26", "net.features.19", "net.features.12"]
+    assert [(r["positions"], r["layer"]) for r in rows] == [
+        (s, la) for s in ("explanatory graph", "raw filter peaks", "random positions") for la in layers]
     assert all(0 <= float(r["instability"]) <= 1 and r["images"] == "6" for r in rows)
 
 
@@ -68,14 +70,35 @@ def test_results_experiment_runs_end_to_end_on_cub(cub, tmp_path) -> None:
     out = tmp_path / "features"
     assert main(["experiment", "features", TINY_VGG, "--dataset", "cub200", "--data-root", str(cub.root),
                  "--mine-images", "3", "--test-images", "3", "--iterations", "1", "--patterns", "1",
-                 "--resamples", "10", "--landmarks", "all", "--device", "cpu", "--out", str(out)]) == 0  # fmt: skip
+                 "--resamples", "10", "--landmarks", "all", "--occlusion-images", "3", "--device", "cpu",
+                 "--out", str(out)]) == 0  # fmt: skip
     with (out / "location_instability.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     label = TINY_VGG.replace(":", "-")
-    assert [(r["model"], r["positions"]) for r in rows] == [
-        (label, "explanatory graph"), (label, "raw filter peaks"), (label, "random positions")]
+    layers = ["all", "net.features.26", "net.features.19", "net.features.12"]  # top layer first
+    sources = ["explanatory graph", "raw filter peaks", "random positions"]
+    assert [(r["model"], r["positions"], r["layer"]) for r in rows] == [(label, s, la) for s in sources for la in layers]
+    with (out / "location_instability_difference.csv").open() as fh:
+        diffs = list(csv.DictReader(fh))
+    assert [(r["versus"], r["layer"]) for r in diffs] == [(s, la) for s in sources[1:] for la in layers]
+    assert {r["verdict"] for r in diffs} <= {"lower", "not lower", "inconclusive"}
+    with (out / "occlusion_sensitivity.csv").open() as fh:
+        (occ,) = list(csv.DictReader(fh))
+    assert occ["images"] == "3" and 0 <= float(occ["on_share"]) <= 1  # the fixture's test images have boxes
     assert (out / "command.txt").read_text().startswith("attrbench experiment features ")
     figures = sorted(p.name for p in (out / label).iterdir())
     assert figures[:3] == ["deconvnet-net.features.12.png", "deconvnet-net.features.19.png", "deconvnet-net.features.26.png"]
     assert {"occlusion-0.png", "occlusion-1.png", "patterns-net.features.26.png"} <= set(figures)
     assert (out / "graphs" / f"{label}.pt").is_file() and (out / "location_instability.png").is_file()
+    readme = (out / "README.md").read_text()
+    assert f"- **{label}: {next(r['verdict'] for r in diffs if r['layer'] == 'all')}**" in readme
+    assert "`deconvnet-net.features.12.png`" in readme and "| net.features.19 |" in readme
+
+
+def test_results_experiment_with_bbox_crops_on_cub(cub, tmp_path) -> None:
+    out = tmp_path / "features"
+    assert main(["experiment", "features", TINY_VGG, "--dataset", "cub200", "--data-root", str(cub.root),
+                 "--crop", "bbox", "--mine-images", "3", "--test-images", "3", "--iterations", "1", "--patterns", "1",
+                 "--resamples", "5", "--device", "cpu", "--out", str(out)]) == 0  # fmt: skip
+    readme = (out / "README.md").read_text()
+    assert "n/a (no boxes, or images cropped to the box)" in readme and "whole scenes" not in readme

@@ -11,7 +11,7 @@ from torch import nn
 from attrbench.errors import OptionError
 from attrbench.features.deconvnet import deconvnet_relus, project_activation
 from attrbench.features.geometry import layer_geometry
-from attrbench.features.topk import top_activations
+from attrbench.features.topk import top_activations, top_of_maps
 from attrbench.hooks import hooks_of
 from attrbench.models.comparison import small_vgg
 from attrbench.testing.models import tiny_bagnet
@@ -163,3 +163,7 @@ def test_top9_equals_brute_force_search_with_ties() -> None:
         np.testing.assert_allclose([v for v, *_ in got], [v for v, *_ in expected], rtol=0, atol=0)
     with pytest.raises(OptionError, match="out of range"):
         top_activations(net, batches, layer="2", channels=[4])
+    # the same search from maps recorded once for all images (how the results study runs it)
+    once = top_of_maps([(torch.arange(23), maps)], layer="2", channels=[3, 0, 1], k=9)
+    for a, b in zip((top.values, top.images, top.positions), (once.values, once.images, once.positions)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

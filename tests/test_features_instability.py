@@ -18,7 +18,9 @@ from attrbench.features.location_instability import (
     pattern_instability,
     random_positions,
     raw_peaks,
+    verdict,
 )
+from attrbench.features.graph_study import comparison_tables
 from attrbench.stats import bootstrap_statistic
 
 
@@ -96,3 +98,33 @@ def test_landmark_names() -> None:
     assert landmark_indices(names, ["all"]) == [0, 1, 2, 3]
     with pytest.raises(DataError, match="wing"):
         landmark_indices(names, ["wing"])
+
+
+def test_comparison_tables_paired_difference_and_verdict() -> None:
+    # 12 images, landmark wandering over the image. "follow" always sits 5 px from it (instability
+    # 0); "still" stays at one place, so its instability is the std of its distances to the
+    # landmark, and follow - still is exactly -instability(still) on every resample.
+    gen = torch.Generator().manual_seed(1)
+    lm_xy = torch.rand(12, 2, generator=gen, dtype=torch.float64) * 60
+    lm = torch.cat([lm_xy, torch.ones(12, 1, dtype=torch.float64)], 1)[:, None]
+    follow = LayerPatterns("a", torch.stack([lm_xy[:, 1] + 3.0, lm_xy[:, 0] - 4.0], 1)[None], torch.ones(1, 12))
+    still = LayerPatterns("a", torch.full((1, 12, 2), 30.0, dtype=torch.float64), torch.ones(1, 12))
+    wild = LayerPatterns("b", torch.rand(2, 12, 2, generator=gen, dtype=torch.float64) * 64, torch.rand(2, 12, generator=gen))
+    sources = {"explanatory graph": [follow, wild], "raw filter peaks": [still, wild], "random positions": [still, LayerPatterns("b", still.positions, still.scores)]}
+    size = (64, 64)
+    rows, diffs = comparison_tables(sources, (lm, ["back"]), model="m", image_size=size, resamples=50, seed=0)
+    assert [(r["positions"], r["layer"]) for r in rows] == [(s, la) for s in sources for la in ("all", "a", "b")]
+    for row in rows:  # differential: the one-pass bootstrap equals a separate bootstrap per statistic
+        layers = sources[row["positions"]]
+        chosen = layers if row["layer"] == "all" else [lay for lay in layers if lay.layer == row["layer"]][:1]
+        expected = instability_with_ci(chosen, lm, image_size=size, resamples=50, seed=0)
+        assert (row["instability"], row["ci_low"], row["ci_high"]) == pytest.approx(expected, abs=1e-12, nan_ok=True)
+    alone = instability_with_ci([still], lm, image_size=size, resamples=50, seed=0)
+    (layer_a,) = [d for d in diffs if d["versus"] == "raw filter peaks" and d["layer"] == "a"]
+    assert (layer_a["difference"], layer_a["ci_low"], layer_a["ci_high"]) == pytest.approx(
+        (-alone[0], -alone[2], -alone[1]), abs=1e-12)  # same resamples, sign flipped
+    assert layer_a["verdict"] == "lower"
+    (layer_b,) = [d for d in diffs if d["versus"] == "raw filter peaks" and d["layer"] == "b"]
+    assert (layer_b["difference"], layer_b["ci_low"], layer_b["ci_high"], layer_b["verdict"]) == (0, 0, 0, "inconclusive")
+    assert verdict(0.01, 0.2) == "not lower"
+    assert verdict(-0.1, 0.2) == verdict(math.nan, math.nan) == "inconclusive"

@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from attrbench.errors import OptionError
-from attrbench.features.occlusion_sensitivity import occlusion_sensitivity, square_positions
+from attrbench.features.occlusion_sensitivity import (
+    OcclusionMaps,
+    occlusion_sensitivity,
+    on_object_summary,
+    square_positions,
+)
 from attrbench.models.comparison import small_vgg
 
 
@@ -62,3 +67,20 @@ def test_maps_equal_per_image_brute_force() -> None:
 def test_bad_square_is_an_option_error() -> None:
     with pytest.raises(OptionError, match="--size"):
         square_positions(10, size=11, stride=1)
+
+
+def test_on_object_summary_by_hand() -> None:
+    # squares of 4 px at top-left rows/cols 0, 4, 8: centres 1.5, 5.5, 9.5. The box x 4..7, y 0..11
+    # (x=4, y=0, w=4, h=12) holds the centres of column 1 only: 3 of 9 positions on the object.
+    prob = torch.tensor([[0.9, 0.2, 0.8], [0.9, 0.4, 0.7], [0.6, 0.3, 0.9]], dtype=torch.float64)
+    maps = OcclusionMaps(label=0, channel=0, probability=prob, activation=torch.zeros(3, 3),
+                         predicted=torch.zeros(3, 3, dtype=torch.long), rows=torch.tensor([0, 4, 8]),
+                         cols=torch.tensor([0, 4, 8]), base_probability=1.0, base_activation=0.0,
+                         base_predicted=0)  # fmt: skip
+    got = on_object_summary(maps, bbox=(4.0, 0.0, 4.0, 12.0), size=4)
+    assert got["on_share"] == pytest.approx(3 / 9) and got["worst_on"] == 1.0
+    assert got["drop_on"] == pytest.approx(1 - 0.3) and got["drop_off"] == pytest.approx(1 - 4.8 / 6)
+    got = on_object_summary(maps, bbox=(0.0, 8.0, 12.0, 4.0), size=4)  # bottom row: its minimum 0.3 is not the worst
+    assert got["worst_on"] == 0.0 and got["on_share"] == pytest.approx(3 / 9)
+    empty = on_object_summary(maps, bbox=(100.0, 100.0, 1.0, 1.0), size=4)
+    assert empty["on_share"] == 0.0 and math.isnan(empty["drop_on"])

@@ -111,15 +111,18 @@ def _draw(args: argparse.Namespace) -> int:
 def _instability(args: argparse.Namespace) -> int:
     from attrbench.commands import command_line
     from attrbench.errors import OptionError
-    from attrbench.features.graph_study import instability_rows
+    from attrbench.features.graph_study import collect, comparison_tables, position_sources
     from attrbench.features.tables import instability_markdown, write_instability_table
 
     if not 0 < args.pattern_fraction <= 1 or args.top_images < 2 or args.resamples < 1:
         raise OptionError("--pattern-fraction must lie in (0, 1], --top-images be >= 2 and --resamples >= 1")
     graph, model, device, images = _load(args)
-    rows = instability_rows(graph, model, images, landmarks=parse_list(args.landmarks) or ["all"], device=device,
-                            top_images=args.top_images, pattern_fraction=args.pattern_fraction,
-                            resamples=args.resamples, seed=args.seed, batch_size=args.batch_size)  # fmt: skip
+    landmarks = images.landmarks(parse_list(args.landmarks) or ["all"])
+    sources = position_sources(*collect(graph, model, images, device=device, batch_size=args.batch_size),
+                               image_size=graph.input_size, seed=args.seed)  # fmt: skip
+    rows, _ = comparison_tables(sources, landmarks, model=graph.model, image_size=graph.input_size,
+                                top_images=args.top_images, pattern_fraction=args.pattern_fraction,
+                                resamples=args.resamples, seed=args.seed)  # fmt: skip
     print(instability_markdown(rows, command=command_line(args)))
     if args.out:
         for path in write_instability_table(rows, args.out, command=command_line(args)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,12 +31,20 @@ class FeatureImages:
     dataset: Any
     indices: list[int]
     name: str
+    _loaded: Tensor | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.indices)
 
+    def preload(self) -> FeatureImages:
+        """Decode every chosen image once and keep them (N, 3, H, W) in memory; returns ``self``."""
+        self._loaded = torch.stack([self.dataset[i].image for i in self.indices])
+        return self
+
     def images(self, positions: list[int]) -> Tensor:
         """(len(positions), 3, H, W) images of the chosen images at ``positions`` (0..len-1)."""
+        if self._loaded is not None:
+            return self._loaded[torch.as_tensor(positions, dtype=torch.long)]
         return torch.stack([self.dataset[self.indices[p]].image for p in positions])
 
     def ids(self) -> list[str]:

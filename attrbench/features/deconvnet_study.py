@@ -37,13 +37,17 @@ def deconvnet_figure(
     device: torch.device,
     batch_size: int = 32,
     geometry: LayerGeometry | None = None,
+    top: TopActivations | None = None,
 ) -> tuple[Path, Path]:
     """Search, project, crop and draw one layer (module docstring). ``channels`` None: the
-    ``n_channels`` strongest of all channels; ``geometry``: the layer's, if already measured.
+    ``n_channels`` strongest of all channels; ``geometry``: the layer's, if already derived;
+    ``top``: the search's result, if already made from recorded maps (:func:`top_of_maps`).
     Returns the figure and the csv paths."""
     out_dir = Path(out_dir)
     size = tuple(images.images([0]).shape[-2:])
-    top = top_activations(model, images.batches(batch_size=batch_size, device=device), layer=layer, channels=channels, k=k)
+    if top is None:
+        top = top_activations(model, images.batches(batch_size=batch_size, device=device), layer=layer,
+                              channels=channels, k=k)  # fmt: skip
     rows_idx = list(range(len(top.channels))) if channels is not None else strongest_channels(top, n_channels)
     geo = geometry or layer_geometry(model, layer=layer, input_size=size)  # type: ignore[arg-type]
     ids = images.ids()

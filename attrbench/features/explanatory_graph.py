@@ -22,7 +22,7 @@ Shapes: positions (V, N, 2) float64 pixels (row, col); scores (V, N).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +41,7 @@ __all__ = [
     "GraphLayer",
     "NodePositions",
     "capture_layers",
+    "dataset_outputs",
     "expected_positions",
     "infer_positions",
     "layer_outputs",
@@ -182,6 +183,19 @@ def layer_outputs(model: nn.Module, images: Tensor, names: Sequence[str]) -> dic
     with capture_layers(model, names) as stores:
         model(images)
     return {name: one_output(stores[name], name) for name in names}
+
+
+@torch.no_grad()
+def dataset_outputs(model: nn.Module, batches: Iterable[Tensor], names: Sequence[str]) -> dict[str, Tensor]:
+    """The outputs (N, C, H', W') float32 on the CPU of the layers ``names`` over all ``batches``
+    (images (B, 3, H, W)), one forward per batch for all layers."""
+    outputs: dict[str, list[Tensor]] = {name: [] for name in names}
+    for images in batches:
+        for name, act in layer_outputs(model, images, names).items():
+            outputs[name].append(act.float().cpu())
+    if not all(outputs.values()):
+        raise ValueError("dataset_outputs: no batches")
+    return {name: torch.cat(acts) for name, acts in outputs.items()}
 
 
 def infer_positions(graph: ExplanatoryGraph, model: nn.Module, images: Tensor) -> list[NodePositions]:

@@ -124,8 +124,10 @@ def pattern_figure(
 
 
 def instability_figure(rows: Sequence[dict], *, path: str | Path) -> Path:
-    """Bars of location instability with their intervals, grouped by model (rows of the table)."""
+    """Bars of location instability with their intervals, grouped by model (the table's rows of layer
+    "all", the mean over layers)."""
     plt = _plt()
+    rows = [r for r in rows if r.get("layer", "all") == "all"]
     models = list(dict.fromkeys(r["model"] for r in rows))
     methods = list(dict.fromkeys(r["positions"] for r in rows))
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(models), 3.2))

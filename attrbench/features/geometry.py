@@ -1,29 +1,24 @@
-"""Receptive-field geometry of a layer: which input pixels a unit of a feature map sees.
+"""Receptive-field geometry of a layer in the form the feature tools use: per-axis size, stride
+and offset, the layer's grid, each unit's box and centre.
 
-Measured, not derived by hand, so that it holds for any CNN (VGG, ResNet, BagNet): a float64 copy
-of the model is made linear and positive (every convolution and linear weight set to 1,
-BatchNorm to the identity, ReLU to the identity, max-pooling to average pooling with the same
-window), so the gradient of one unit with respect to the input is strictly positive exactly on
-the unit's receptive field. Two neighbouring units give the stride; the box of the unit at
-(i, j) is then ``offset + stride * (i, j)`` with the measured size. The probe input is larger than
-the model's input (``probe_scale``, 2) so that the measured unit is not clipped by the image border (doubled until it is not);
-``offset`` can be negative (padding), boxes are clipped only when cropping.
+The geometry itself has one implementation, :func:`attrbench.geometry.layer_geometry`, derived
+from the module graph (conv/pool kernel, stride, padding and dilation composed in a forward pass;
+residual sums as the union of their terms), so it holds for any CNN (VGG, ResNet, BagNet). Unit
+(i, j) then sees input rows ``offset + stride * i ... + size - 1`` (same for columns); ``offset``
+can be negative (padding), boxes are clipped only when cropping.
 
 Shapes: boxes and centres in input pixels, (row, col) order.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attrbench.errors import OptionError
+from attrbench.geometry import layer_geometry_and_grid
 from attrbench.hooks import capture_output
 
 __all__ = ["LayerGeometry", "find_layer", "layer_geometry", "layer_output", "one_output"]
@@ -91,65 +86,20 @@ def one_output(store: list[Tensor], layer: str) -> Tensor:
     return store[0]
 
 
-@contextmanager
-def _linear_positive(model: nn.Module) -> Iterator[None]:
-    """Make ``model`` (a throw-away copy) linear with positive weights; hooks removed on exit."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            m.weight.data.fill_(1.0)
-            if m.bias is not None:
-                m.bias.data.zero_()
-        elif isinstance(m, nn.BatchNorm2d):
-            m.reset_parameters()  # running stats 0 / 1, affine 1 / 0: the identity in eval mode
-    with ExitStack() as stack:
-        for m in model.modules():
-            if isinstance(m, nn.ReLU):
-                handle = m.register_forward_hook(lambda _m, inputs, _out: inputs[0])
-                stack.callback(handle.remove)
-            elif isinstance(m, nn.MaxPool2d):
-                pool = (m.kernel_size, m.stride, m.padding)
-                hook = lambda _m, inputs, _out, p=pool: F.avg_pool2d(inputs[0], p[0], p[1], p[2])  # noqa: E731
-                handle = m.register_forward_hook(hook)
-                stack.callback(handle.remove)
-        yield
-
-
-def layer_geometry(
-    model: nn.Module, *, layer: str, input_size: tuple[int, int], probe_scale: int = 2
-) -> LayerGeometry:
-    """Measure the receptive field of ``layer`` (see the module docstring).
+def layer_geometry(model: nn.Module, *, layer: str, input_size: tuple[int, int]) -> LayerGeometry:
+    """The receptive field of ``layer``'s units and its grid (see the module docstring).
 
     Args:
-        model: takes (B, 3, H, W) inputs; it is not modified (a float64 copy is probed).
-        layer: submodule name, e.g. ``"net.features.6"``.
+        model: takes (B, 3, H, W) inputs (one probe forward of a zero image, no gradients).
+        layer: submodule name, e.g. ``"net.features.6"`` (unknown names suggest close ones).
         input_size: the model's input (H, W); gives ``grid``.
-        probe_scale: the probe input is ``probe_scale`` times the input size (at least 64 px).
+
+    Raises:
+        OptionError: unknown layer, or its geometry cannot be derived from the module graph.
     """
-    probe = copy.deepcopy(model).to(torch.float64).eval()
-    device = next(probe.parameters()).device
-    h, w = input_size
-    with torch.no_grad():
-        grid = tuple(layer_output(probe, torch.zeros(1, 3, h, w, dtype=torch.float64, device=device), layer=layer).shape[-2:])
-    ph, pw = max(h * probe_scale, 64), max(w * probe_scale, 64)
-    x = torch.ones(1, 3, ph, pw, dtype=torch.float64, device=device, requires_grad=True)
-    boxes = []
-    with torch.enable_grad():  # callers may run under no_grad
-        with _linear_positive(probe), capture_output(find_layer(probe, layer)) as store:
-            probe(x)
-        act = one_output(store, layer)
-        i0, j0 = act.shape[-2] // 2, act.shape[-1] // 2
-        for di, dj in ((0, 0), (1, 1)):
-            (g,) = torch.autograd.grad(act[0, 0, i0 + di, j0 + dj], x, retain_graph=True)
-            support = g[0].sum(0) > 0
-            rows = torch.nonzero(support.any(1)).flatten()
-            cols = torch.nonzero(support.any(0)).flatten()
-            boxes.append((int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1))
-    if any(b[0] == 0 or b[1] == ph or b[2] == 0 or b[3] == pw for b in boxes):
-        if probe_scale >= 16:
-            raise OptionError(f"layer {layer!r}: the receptive field exceeds a probe of {ph} x {pw} px")
-        return layer_geometry(model, layer=layer, input_size=input_size, probe_scale=2 * probe_scale)
-    (r0, r1, c0, c1), (r0b, _, c0b, _) = boxes
-    stride = (r0b - r0, c0b - c0)
-    return LayerGeometry(
-        size=(r1 - r0, c1 - c0), stride=stride, offset=(r0 - stride[0] * i0, c0 - stride[1] * j0), grid=grid  # type: ignore[arg-type]
-    )
+    find_layer(model, layer)
+    try:
+        g, grid = layer_geometry_and_grid(model, layer, input_size=tuple(input_size))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise OptionError(f"layer {layer!r}: {exc}") from exc
+    return LayerGeometry(size=(g.size, g.size), stride=(g.stride, g.stride), offset=(g.offset, g.offset), grid=grid)

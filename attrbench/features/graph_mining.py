@@ -32,13 +32,13 @@ from attrbench.errors import OptionError
 from attrbench.features.explanatory_graph import (
     ExplanatoryGraph,
     GraphLayer,
-    capture_layers,
+    dataset_outputs,
     expected_positions,
     locate,
     responses,
     squared_distances,
 )
-from attrbench.features.geometry import LayerGeometry, layer_geometry, one_output
+from attrbench.features.geometry import LayerGeometry, layer_geometry
 
 __all__ = ["MiningOptions", "em_step", "mine_graph", "mine_layers", "select_parents"]
 
@@ -233,14 +233,8 @@ def mine_graph(
     options = options or MiningOptions()
     if len(set(layers)) != len(layers) or not layers:
         raise OptionError(f"--layers must name distinct layers, got {list(layers)}")
-    outputs: dict[str, list[Tensor]] = {name: [] for name in layers}
-    for images in batches:
-        with capture_layers(model, layers) as stores:
-            model(images)
-        for name in layers:
-            outputs[name].append(one_output(stores[name], name).float().cpu())
-    acts = [(name, torch.cat(outputs[name]), layer_geometry(model, layer=name, input_size=input_size))
-            for name in reversed(layers)]  # fmt: skip
+    outputs = dataset_outputs(model, batches, layers)
+    acts = [(name, outputs[name], layer_geometry(model, layer=name, input_size=input_size)) for name in reversed(layers)]
     mined = mine_layers(acts, options=options, input_size=input_size)
     opts = {**asdict(options), "images": int(acts[0][1].shape[0]), "sigma_unit_px": float(min(input_size))}
     if not math.isfinite(sum(float(lay.sigmas.sum()) for lay in mined)):

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -17,9 +18,9 @@ from attrbench.features.explanatory_graph import (
     ExplanatoryGraph,
     NodePositions,
     capture_layers,
+    dataset_outputs,
     expected_positions,
     infer_positions,
-    layer_outputs,
     positions_from_outputs,
     responses,
 )
@@ -27,61 +28,103 @@ from attrbench.features.figures import Patch, crop, heat_map, pattern_figure
 from attrbench.features.geometry import one_output
 from attrbench.features.location_instability import (
     LayerPatterns,
-    instability_with_ci,
+    layer_instabilities,
+    mean_over_layers,
     random_positions,
     raw_peaks,
+    subset,
+    verdict,
 )
+from attrbench.stats import bootstrap_statistics
 
-__all__ = ["POSITION_SOURCES", "collect", "draw_patterns", "instability_rows", "strongest_nodes"]
+__all__ = [
+    "POSITION_SOURCES",
+    "collect",
+    "collect_from_outputs",
+    "comparison_tables",
+    "draw_patterns",
+    "position_sources",
+    "strongest_nodes",
+]
 
 #: the three position sources compared, in table order.
 POSITION_SOURCES: tuple[str, ...] = ("explanatory graph", "raw filter peaks", "random positions")
 
 
-@torch.no_grad()
+def collect_from_outputs(
+    graph: ExplanatoryGraph, outputs: dict[str, Tensor]
+) -> tuple[list[NodePositions], list[LayerPatterns]]:
+    """Node positions of the graph and raw-filter peaks of its layers from the layers' recorded
+    outputs (N, C, H', W') on N images (:func:`attrbench.features.explanatory_graph.dataset_outputs`)."""
+    nodes = positions_from_outputs(graph, outputs)
+    peaks = [raw_peaks(lay.name, outputs[lay.name], lay.geometry) for lay in graph.layers]
+    return nodes, peaks
+
+
 def collect(
     graph: ExplanatoryGraph, model: nn.Module, images: FeatureImages, *, device: torch.device, batch_size: int = 32
 ) -> tuple[list[NodePositions], list[LayerPatterns]]:
     """Node positions of the graph and raw-filter peaks of its layers on all ``images``."""
-    nodes: list[list[NodePositions]] = []
-    acts: dict[str, list[Tensor]] = {lay.name: [] for lay in graph.layers}
-    names = list(acts)
-    for _, batch in images.batches(batch_size=batch_size, device=device):
-        outputs = layer_outputs(model, batch, names)
-        nodes.append(positions_from_outputs(graph, outputs))
-        for name in names:
-            acts[name].append(outputs[name].float().cpu())
-    merged = [NodePositions(layer=lay.name, positions=torch.cat([n[i].positions for n in nodes], 1),
-                            scores=torch.cat([n[i].scores for n in nodes], 1))
-              for i, lay in enumerate(graph.layers)]  # fmt: skip
-    peaks = [raw_peaks(lay.name, torch.cat(acts[lay.name]), lay.geometry) for lay in graph.layers]
-    return merged, peaks
+    batches = (b for _, b in images.batches(batch_size=batch_size, device=device))
+    return collect_from_outputs(graph, dataset_outputs(model, batches, [lay.name for lay in graph.layers]))
 
 
-def instability_rows(
-    graph: ExplanatoryGraph, model: nn.Module, images: FeatureImages, *, landmarks: list[str], device: torch.device,
-    top_images: int = 20, pattern_fraction: float = 1 / 3, resamples: int = 1000, seed: int = 0, batch_size: int = 32,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """One row per position source: location instability with its 95 % bootstrap interval over images."""
-    marks, names = images.landmarks(landmarks)
-    nodes, peaks = collect(graph, model, images, device=device, batch_size=batch_size)
-    size = tuple(graph.input_size)
-    sources = {
-        POSITION_SOURCES[0]: [LayerPatterns(n.layer, n.positions, n.scores) for n in nodes],
-        POSITION_SOURCES[1]: peaks,
-        POSITION_SOURCES[2]: [random_positions(LayerPatterns(n.layer, n.positions, n.scores), image_size=size, seed=seed + i)
-                              for i, n in enumerate(nodes)],
-    }  # fmt: skip
-    rows = []
-    for source, layers in sources.items():
-        value, low, high = instability_with_ci(layers, marks, image_size=size, top_images=top_images,  # type: ignore[arg-type]
-                                               pattern_fraction=pattern_fraction, resamples=resamples, seed=seed)  # fmt: skip
-        rows.append({"model": graph.model, "positions": source, "instability": value, "ci_low": low, "ci_high": high,
-                     "images": len(images), "layers": " ".join(lay.name for lay in graph.layers),
-                     "patterns": " ".join(str(lay.scores.shape[0]) for lay in layers),
-                     "landmarks": " ".join(names), "top_images": top_images,
-                     "pattern_fraction": round(pattern_fraction, 4)})  # fmt: skip
-    return rows
+def position_sources(
+    nodes: list[NodePositions], peaks: list[LayerPatterns], *, image_size: tuple[int, int], seed: int = 0
+) -> dict[str, list[LayerPatterns]]:
+    """The three sources of :data:`POSITION_SOURCES`, each a list of layers (top layer first)."""
+    graph = [LayerPatterns(n.layer, n.positions, n.scores) for n in nodes]
+    rand = [random_positions(lay, image_size=image_size, seed=seed + i) for i, lay in enumerate(graph)]
+    return dict(zip(POSITION_SOURCES, (graph, peaks, rand)))
+
+
+def comparison_tables(
+    sources: dict[str, list[LayerPatterns]], landmarks: tuple[Tensor, list[str]], *, model: str,
+    image_size: tuple[int, int], top_images: int = 20, pattern_fraction: float = 1 / 3, resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
+    """Location instability per source and layer, and the paired differences, from one bootstrap.
+
+    Each resample of the images computes every source's per-layer values once; layer "all" (the
+    mean over layers, the paper's number), each layer alone, and explanatory graph minus each other
+    source (its interval decides :func:`attrbench.features.location_instability.verdict`) are all
+    derived from them, so every interval uses the same resamples (as separate
+    :func:`~attrbench.features.location_instability.instability_with_ci` calls with this seed would).
+
+    Args:
+        sources: :func:`position_sources` (explanatory graph first); landmarks: (N, L, 3) landmarks and
+            their names (:meth:`FeatureImages.landmarks`).
+
+    Returns:
+        instability rows (source-major, layer "all" first, then the layers top first) and difference rows.
+    """
+    marks, names = landmarks
+    names_of = ["all"] + [lay.layer for lay in next(iter(sources.values()))]
+    kw = dict(image_size=image_size, top_images=top_images, pattern_fraction=pattern_fraction)
+
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        index = torch.as_tensor(idx, dtype=torch.long)
+        per = [layer_instabilities(subset(layers, index), marks[index], **kw) for layers in sources.values()]  # type: ignore[arg-type]
+        table = np.array([[mean_over_layers(values), *values] for values in per])  # (S, 1 + L)
+        return np.concatenate([table.ravel(), (table[0] - table[1:]).ravel()])
+
+    stats = bootstrap_statistics(statistic, int(marks.shape[0]), resamples=resamples, seed=seed)
+    width, common = len(names_of), {"model": model, "images": int(marks.shape[0])}
+    rows, diffs = [], []
+    for i, (source, layers) in enumerate(sources.items()):
+        for j, layer in enumerate(names_of):
+            value, low, high = stats[i * width + j]
+            chosen = layers if layer == "all" else [layers[j - 1]]
+            rows.append({"model": model, "positions": source, "layer": layer, "instability": value, "ci_low": low,
+                         "ci_high": high, "images": common["images"],
+                         "patterns": " ".join(str(lay.scores.shape[0]) for lay in chosen), "landmarks": " ".join(names),
+                         "top_images": top_images, "pattern_fraction": round(pattern_fraction, 4)})  # fmt: skip
+    for i, other in enumerate(list(sources)[1:]):
+        for j, layer in enumerate(names_of):
+            value, low, high = stats[(len(sources) + i) * width + j]
+            diffs.append({"model": model, "versus": other, "layer": layer, "difference": value, "ci_low": low,
+                          "ci_high": high, "verdict": verdict(low, high), "images": common["images"]})  # fmt: skip
+    return rows, diffs
 
 
 def strongest_nodes(scores: Tensor, *, n: int, top_images: int = 20) -> list[int]:

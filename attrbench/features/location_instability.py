@@ -20,7 +20,9 @@ Comparisons: **raw filter peaks** (each filter is one pattern at the centre of i
 score = its normalised maximum) and **random positions** (the graph's patterns, images and scores,
 positions uniform over the image: what the statistic gives without any localisation).
 Intervals: percentile bootstrap over images (:func:`attrbench.stats.bootstrap_statistic`); each
-resample re-runs steps 1-5.
+resample re-runs steps 1-5. The comparison of two position sources is the paired difference of
+their instabilities on the same resampled images; its interval decides :func:`verdict`
+(:func:`attrbench.features.graph_study.comparison_tables`).
 """
 
 from __future__ import annotations
@@ -43,9 +45,13 @@ __all__ = [
     "instability",
     "instability_with_ci",
     "landmark_indices",
+    "layer_instabilities",
+    "mean_over_layers",
     "pattern_instability",
     "random_positions",
     "raw_peaks",
+    "subset",
+    "verdict",
 ]
 
 #: the paper's CUB landmarks (part ids 1, 6, 14).
@@ -101,11 +107,11 @@ def pattern_instability(
     return torch.nanmean(std, dim=1)
 
 
-def instability(
+def layer_instabilities(
     layers: Sequence[LayerPatterns], landmarks: Tensor, *, image_size: tuple[int, int], top_images: int = 20,
     pattern_fraction: float = 1 / 3,
-) -> float:  # fmt: skip
-    """Steps 1-5 of the module docstring: the model's location instability (lower is better)."""
+) -> list[float]:  # fmt: skip
+    """Steps 1-4 of the module docstring: each layer's value (NaN where no pattern has one)."""
     values = []
     for lay in layers:
         per = pattern_instability(lay.positions, lay.scores, landmarks, image_size=image_size, top_images=top_images)
@@ -113,7 +119,27 @@ def instability(
         keep = max(1, math.ceil(pattern_fraction * lay.scores.shape[0]))
         chosen = torch.sort(strength, descending=True, stable=True).indices[:keep]
         values.append(float(torch.nanmean(per[chosen])))
-    return float(np.nanmean(values)) if values and not all(math.isnan(v) for v in values) else math.nan
+    return values
+
+
+def mean_over_layers(values: Sequence[float]) -> float:
+    """Step 5: the mean of the layers' values, NaN ones skipped (NaN if all are)."""
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def instability(
+    layers: Sequence[LayerPatterns], landmarks: Tensor, *, image_size: tuple[int, int], top_images: int = 20,
+    pattern_fraction: float = 1 / 3,
+) -> float:  # fmt: skip
+    """Steps 1-5 of the module docstring: the model's location instability (lower is better)."""
+    kw = dict(image_size=image_size, top_images=top_images, pattern_fraction=pattern_fraction)
+    return mean_over_layers(layer_instabilities(layers, landmarks, **kw))  # type: ignore[arg-type]
+
+
+def subset(layers: Sequence[LayerPatterns], index: Tensor) -> list[LayerPatterns]:
+    """The same layers on the images ``index`` (N',) long (repeats allowed: a bootstrap resample)."""
+    return [LayerPatterns(lay.layer, lay.positions[:, index], lay.scores[:, index]) for lay in layers]
 
 
 def instability_with_ci(
@@ -124,11 +150,20 @@ def instability_with_ci(
 
     def statistic(idx: np.ndarray) -> float:
         index = torch.as_tensor(idx, dtype=torch.long)
-        sub = [LayerPatterns(lay.layer, lay.positions[:, index], lay.scores[:, index]) for lay in layers]
-        return instability(sub, landmarks[index], image_size=image_size, top_images=top_images,
+        return instability(subset(layers, index), landmarks[index], image_size=image_size, top_images=top_images,
                            pattern_fraction=pattern_fraction)  # fmt: skip
 
     return bootstrap_statistic(statistic, int(landmarks.shape[0]), resamples=resamples, seed=seed)
+
+
+def verdict(low: float, high: float) -> str:
+    """The verdict on a difference first - second from its interval (low, high): "lower" if the
+    interval lies below 0, "not lower" if above 0, "inconclusive" if it contains 0 or is undefined."""
+    if math.isfinite(high) and high < 0:
+        return "lower"
+    if math.isfinite(low) and low > 0:
+        return "not lower"
+    return "inconclusive"
 
 
 def raw_peaks(layer: str, act: Tensor, geometry: LayerGeometry) -> LayerPatterns:

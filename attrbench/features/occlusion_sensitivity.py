@@ -10,6 +10,10 @@ top-left corner the occluded image is classified and three maps are recorded:
 
 Positions: rows 0, stride, ..., H - size (the last one added if the stride skips it), same for
 columns; the value at (i, j) belongs to the square whose top-left pixel is (rows[i], cols[j]).
+
+:func:`on_object_summary` turns the probability map into the paper's claim, tested per image: does
+the probability of the class drop most when the square covers the object (its box)? A square is
+"on the object" when its centre lies inside the box.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from attrbench.errors import OptionError
 from attrbench.features.geometry import find_layer, one_output
 from attrbench.hooks import capture_output
 
-__all__ = ["OcclusionMaps", "occlusion_sensitivity", "square_positions"]
+__all__ = ["OcclusionMaps", "occlusion_sensitivity", "on_object_summary", "square_positions"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +114,30 @@ def occlusion_sensitivity(
         base_probability=float(logits.softmax(1)[0, label]), base_activation=float(act[0, channel].sum()),
         base_predicted=int(logits.argmax(1)[0]),
     )  # fmt: skip
+
+
+def on_object_summary(maps: OcclusionMaps, *, bbox: tuple[float, float, float, float], size: int) -> dict[str, float]:
+    """The probability map of one image against the object's box (module docstring).
+
+    Args:
+        maps: the occlusion maps; bbox: (x, y, w, h) in pixels of the image; size: the square's side.
+
+    Returns:
+        ``on_share``: share of the square positions on the object; ``worst_on``: 1.0 if the position
+        with the lowest probability (first in row-major order on ties) is on the object, else 0.0;
+        ``drop_on`` / ``drop_off``: the unoccluded probability minus the mean probability over the
+        positions on / off the object (NaN where there are none).
+    """
+    x, y, w, h = bbox
+    centre_r, centre_c = maps.rows.double() + (size - 1) / 2, maps.cols.double() + (size - 1) / 2
+    on_r = (centre_r >= y) & (centre_r <= y + h - 1)
+    on_c = (centre_c >= x) & (centre_c <= x + w - 1)
+    on = on_r[:, None] & on_c[None, :]  # (R, C)
+    prob = maps.probability.double()
+    worst = int(prob.flatten().argmin())
+
+    def drop(where: Tensor) -> float:
+        return maps.base_probability - float(prob[where].mean()) if bool(where.any()) else float("nan")
+
+    return {"on_share": float(on.double().mean()), "worst_on": float(on.flatten()[worst]),
+            "drop_on": drop(on), "drop_off": drop(~on)}  # fmt: skip

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from attrbench.errors import OptionError
 from attrbench.features.geometry import layer_output
 
-__all__ = ["TopActivations", "top_activations"]
+__all__ = ["TopActivations", "top_activations", "top_of_maps"]
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,19 @@ def top_activations(
         channels: channels to keep (None: all).
         k: entries per channel (fewer if the dataset has fewer images).
     """
+    maps = ((indices, layer_output(model, images, layer=layer)) for indices, images in batches)
+    return top_of_maps(maps, layer=layer, channels=channels, k=k)
+
+
+def top_of_maps(
+    batches: Iterable[tuple[Tensor, Tensor]], *, layer: str, channels: list[int] | None = None, k: int = 9
+) -> TopActivations:
+    """:func:`top_activations` from feature maps already computed: (indices (B,), maps (B, C, H', W'))
+    pairs, e.g. all images' outputs at once, recorded in the same forward as other layers'."""
     best: tuple[Tensor, Tensor, Tensor] | None = None
     chans: list[int] = []
-    for indices, images in batches:
-        act = layer_output(model, images, layer=layer).float().cpu()
+    for indices, maps in batches:
+        act = maps.float().cpu()
         if best is None:
             chans = list(range(act.shape[1])) if channels is None else list(channels)
             bad = [c for c in chans if not 0 <= c < act.shape[1]]
@@ -79,8 +88,7 @@ def top_activations(
                 raise OptionError(f"--channels {bad} out of range: layer {layer!r} has {act.shape[1]} channels")
             n = len(chans)
             best = (torch.empty(n, 0), torch.empty(n, 0, dtype=torch.long), torch.empty(n, 0, 2, dtype=torch.long))
-        maps = act[:, chans].flatten(2)  # (B, C', H'W')
-        vals, flat = maps.max(dim=2)  # first maximum on ties
+        vals, flat = act[:, chans].flatten(2).max(dim=2)  # (B, C'), first maximum on ties
         w = act.shape[-1]
         pos = torch.stack([flat // w, flat % w], dim=-1)  # (B, C', 2)
         idx = indices.cpu().long()[:, None].expand(-1, len(chans))
