@@ -52,14 +52,19 @@ class CubFixture:
         return {im.path: im for im in self.images}
 
 
+def _image_specs(num_classes: int) -> list[tuple[int, int, bool, int, int]]:
+    """(image id, class id, is_train, width, height) per image; ids non-contiguous."""
+    specs = [(3, 1, True, 20, 16), (7, 1, False, 24, 18), (12, 1, True, 17, 21),
+             (20, 2, False, 22, 22), (21, 2, True, 19, 15), (40, 2, False, 26, 20)]  # fmt: skip
+    return specs + [(50 + 4 * (c - 3) + j, c, j % 2 == 0, 20 + (c + j) % 6, 25 - (c * j) % 7)
+                    for c in range(3, num_classes + 1) for j in range(4)]
+
+
 def write_cub_fixture(base: Path, *, seed: int = 0, num_classes: int = 2) -> CubFixture:
     """Write the miniature dataset under ``base`` and return the expected contents.
 
-    Args:
-        base: folder that receives ``CUB_200_2011/`` and ``segmentations/``.
-        seed: seed of the random pixels.
-        num_classes: 2 (the six images above) or more: class c >= 3 adds images with ids
-            50 + 4 (c - 3) + j, j = 0..3 (train, test, train, test), sizes 19-25 px.
+    ``num_classes`` >= 2: class c >= 3 adds images with ids 50 + 4 (c - 3) + j, j = 0..3 (train,
+    test, train, test), sizes 19-25 px; ``seed`` seeds the random pixels.
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
@@ -67,11 +72,7 @@ def write_cub_fixture(base: Path, *, seed: int = 0, num_classes: int = 2) -> Cub
     root, seg_root = base / "CUB_200_2011", base / "segmentations"
     class_names = ("001.Black_footed_Albatross", "002.Laysan_Albatross",
                    *(f"{c:03d}.Fixture_Bird_{c}" for c in range(3, num_classes + 1)))
-    # (image id, class id, is_train, width, height): ids non-contiguous
-    specs = [(3, 1, True, 20, 16), (7, 1, False, 24, 18), (12, 1, True, 17, 21),
-             (20, 2, False, 22, 22), (21, 2, True, 19, 15), (40, 2, False, 26, 20)]  # fmt: skip
-    specs += [(50 + 4 * (c - 3) + j, c, j % 2 == 0, 20 + (c + j) % 6, 25 - (c * j) % 7)
-              for c in range(3, num_classes + 1) for j in range(4)]
+    specs = _image_specs(num_classes)
     images = []
     for n, (image_id, class_id, is_train, w, h) in enumerate(specs):
         folder = class_names[class_id - 1]
