@@ -21,14 +21,23 @@ the table gives the median time per image and the median over rounds of (path / 
 same round and batch size), the ratio the issue asks for (transfer <= 1.2x one forward).
 
     python scripts/bench_weight_transfer.py [--model embed-synthbirds] [--rounds 30] [--threads 1]
+
+Output: the report on stdout and in ``--out`` (default results/benchmarks/weight_transfer.txt) with
+the command, time and machine on top, and beside it ``.json`` with the per-round times and the
+summary, which ``attrbench experiment ml-gradcam`` reads to decide the speed claim
+(:mod:`attrbench.experiments.ml_gradcam_claims`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import statistics
 import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from attrbench.device import resolve_device
     from attrbench.embedding.track import EmbeddingTrack
     from attrbench.hooks import capture_output
+    from attrbench.machine import machine_info
     from attrbench.methods import get_method
     from attrbench.methods.cam import cam_from_weights
     from attrbench.methods.gradcam import gradcam_weights
@@ -53,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="results/benchmarks/weight_transfer.txt",
+                   help="report file (the command on top); the JSON goes beside it (.json)")
     args = p.parse_args(argv)
+    command = shlex.join(["python", "scripts/bench_weight_transfer.py", *(sys.argv[1:] if argv is None else argv)])
+    machine = machine_info()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -111,17 +125,34 @@ def main(argv: list[str] | None = None) -> int:
             if r >= args.warmup:
                 times[(b, name)].append((time.perf_counter() - start) / b)
     info = track.database_info["gradcam/triplet/K50"]
-    print(f"model {model.spec.name} (test Recall@1 {model.checkpoint_meta.get('metrics', {}).get('test_recall@1', float('nan')):.3f}), "
-          f"images {tuple(x.shape[-2:])}, device {device}, threads {torch.get_num_threads()}, {args.rounds} rounds "
-          f"(+{args.warmup} warm-up), database K={transfer.num_clusters_used} (build {info['build_seconds']:.1f} s, "
-          f"cached={info['cached']})")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    lines = [f"# {command}   ({when}; {machine['cpu']}, {machine['logical_cpus']} CPUs, load average at start "
+             f"{machine['load_average']}, at end {machine_info()['load_average']})",
+             f"model {model.spec.name} (test Recall@1 {model.checkpoint_meta.get('metrics', {}).get('test_recall@1', float('nan')):.3f}), "
+             f"images {tuple(x.shape[-2:])}, device {device}, threads {torch.get_num_threads()}, {args.rounds} rounds "
+             f"(+{args.warmup} warm-up), database K={transfer.num_clusters_used} (build {info['build_seconds']:.1f} s, "
+             f"cached={info['cached']})"]
+    summary: dict[str, dict[str, dict[str, float]]] = {}
     for b in sizes:
-        print(f"batch {b}:")
+        lines.append(f"batch {b}:")
+        summary[str(b)] = {}
         for name in paths:
             per_round = [t / f for t, f in zip(times[(b, name)], times[(b, "forward")])]
-            print(f"  {name:<14} median {statistics.median(times[(b, name)]) * 1e3:8.2f} ms/image   "
-                  f"/ one forward: median {statistics.median(per_round):6.2f}x  "
-                  f"(quartiles {statistics.quantiles(per_round, n=4)[0]:.2f}-{statistics.quantiles(per_round, n=4)[2]:.2f})")
+            q1, q3 = statistics.quantiles(per_round, n=4)[::2] if len(per_round) > 1 else (per_round[0],) * 2
+            summary[str(b)][name] = {"ms_per_image": statistics.median(times[(b, name)]) * 1e3,
+                                     "per_forward": statistics.median(per_round), "per_forward_q1": q1,
+                                     "per_forward_q3": q3}
+            lines.append(f"  {name:<14} median {summary[str(b)][name]['ms_per_image']:8.2f} ms/image   "
+                         f"/ one forward: median {statistics.median(per_round):6.2f}x  (quartiles {q1:.2f}-{q3:.2f})")
+    report = "\n".join(lines) + "\n"
+    print(report, end="")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report, encoding="utf-8")
+    payload = {"command": command, "when": when, "machine": machine, "model": model.spec.name,
+               "rounds": args.rounds, "warmup": args.warmup, "summary": summary,
+               "times": {str(b): {name: times[(b, name)] for name in paths} for b in sizes}}
+    out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

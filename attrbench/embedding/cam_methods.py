@@ -40,25 +40,13 @@ from attrbench.embedding.cam import (
     triplet_channel_weights,
 )
 from attrbench.embedding.database import WeightDatabase
-from attrbench.embedding.targets import CosineSimilarity, TripletLoss
+from attrbench.embedding.targets import TripletLoss, carried_target
 from attrbench.errors import OptionTypeError
 from attrbench.hooks import capture_output
 from attrbench.methods.cam import CamMethod
 from attrbench.methods.common import check_choice, check_int, check_optional_int
 
-__all__ = ["EmbeddingCAM", "TransferCAM", "TripletCAM", "triplets_of"]
-
-
-def triplets_of(target: Target, *, method: str) -> TripletLoss:
-    """The triplet-loss target behind ``target`` (itself, or the one a similarity target carries)."""
-    if isinstance(target, TripletLoss):
-        return target
-    if isinstance(target, CosineSimilarity) and target.triplets is not None:
-        return target.triplets
-    raise OptionTypeError(
-        f"{method} explains a triplet loss: give a TripletLoss target (attrbench.embedding.targets) or run it "
-        f"through the embedding track (--track embedding), whose targets carry reference triplets; got {target!r}"
-    )
+__all__ = ["EmbeddingCAM", "TransferCAM", "TripletCAM"]
 
 
 class EmbeddingCAM(CamMethod):
@@ -107,7 +95,7 @@ class TripletCAM(EmbeddingCAM):
 
     def channel_weights(self, inputs: Tensor, *, target: Target) -> tuple[Tensor, Tensor]:
         """A (B, K, h, w) and the top-k of the weights averaged over N triplets, (B, K)."""
-        triplets = triplets_of(target, method=self.info.name)
+        triplets = carried_target(target, kind=TripletLoss, method=self.info.name, explains="a triplet loss")
         acts, weights = triplet_channel_weights(self.model, inputs, layer=self._module, target=triplets,
                                                 rule=self.rule, n_triplets=self.n_triplets, explain=self.explain)
         return acts, keep_top_k(weights.mean(1), self.top_k, by=self.top_k_by)

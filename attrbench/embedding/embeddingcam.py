@@ -17,27 +17,14 @@ from __future__ import annotations
 from torch import Tensor
 
 from attrbench.api import MethodInfo, Resolution, Target
-from attrbench.embedding.targets import ClassProxy, CosineSimilarity
-from attrbench.errors import OptionTypeError
-from attrbench.methods.cam import CamMethod, activations_and_gradients
-from attrbench.methods.gradcam import gradcam_weights
+from attrbench.embedding.cam_methods import EmbeddingCAM
+from attrbench.embedding.targets import ClassProxy, carried_target
+from attrbench.methods.cam import activations_and_gradients
 
-__all__ = ["ProxyGradCAM", "proxy_of"]
-
-
-def proxy_of(target: Target, *, method: str) -> ClassProxy:
-    """The class-proxy target behind ``target`` (itself, or the one a similarity target carries)."""
-    if isinstance(target, ClassProxy):
-        return target
-    if isinstance(target, CosineSimilarity) and target.proxy is not None:
-        return target.proxy
-    raise OptionTypeError(
-        f"{method} explains the similarity to a class proxy: give a ClassProxy target "
-        f"(attrbench.embedding.targets) or run it through the embedding track (--track embedding); got {target!r}"
-    )
+__all__ = ["ProxyGradCAM"]
 
 
-class ProxyGradCAM(CamMethod):
+class ProxyGradCAM(EmbeddingCAM):
     """Grad-CAM of <f(x), p_c> for the class proxy p_c (module docstring).
 
     Args:
@@ -50,13 +37,11 @@ class ProxyGradCAM(CamMethod):
 
     info = MethodInfo(name="embeddingcam", paper="Bachhawat, arXiv 2402.00909 (EmbeddingCAM, mean proxy)",
                       resolution=Resolution.LAYER, needs_layer=True, track="embedding")
-
-    def weights(self, act: Tensor, grad: Tensor) -> Tensor:
-        """Grad-CAM weights: A, g (B, K, h, w) -> (B, K)."""
-        return gradcam_weights(act, grad)
+    rule = "gradcam"  # the per-image weights of :class:`EmbeddingCAM` (Grad-CAM's)
 
     def channel_weights(self, inputs: Tensor, *, target: Target) -> tuple[Tensor, Tensor]:
         """A (B, K, h, w) and Grad-CAM weights (B, K) of the class-proxy target."""
-        proxy = proxy_of(target, method=self.info.name)
+        proxy = carried_target(target, kind=ClassProxy, method=self.info.name,
+                               explains="the similarity to a class proxy")
         act, grad = activations_and_gradients(self.model, self._module, inputs, proxy)
         return act, self.weights(act, grad)

@@ -25,17 +25,17 @@ similarity to the class mean. No triplets are sampled (:class:`ClassProxy`, :fun
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from attrbench.api import Target
-from attrbench.errors import OptionError
+from attrbench.errors import OptionError, OptionTypeError
 
-__all__ = ["SIGNS", "ClassProxy", "CosineSimilarity", "TripletLoss", "class_proxies", "sample_triplets",
-           "triplet_loss"]
+__all__ = ["SIGNS", "ClassProxy", "CosineSimilarity", "TripletLoss", "carried_target", "class_proxies",
+           "sample_triplets", "triplet_loss"]
 
 Sign = Literal["descent", "ascent"]
 SIGNS: tuple[str, ...] = ("descent", "ascent")
@@ -156,6 +156,32 @@ class CosineSimilarity(Target):
         return "CosineSimilarity()"
 
 
+_T = TypeVar("_T", bound=Target)
+
+
+def carried_target(target: Target, *, kind: type[_T], method: str, explains: str) -> _T:
+    """The ``kind`` target behind ``target``: itself, or the one a :class:`CosineSimilarity` carries.
+
+    Args:
+        target: the target a method was called with.
+        kind: :class:`TripletLoss` (attribute ``triplets``) or :class:`ClassProxy` (``proxy``).
+        method: the method's registry name, for the error.
+        explains: what the method explains, for the error ("a triplet loss").
+
+    Raises:
+        OptionTypeError: ``target`` is neither a ``kind`` nor a similarity target carrying one.
+    """
+    if isinstance(target, kind):
+        return target
+    carried = getattr(target, _CARRIED[kind], None) if isinstance(target, CosineSimilarity) else None
+    if carried is not None:
+        return carried
+    raise OptionTypeError(
+        f"{method} explains {explains}: give a {kind.__name__} target (attrbench.embedding.targets) or run it "
+        f"through the embedding track (--track embedding), whose targets carry one; got {target!r}"
+    )
+
+
 class ClassProxy(Target):
     """L_c = <f(x), p_c>, the dot product with the sample's class proxy (module docstring).
 
@@ -233,3 +259,7 @@ def sample_triplets(
         pos_out.append(pos_pool[torch.randint(pos_pool.numel(), (n,), generator=generator)])
         neg_out.append(neg_pool[torch.randint(neg_pool.numel(), (n,), generator=generator)])
     return torch.stack(pos_out), torch.stack(neg_out)
+
+
+#: the attribute of :class:`CosineSimilarity` that carries each kind of target.
+_CARRIED: dict[type[Target], str] = {TripletLoss: "triplets", ClassProxy: "proxy"}

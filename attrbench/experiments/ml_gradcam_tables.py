@@ -56,6 +56,7 @@ COMPARISONS: tuple[tuple[str, str, str], ...] = (
     ("explain +L vs -L (Grad-CAM)", "mlgradcam[n_triplets=50,top_k=50,explain=loss]", _GC),
     ("explain +L vs -L (Grad-CAM++)", "mlgradcampp[n_triplets=50,top_k=50,explain=loss]", _GCPP),
     ("class proxy vs triplets (EmbeddingCAM vs ML Grad-CAM)", "embeddingcam", _GC),
+    ("ML Grad-CAM vs random map", _GC, "random"),
 )
 
 
@@ -94,8 +95,16 @@ def verdict(*, mean: float, low: float, high: float, p_holm: float, margin: floa
 
 
 def comparisons_from_records(records, *, metrics: tuple[str, ...] = ("loc_energy_mask", "deletion_auc"),  # noqa: ANN001, ANN201
-                             alpha: float = 0.05):
-    """Paired differences (first - second), Wilcoxon p-values, Holm over the family, verdicts."""
+                             alpha: float = 0.05, comparisons: tuple[tuple[str, str, str], ...] = COMPARISONS):
+    """Paired differences (first - second), Wilcoxon p-values, Holm over the family, verdicts.
+
+    Args:
+        records: long records (method, sample_id, metric, value, status); the methods named by
+            ``comparisons`` (absent ones are skipped).
+        metrics: the metrics compared.
+        alpha: family-wise level of the verdicts.
+        comparisons: (question, first method, second method); default :data:`COMPARISONS`.
+    """
     import pandas as pd
 
     from attrbench.stats import holm, mean_ci, paired_wilcoxon
@@ -105,7 +114,7 @@ def comparisons_from_records(records, *, metrics: tuple[str, ...] = ("loc_energy
     for metric in metrics:
         ok = records[(records["metric"] == metric) & (records["status"] == "ok")]
         wide = ok.pivot_table(index="sample_id", columns="method", values="value", aggfunc="first")
-        for claim, a, b in COMPARISONS:
+        for claim, a, b in comparisons:
             if a not in wide or b not in wide:
                 continue
             pair = wide[[a, b]].dropna()

@@ -1,6 +1,7 @@
 """A miniature CUB-200-2011 written by tests, with every quirk of the real files.
 
-2 classes x 3 images; random RGB JPEGs plus one grayscale JPEG; float boxes; 15 ``part_locs``
+2 classes x 3 images by default (``num_classes`` adds classes 3, 4, ... with 4 images each, two
+per split, so that the metric-learning protocol has unseen classes with positives and negatives); random RGB JPEGs plus one grayscale JPEG; float boxes; 15 ``part_locs``
 rows per image including invisible ``0.0 0.0 0`` rows; part names with spaces; soft 'L' PNG
 masks with values {0, 64, 128, 191, 255} plus one 'LA' PNG; segmentations in a separate root
 (``<tmp>/segmentations`` beside ``<tmp>/CUB_200_2011``); image ids non-contiguous and listed out
@@ -51,14 +52,27 @@ class CubFixture:
         return {im.path: im for im in self.images}
 
 
-def write_cub_fixture(base: Path, *, seed: int = 0) -> CubFixture:
-    """Write the miniature dataset under ``base`` and return the expected contents."""
-    rng = np.random.default_rng(seed)
-    root, seg_root = base / "CUB_200_2011", base / "segmentations"
-    class_names = ("001.Black_footed_Albatross", "002.Laysan_Albatross")
-    # (image id, class id, is_train, width, height): ids non-contiguous
+def _image_specs(num_classes: int) -> list[tuple[int, int, bool, int, int]]:
+    """(image id, class id, is_train, width, height) per image; ids non-contiguous."""
     specs = [(3, 1, True, 20, 16), (7, 1, False, 24, 18), (12, 1, True, 17, 21),
              (20, 2, False, 22, 22), (21, 2, True, 19, 15), (40, 2, False, 26, 20)]  # fmt: skip
+    return specs + [(50 + 4 * (c - 3) + j, c, j % 2 == 0, 20 + (c + j) % 6, 25 - (c * j) % 7)
+                    for c in range(3, num_classes + 1) for j in range(4)]
+
+
+def write_cub_fixture(base: Path, *, seed: int = 0, num_classes: int = 2) -> CubFixture:
+    """Write the miniature dataset under ``base`` and return the expected contents.
+
+    ``num_classes`` >= 2: class c >= 3 adds images with ids 50 + 4 (c - 3) + j, j = 0..3 (train,
+    test, train, test), sizes 19-25 px; ``seed`` seeds the random pixels.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    rng = np.random.default_rng(seed)
+    root, seg_root = base / "CUB_200_2011", base / "segmentations"
+    class_names = ("001.Black_footed_Albatross", "002.Laysan_Albatross",
+                   *(f"{c:03d}.Fixture_Bird_{c}" for c in range(3, num_classes + 1)))
+    specs = _image_specs(num_classes)
     images = []
     for n, (image_id, class_id, is_train, w, h) in enumerate(specs):
         folder = class_names[class_id - 1]
@@ -79,11 +93,12 @@ def write_cub_fixture(base: Path, *, seed: int = 0) -> CubFixture:
             Image.fromarray(np.stack([mask, alpha], axis=-1), "LA").save(seg_root / folder / f"{stem}.png")
         else:
             Image.fromarray(mask, "L").save(seg_root / folder / f"{stem}.png")
-        bbox = (1.5 + n, 2.25, w - 4.5 - n, h - 5.75)
+        k = n % 6  # the six default images' offsets, repeated (boxes and parts stay inside the image)
+        bbox = (1.5 + k, 2.25, w - 4.5 - k, h - 5.75)
         parts = np.zeros((15, 3), dtype=np.float32)
         for p in range(15):
-            if (p + n) % 3 != 0:  # every third row invisible
-                parts[p] = (2.0 + p + 0.5 * n, 1.0 + 0.5 * p + 0.5 * n, 1.0)
+            if (p + k) % 3 != 0:  # every third row invisible
+                parts[p] = (2.0 + p + 0.5 * k, 1.0 + 0.5 * p + 0.5 * k, 1.0)
         images.append(FixtureImage(image_id, path, class_id, is_train, (w, h), bbox, parts, mask, grayscale, la_mask))
 
     def write(name: str, lines: list[str]) -> None:
