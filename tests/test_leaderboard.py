@@ -50,6 +50,19 @@ def test_cli_rejects_unknown_dataset(capsys) -> None:
     assert "--datasets: unknown 'imagenet'" in capsys.readouterr().err
 
 
+def test_cli_rejects_unknown_model_and_suggests_the_closest(capsys) -> None:
+    assert main(["leaderboard", "--models", "bagnet33-synthbird"]) == 2
+    assert "--models: 'bagnet33-synthbird' is not in the suite; did you mean 'bagnet33-synthbirds'" in capsys.readouterr().err
+
+
+def test_models_option_keeps_only_the_named_models_and_their_datasets() -> None:
+    from attrbench.commands.leaderboard import _only_models
+
+    suite = {"synthbirds": ("a", "b", "c"), "cifar10": ("d", "e")}
+    assert _only_models(suite, ["c", "a"]) == {"synthbirds": ("a", "c")}  # suite order kept
+    assert _only_models(suite, ["e", "b"]) == {"synthbirds": ("b",), "cifar10": ("e",)}
+
+
 def test_metrics_needing_masks_are_dropped_with_a_note() -> None:
     import torch
 

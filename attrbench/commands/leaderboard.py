@@ -5,6 +5,7 @@ Suite, metrics and outputs are described in ``attrbench/leaderboard.py`` and res
 Examples:
     attrbench leaderboard --out results/leaderboard --cifar10-root ../shared/data/cifar10
     attrbench leaderboard --n-samples 8 --datasets synthbirds --methods ig,gradcam --out /tmp/lb
+    attrbench leaderboard --models bagnet33-synthbirds --resume   # one model per session, resumable
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cifar10-root", default=DEFAULT_CIFAR10_ROOT,
                         help=f"CIFAR-10 image folder (default: {DEFAULT_CIFAR10_ROOT}; skipped when absent)")
     parser.add_argument("--datasets", default=None, help=f"comma-separated subset of {', '.join(SUITE)}")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated subset of the suite's models (default: all); a run per model, so "
+                        "one model per session works, and a final --resume without --models assembles the tables")
     parser.add_argument("--methods", default=None,
                         help="comma-separated method specs (default: all classification methods)")
     parser.add_argument("--metrics", default=None,
@@ -38,6 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gallery", type=int, default=4, help="samples per gallery (0: none)")
     parser.add_argument("--resume", action="store_true", help="continue unfinished run directories")
+
+
+def _only_models(suite: dict[str, tuple[str, ...]], wanted: list[str]) -> dict[str, tuple[str, ...]]:
+    """``suite`` restricted to the models ``wanted`` (datasets left without a model dropped)."""
+    import difflib
+
+    known = [m for models in suite.values() for m in models]
+    for name in wanted:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise OptionError(f"--models: {name!r} is not in the suite{hint} (suite: {', '.join(known)})")
+    kept = {d: tuple(m for m in models if m in wanted) for d, models in suite.items()}
+    return {d: models for d, models in kept.items() if models}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -51,6 +69,8 @@ def main(args: argparse.Namespace) -> int:
         if unknown:
             raise OptionError(f"--datasets: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(SUITE)}")
         suite = {d: SUITE[d] for d in wanted}
+    if args.models:
+        suite = _only_models(suite, [m.strip() for m in args.models.split(",") if m.strip()])
     summary = run_leaderboard(
         out=args.out, n_samples=args.n_samples, batch_size=args.batch_size, cifar10_root=args.cifar10_root,
         suite=suite, methods=split_specs(args.methods) if args.methods else None,
