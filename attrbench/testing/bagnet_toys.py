@@ -3,7 +3,8 @@
 * :func:`tiny_comparison`: a randomly initialised small ResNet (padding, global pooling: no patch
   structure) with randomised BatchNorm statistics, as an :class:`ImageModel`.
 * ``toy_bagnet9`` / ``toy_bagnet17`` / ``toy_resnet``: ``module:factory`` names for the CLI
-  (float32, 48 px, 5 classes), e.g. ``--bagnets attrbench.testing.bagnet_toys:toy_bagnet9``.
+  (float32, 48 px, 5 classes), e.g. ``--bagnets attrbench.testing.bagnet_toys:toy_bagnet9``;
+  ``toy_resnet_40px``: the same at 40 px (models at different input sizes in one run).
 * :class:`BlockLinear`: class-0 logit = sum_b w_b * (sum of the pixels of 8 x 8 block b), class-1
   logit = 0, so masking block b with 0 lowers the class-0 logit by exactly w_b * s_b(x) and the
   masking curve is known in closed form.
@@ -19,7 +20,7 @@ from attrbench.models.common import ImageModel
 from attrbench.models.comparison import small_resnet
 from attrbench.testing.models import randomise_batchnorm, seeded, tiny_bagnet
 
-__all__ = ["BlockLinear", "tiny_comparison", "toy_bagnet9", "toy_bagnet17", "toy_resnet"]
+__all__ = ["BlockLinear", "tiny_comparison", "toy_bagnet9", "toy_bagnet17", "toy_resnet", "toy_resnet_40px"]
 
 
 def tiny_comparison(*, num_classes: int = 5, width: int = 4, seed: int = 0, dtype: torch.dtype = torch.float64,
@@ -45,6 +46,11 @@ def toy_bagnet17() -> ImageModel:
 def toy_resnet() -> ImageModel:
     """``module:factory`` form of a float32 tiny ResNet (48 px, 5 classes)."""
     return tiny_comparison(dtype=torch.float32)
+
+
+def toy_resnet_40px() -> ImageModel:
+    """``module:factory`` form of a float32 tiny ResNet at another input size (40 px, 5 classes)."""
+    return tiny_comparison(dtype=torch.float32, seed=2, input_size=(40, 40))
 
 
 class BlockLinear(nn.Module):

@@ -7,16 +7,25 @@ Every ``attrbench experiment bagnet-*`` command takes the same data and model op
   (``--comparison``, default ``resnet-<dataset>,vgg-<dataset>``); any name ``attrbench list models``
   knows, a checkpoint path or a ``pkg.module:factory``;
 * the images: ``--n-images`` items of ``--split`` drawn by :func:`attrbench.sampling.select_indices`
-  (stratified over classes, seeded by ``--seed``), loaded once per model input size (models trained
-  at 96 and 97 px see the same items, each at its own size).
+  (stratified over classes, seeded by ``--seed``), loaded once per model input size read from each
+  model's spec (models trained at different sizes see the same items, each at its own size);
+* each model's logits on the sample, computed once (:meth:`Setup.logits`, :func:`model_rows`).
+
+Default model lists (no ``--bagnets`` / ``--comparison`` given) keep only the names that exist
+(``attrbench list models``): a dataset without shipped comparison networks runs with the BagNets
+alone, and the skipped names are recorded in :attr:`Setup.notes`, which the experiment writes to
+``notes.txt`` next to its table (:func:`attrbench.experiments.bagnet.outputs.finish`). An experiment
+that needs a comparison network then writes only ``notes.txt`` (:func:`skip_without_comparison`).
+Names given explicitly must exist.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -25,7 +34,10 @@ from attrbench.errors import DataError, OptionError
 from attrbench.experiments.bagnet.options import default_bagnets, default_comparison, split_names
 from attrbench.models.common import ImageModel
 
-__all__ = ["Setup", "batched_logits", "open_setup", "output_dir"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Setup", "batched_logits", "model_rows", "open_setup", "output_dir", "skip_without_comparison"]
 
 
 @dataclass
@@ -40,6 +52,7 @@ class Setup:
         num_classes: outputs of the models (all must agree).
         batch_size: images per forward.
         seed: the experiment seed.
+        notes: one line per default model skipped because it does not exist.
     """
 
     dataset_name: str
@@ -52,8 +65,10 @@ class Setup:
     num_classes: int
     batch_size: int
     seed: int
+    notes: list[str] = field(default_factory=list)
     _open: Any = None
     _images: dict[tuple[int, int], Tensor] = field(default_factory=dict)
+    _logits: dict[str, Tensor] = field(default_factory=dict)
 
     @property
     def models(self) -> dict[str, ImageModel]:
@@ -69,6 +84,13 @@ class Setup:
             self._images[size] = torch.stack([dataset[i].image for i in self.indices]).to(self.device)  # type: ignore[index]
         dtype = next(model.parameters()).dtype
         return self._images[size].to(dtype)  # type: ignore[index]
+
+    def logits(self, name: str) -> Tensor:
+        """(n, C) outputs of model ``name`` on the sample, on the CPU (one pass per model and Setup)."""
+        if name not in self._logits:
+            model = self.models[name]
+            self._logits[name] = batched_logits(model, self.images(model), batch_size=self.batch_size)
+        return self._logits[name]
 
 
 def _dataset_opener(*, name: str, split: str, root: str | None):  # -> Callable[[tuple[int, int]], Any]
@@ -96,8 +118,25 @@ def _load_models(names: list[str], *, device: torch.device) -> dict[str, ImageMo
     return models
 
 
+def _model_names(given: str | None, default: str, *, option: str, notes: list[str]) -> list[str]:
+    """``given`` split, or the ``default`` names that exist (the others noted in ``notes``)."""
+    from attrbench.models.zoo import list_models
+
+    if given is not None:
+        return split_names(given)
+    names, known = split_names(default), set(list_models())
+    missing = [n for n in names if n not in known]
+    if missing:
+        notes.append(f"{option}: default model(s) {', '.join(missing)} not shipped; skipped")
+    return [n for n in names if n in known]
+
+
 def open_setup(args: argparse.Namespace, *, need_bagnets: bool = True, need_comparison: bool = True) -> Setup:
     """Models and the seeded stratified image sample for ``args`` (:func:`add_common_arguments`).
+
+    ``need_comparison``: an explicitly empty ``--comparison`` is an error; default comparison
+    networks that are not shipped are skipped with a note (the experiment then calls
+    :func:`skip_without_comparison`). ``need_comparison=False`` loads no comparison network.
 
     Raises:
         OptionError: a non-positive ``--n-images`` / ``--batch-size``, or a needed model list is empty.
@@ -109,14 +148,16 @@ def open_setup(args: argparse.Namespace, *, need_bagnets: bool = True, need_comp
     if args.n_images < 1 or args.batch_size < 1:
         raise OptionError(f"--n-images and --batch-size must be positive, got {args.n_images} and {args.batch_size}")
     device = resolve_device(args.device)
-    bag_names = split_names(args.bagnets if args.bagnets is not None else default_bagnets(args.dataset))
-    cmp_names = split_names(args.comparison if args.comparison is not None else default_comparison(args.dataset))
+    notes: list[str] = []
+    bag_names = _model_names(args.bagnets, default_bagnets(args.dataset), option="--bagnets", notes=notes)
+    cmp_names = (_model_names(args.comparison, default_comparison(args.dataset), option="--comparison", notes=notes)
+                 if need_comparison else [])  # fmt: skip
     if need_bagnets and not bag_names:
-        raise OptionError("--bagnets is empty; this experiment needs at least one BagNet")
-    if need_comparison and not cmp_names:
+        raise OptionError("--bagnets is empty (or no default BagNet is shipped); this experiment needs at least one")
+    if need_comparison and not cmp_names and args.comparison is not None:
         raise OptionError("--comparison is empty; this experiment needs at least one comparison network")
     bagnets = _load_models(bag_names if need_bagnets else [], device=device)
-    comparison = _load_models(cmp_names if need_comparison else [], device=device)
+    comparison = _load_models(cmp_names, device=device)
     for name, model in bagnets.items():
         if not model.has_patch_logits:
             raise OptionError(f"--bagnets: {name!r} has no patch logits (not a BagNet); give it in --comparison")
@@ -133,7 +174,7 @@ def open_setup(args: argparse.Namespace, *, need_bagnets: bool = True, need_comp
     setup = Setup(dataset_name=args.dataset, device=device, bagnets=bagnets, comparison=comparison,
                   indices=indices, ids=sample_ids(dataset, indices), labels=labels,
                   num_classes=next(iter(classes.values())), batch_size=args.batch_size, seed=args.seed,
-                  _open=opener)  # fmt: skip
+                  notes=notes, _open=opener)  # fmt: skip
     setup._images[tuple(int(v) for v in first.spec.input_size)] = torch.stack(
         [dataset[i].image for i in indices]).to(device)  # fmt: skip
     return setup
@@ -145,6 +186,29 @@ def batched_logits(model: torch.nn.Module, images: Tensor, *, batch_size: int) -
     if images.shape[0] == 0:
         raise DataError("no images to evaluate")
     return torch.cat([model(images[i : i + batch_size]).cpu() for i in range(0, images.shape[0], batch_size)])
+
+
+def model_rows(setup: Setup, rows_of: Callable[[str, ImageModel, Tensor], list[dict]]) -> pd.DataFrame:
+    """One table from ``rows_of(name, model, images)`` over every model (BagNets first), in order;
+    ``images`` is the sample at the model's input size."""
+    import pandas as pd
+
+    rows: list[dict] = []
+    for name, model in setup.models.items():
+        rows += rows_of(name, model, setup.images(model))
+    return pd.DataFrame(rows)
+
+
+def skip_without_comparison(setup: Setup, *, out: Path) -> bool:
+    """True (and ``notes.txt`` written into ``out``) when ``setup`` has no comparison network."""
+    from attrbench.export import write_table
+
+    if setup.comparison:
+        return False
+    notes = [*setup.notes, "skipped: this experiment needs a comparison network"]
+    write_table("\n".join(notes) + "\n", out / "notes.txt")
+    print("\n".join(notes))
+    return True
 
 
 def output_dir(path: str | Path) -> Path:

@@ -41,17 +41,35 @@ def per_class_accuracy(predictions: Tensor, labels: Tensor, *, num_classes: int)
     return out
 
 
-def pair_rows(predictions: dict[str, Tensor], labels: Tensor, *, num_classes: int) -> list[dict]:
-    """Per model pair: Pearson of per-class accuracies (classes with images) and error agreement."""
+def _accuracy_pearson(pred_a: np.ndarray, pred_b: np.ndarray, labels: np.ndarray, *, num_classes: int) -> float:
+    """Pearson of the two models' per-class accuracies over the classes with images."""
     import numpy as np
 
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    ok = counts > 0
+    acc_a = np.bincount(labels, weights=(pred_a == labels), minlength=num_classes)[ok] / counts[ok]
+    acc_b = np.bincount(labels, weights=(pred_b == labels), minlength=num_classes)[ok] / counts[ok]
+    return pearson(acc_a, acc_b)
+
+
+def pair_rows(predictions: dict[str, Tensor], labels: Tensor, *, num_classes: int, seed: int = 0) -> list[dict]:
+    """Per model pair: Pearson of per-class accuracies (classes with images; 95 % bootstrap interval over
+    images, seeded) and error agreement."""
+    import numpy as np
+
+    from attrbench.stats import bootstrap_statistic
+
     acc = {m: per_class_accuracy(p, labels, num_classes=num_classes) for m, p in predictions.items()}
+    lab = labels.numpy()
     rows = []
     for a, b in itertools.combinations(predictions, 2):
         ok = np.isfinite(acc[a]) & np.isfinite(acc[b])
         right_a, right_b = predictions[a] == labels, predictions[b] == labels
+        pa, pb = predictions[a].numpy(), predictions[b].numpy()
+        _, low, high = bootstrap_statistic(
+            lambda idx: _accuracy_pearson(pa[idx], pb[idx], lab[idx], num_classes=num_classes), len(lab), seed=seed)
         rows.append({"model a": a, "model b": b, "classes": int(ok.sum()),
-                     "pearson of per-class accuracy": pearson(acc[a][ok], acc[b][ok]),
+                     "pearson of per-class accuracy": pearson(acc[a][ok], acc[b][ok]), "ci low": low, "ci high": high,
                      "same correctness": float((right_a == right_b).double().mean()),
                      "both wrong / either wrong": float((~right_a & ~right_b).sum()) / max(1, int((~right_a | ~right_b).sum()))})  # fmt: skip
     return rows
@@ -100,27 +118,22 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from attrbench.commands import command_line
-    from attrbench.experiments.bagnet.common import batched_logits, open_setup, output_dir
-    from attrbench.experiments.bagnet.outputs import write_command, write_tables
+    from attrbench.experiments.bagnet.common import open_setup, output_dir
+    from attrbench.experiments.bagnet.outputs import finish, write_tables
 
     setup = open_setup(args)
     out = output_dir(args.out)
-    predictions = {n: batched_logits(m, setup.images(m), batch_size=setup.batch_size).argmax(1)
-                   for n, m in setup.models.items()}  # fmt: skip
+    predictions = {name: setup.logits(name).argmax(1) for name in setup.models}
     first = next(iter(setup.models.values()))
     table = pd.DataFrame({"class": _class_names(first, setup.num_classes),
                           "images": np.bincount(setup.labels.numpy(), minlength=setup.num_classes)})  # fmt: skip
     for name, pred in predictions.items():
         table[name] = per_class_accuracy(pred, setup.labels, num_classes=setup.num_classes)
-    pairs = pd.DataFrame(pair_rows(predictions, setup.labels, num_classes=setup.num_classes))
+    pairs = pd.DataFrame(pair_rows(predictions, setup.labels, num_classes=setup.num_classes, seed=setup.seed))
     write_tables(table, out=out, name="per_class_accuracy", digits=2,
                  caption="Top-1 accuracy per class and model on the same images.")
-    write_tables(pairs, out=out, name="error_correlation", digits=3,
-                 caption="Consistency of errors between models: Pearson correlation of per-class accuracies, "
-                         "share of images on which both models are right or both wrong, and the share of "
-                         "images either model gets wrong that both get wrong.")  # fmt: skip
-    _figure(table, pairs, out=out)
-    write_command(command_line(args), out=out)
-    print(pairs.to_string(index=False))
-    return 0
+    return finish(pairs, args=args, out=out, name="error_correlation", digits=3, notes=setup.notes,
+                  draw=lambda p: _figure(table, p, out=out),
+                  caption="Consistency of errors between models: Pearson correlation of per-class accuracies "
+                          "(95 % bootstrap interval over images), share of images on which both models are right "
+                          "or both wrong, and the share of images either model gets wrong that both get wrong.")  # fmt: skip

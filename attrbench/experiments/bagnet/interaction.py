@@ -12,7 +12,8 @@ even index) is a perturbation site s; perturbing s replaces its pixels by their 
 
 A model without interactions between the sites has delta_S = sum_s delta_s. The table reports the
 Pearson correlation between sum_s delta_s and delta_S over all (image, class) pairs, and the mean of
-the per-image correlations over classes with a bootstrap interval, per model and q. Sites are q
+the per-image correlations over classes with a bootstrap interval, per model and q; "receptive
+field" is r for the BagNets and 0 for the comparison networks. Sites are q
 pixels apart, so a correlation near 1 at q means parts q pixels apart barely interact.
 
 A BagNet with receptive field r is exactly additive for q >= r - 1: a window of r pixels cannot
@@ -59,7 +60,8 @@ def dc_replace(images: Tensor, box: tuple[int, int, int, int]) -> Tensor:
     return out
 
 
-def interaction_effects(model: nn.Module, images: Tensor, *, q: int, batch_size: int = 50) -> tuple[Tensor, Tensor]:
+def interaction_effects(model: nn.Module, images: Tensor, *, q: int, batch_size: int = 50,
+                        base: Tensor | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
     """(sum of isolated effects, joint effect), each (n, C) float64 (module docstring).
 
     Args:
@@ -67,11 +69,12 @@ def interaction_effects(model: nn.Module, images: Tensor, *, q: int, batch_size:
         images: (n, 3, H, W).
         q: square side in pixels.
         batch_size: images per forward.
+        base: (n, C) ``model(images)`` when already computed (saves one pass per q).
     """
     from attrbench.experiments.bagnet.common import batched_logits
 
     sites = perturbation_sites(height=images.shape[-2], width=images.shape[-1], q=q)
-    base = batched_logits(model, images, batch_size=batch_size).double()
+    base = (batched_logits(model, images, batch_size=batch_size) if base is None else base).double()
     isolated = base.new_zeros(base.shape)
     joint_images = images
     for box in sites:
@@ -91,7 +94,7 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denom) if denom > 0 else float("nan")
 
 
-def _row(model: str, q: int, n_sites: int, isolated: Tensor, joint: Tensor, *, side: int, seed: int) -> dict:
+def _row(model: str, q: int, n_sites: int, isolated: Tensor, joint: Tensor, *, side: int, seed: int, rf: int) -> dict:
     import numpy as np
 
     from attrbench.stats import bootstrap_ci
@@ -99,7 +102,7 @@ def _row(model: str, q: int, n_sites: int, isolated: Tensor, joint: Tensor, *, s
     per_image = np.array([pearson(a, b) for a, b in zip(isolated.numpy(), joint.numpy())])
     mean, low, high = bootstrap_ci(per_image, seed=seed)
     scale = float(joint.abs().max())
-    return {"model": model, "image (px)": side, "q (px)": q, "sites": n_sites, "images": int(joint.shape[0]),
+    return {"model": model, "receptive field": rf, "image (px)": side, "q (px)": q, "sites": n_sites, "images": int(joint.shape[0]),
             "pearson (pooled)": pearson(isolated.numpy(), joint.numpy()),
             "pearson per image (mean)": mean, "ci low": low, "ci high": high,
             "max |sum - joint| / max |joint|": float((isolated - joint).abs().max()) / scale if scale > 0 else 0.0}  # fmt: skip
@@ -140,27 +143,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the interaction test on every model and q; write the table and the figure."""
-    import pandas as pd
-
-    from attrbench.commands import command_line
-    from attrbench.experiments.bagnet.common import open_setup, output_dir
-    from attrbench.experiments.bagnet.outputs import write_command, write_tables
+    from attrbench.experiments.bagnet.common import model_rows, open_setup, output_dir
+    from attrbench.experiments.bagnet.outputs import finish
 
     squares = parse_sizes(args.squares, option="--squares")
     setup = open_setup(args)
     out = output_dir(args.out)
-    rows = []
-    for name, model in setup.models.items():
-        images = setup.images(model)
+
+    def rows_of(name: str, model: nn.Module, images: Tensor) -> list[dict]:
+        rows, rf = [], int(model.spec.receptive_field or 0) if name in setup.bagnets else 0
         for q in squares:
-            isolated, joint = interaction_effects(model, images, q=q, batch_size=setup.batch_size)
+            isolated, joint = interaction_effects(model, images, q=q, batch_size=setup.batch_size,
+                                                  base=setup.logits(name))  # fmt: skip
             n_sites = len(perturbation_sites(height=images.shape[-2], width=images.shape[-1], q=q))
-            rows.append(_row(name, q, n_sites, isolated, joint, side=int(images.shape[-2]), seed=setup.seed))
-    table = pd.DataFrame(rows)
-    write_tables(table, out=out, name="interaction", digits=4,
-                 caption="Interaction test (BagNet paper eq. 1): Pearson correlation between the summed isolated "
-                         "effects of DC-replaced squares and their joint effect, over (image, class) pairs.")  # fmt: skip
-    _figure(table, out=out)
-    write_command(command_line(args), out=out)
-    print(table.to_string(index=False))
-    return 0
+            rows.append(_row(name, q, n_sites, isolated, joint, side=int(images.shape[-2]), seed=setup.seed, rf=rf))
+        return rows
+
+    return finish(model_rows(setup, rows_of), args=args, out=out, name="interaction", digits=4, notes=setup.notes,
+                  draw=lambda t: _figure(t, out=out),
+                  caption="Interaction test (BagNet paper eq. 1): Pearson correlation between the summed isolated "
+                          "effects of DC-replaced squares and their joint effect, over (image, class) pairs.")  # fmt: skip

@@ -6,8 +6,8 @@ For every BagNet b and comparison network m, on the same images x_i and for ever
 
     r(b, m) = Pearson over all pairs (i, c) of (f^b_c(x_i), f^m_c(x_i))     (pooled)
 
-and, per image, the Pearson correlation over the C classes, averaged over images with a seeded
-bootstrap interval (per image). The paper reports the pooled correlation with VGG-16 on ImageNet
+with a seeded bootstrap interval over images, and, per image, the Pearson correlation over the C
+classes, averaged over images with a seeded bootstrap interval. The paper reports the pooled correlation with VGG-16 on ImageNet
 (0.70 / 0.79 / 0.88 for BagNet-9 / 17 / 33). The table also lists each model's top-1 accuracy on
 the sample, because two accurate models correlate partly through the labels alone.
 
@@ -34,13 +34,15 @@ def correlation_row(bagnet: str, other: str, a: Tensor, b: Tensor, labels: Tenso
     ``q`` is the BagNet's receptive field (None: unknown)."""
     import numpy as np
 
-    from attrbench.stats import bootstrap_ci
+    from attrbench.stats import bootstrap_ci, bootstrap_statistic
 
     x, y = a.double().numpy(), b.double().numpy()
     per_image = np.array([pearson(u, v) for u, v in zip(x, y)])
     mean, low, high = bootstrap_ci(per_image, seed=seed)
+    pooled, p_low, p_high = bootstrap_statistic(lambda idx: pearson(x[idx], y[idx]), x.shape[0], seed=seed)
     return {"bagnet": bagnet, "q": q if q is not None else -1, "comparison": other, "images": int(x.shape[0]),
-            "pearson (pooled)": pearson(x, y), "pearson per image (mean)": mean, "ci low": low, "ci high": high,
+            "pearson (pooled)": pooled, "pooled ci low": p_low, "pooled ci high": p_high,
+            "pearson per image (mean)": mean, "ci low": low, "ci high": high,
             "same top-1 class": float((a.argmax(1) == b.argmax(1)).double().mean()),
             "bagnet top-1": float((a.argmax(1) == labels).double().mean()),
             "comparison top-1": float((b.argmax(1) == labels).double().mean())}  # fmt: skip
@@ -69,21 +71,19 @@ def main(args: argparse.Namespace) -> int:
     """Logits of every model on the sample; one row per (BagNet, comparison network)."""
     import pandas as pd
 
-    from attrbench.commands import command_line
-    from attrbench.experiments.bagnet.common import batched_logits, open_setup, output_dir
-    from attrbench.experiments.bagnet.outputs import write_command, write_tables
+    from attrbench.experiments.bagnet.common import open_setup, output_dir, skip_without_comparison
+    from attrbench.experiments.bagnet.outputs import finish
 
     setup = open_setup(args)
     out = output_dir(args.out)
-    logits = {name: batched_logits(m, setup.images(m), batch_size=setup.batch_size) for name, m in setup.models.items()}
+    if skip_without_comparison(setup, out=out):
+        return 0
     pairs = [(b, m) for b in setup.bagnets for m in setup.comparison]
-    table = pd.DataFrame([correlation_row(b, m, logits[b], logits[m], setup.labels, q=setup.bagnets[b].spec.receptive_field,
-                                          seed=setup.seed) for b, m in pairs])
-    write_tables(table, out=out, name="logit_correlation", digits=3,
-                 caption="Pearson correlation between BagNet and comparison-network logits on the same images "
-                         "(pooled over image x class pairs; per image over classes, mean with 95 % bootstrap "
-                         "interval).")  # fmt: skip
-    _figure(logits, pairs, out=out)
-    write_command(command_line(args), out=out)
-    print(table.to_string(index=False))
-    return 0
+    table = pd.DataFrame([correlation_row(b, m, setup.logits(b), setup.logits(m), setup.labels,
+                                          q=setup.bagnets[b].spec.receptive_field, seed=setup.seed)
+                          for b, m in pairs])  # fmt: skip
+    return finish(table, args=args, out=out, name="logit_correlation", digits=3, notes=setup.notes,
+                  draw=lambda _: _figure({n: setup.logits(n) for n in setup.models}, pairs, out=out),
+                  caption="Pearson correlation between BagNet and comparison-network logits on the same images "
+                          "(pooled over image x class pairs, 95 % bootstrap interval over images; per image over "
+                          "classes, mean with 95 % bootstrap interval).")  # fmt: skip

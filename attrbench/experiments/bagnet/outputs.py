@@ -10,6 +10,7 @@ Every file is written atomically through :func:`attrbench.export.write_table`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import pandas as pd
 
 from attrbench.export import write_table
 
-__all__ = ["figure", "latex_escape", "save_figure", "table_markdown", "table_latex", "write_command", "write_tables"]
+__all__ = ["figure", "finish", "latex_escape", "save_figure", "table_markdown", "table_latex", "write_command",
+           "write_tables"]  # fmt: skip
 
 
 def _cell(value: Any, digits: int) -> str:
@@ -77,6 +79,25 @@ def write_tables(table: pd.DataFrame, *, out: Path, name: str, caption: str, dig
 def write_command(command: str, *, out: Path) -> Path:
     """``command.txt``: the command that regenerates the folder."""
     return write_table(command + "\n", out / "command.txt")
+
+
+def finish(table: pd.DataFrame, *, args: Any, out: Path, name: str, caption: str, digits: int = 3,
+           notes: list[str] | tuple[str, ...] = (), draw: Callable[[pd.DataFrame], None] | None = None) -> int:  # fmt: skip
+    """The common end of an experiment: its main table (:func:`write_tables`), ``draw(table)`` (its
+    figure), ``notes.txt`` when there are ``notes`` (e.g. skipped models), ``command.txt``; prints the
+    table and returns 0 (the command's exit code)."""
+    from attrbench.commands import command_line
+
+    write_tables(table, out=out, name=name, caption=caption, digits=digits)
+    if draw is not None:
+        draw(table)
+    if notes:
+        write_table("\n".join(notes) + "\n", out / "notes.txt")
+    else:
+        (out / "notes.txt").unlink(missing_ok=True)
+    write_command(command_line(args), out=out)
+    print(table.to_string(index=False))
+    return 0
 
 
 def figure(*, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (5.0, 3.5)):  # -> (Figure, Axes)

@@ -120,9 +120,8 @@ def main(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
 
-    from attrbench.commands import command_line
     from attrbench.experiments.bagnet.common import open_setup, output_dir
-    from attrbench.experiments.bagnet.outputs import write_command, write_tables
+    from attrbench.experiments.bagnet.outputs import finish
     from attrbench.export import write_table
 
     if args.per_class < 1 or args.wrong < 0:
@@ -150,14 +149,11 @@ def main(args: argparse.Namespace) -> int:
         shown = _misclassified(images, pl, pred, labels, wrong=args.wrong, q=q, stride=stride, names=names, out=out,
                                name=_slug(name))  # fmt: skip
         rows.append({"bagnet": name, "q": q, "images": len(labels), "top-1": float((pred == labels).double().mean()),
+                     "classes": int(pl.shape[-1]),
                      "patches per class": int(idx.shape[1]), "purity": float(purity.mean()),
                      "classes with purity 1": int((purity.mean(1) == 1).sum()), "misclassified shown": shown})  # fmt: skip
     write_table(pd.DataFrame(patch_rows).to_csv(index=False, float_format="%.6g", lineterminator="\n"),
                 out / "top_patches.csv")  # fmt: skip
-    table = pd.DataFrame(rows)
-    write_tables(table, out=out, name="predictive_patches", digits=3,
-                 caption="Most predictive patches: share of each class's top patches (by patch logit, over all "
-                         "sample images) that come from images of that class (purity).")  # fmt: skip
-    write_command(command_line(args), out=out)
-    print(table.to_string(index=False))
-    return 0
+    return finish(pd.DataFrame(rows), args=args, out=out, name="predictive_patches", digits=3, notes=setup.notes,
+                  caption="Most predictive patches: share of each class's top patches (by patch logit, over all "
+                          "sample images) that come from images of that class (purity).")  # fmt: skip

@@ -18,7 +18,9 @@ windows to interior windows of the same content, so the multiset of interior pat
 
 the change comes only from windows that straddle a tile border (or lie in the unscrambled
 border). The table's "interior share" is |interior| / N for BagNets: the part of the logit that
-is invariant; it grows to 1 as t grows past q.
+is invariant; it grows to 1 as t grows past q. "aligned t >= q" marks the BagNet rows where t is a
+multiple of the stride and t >= q; "same top-1" is the share of images whose predicted class the
+scrambling leaves unchanged.
 
 Outputs (``--out``, default results/bagnet/scrambling): scrambling.{csv,md,tex},
 scrambling.{png,pdf}, examples.{png,pdf} (one image scrambled at each t), command.txt.
@@ -89,7 +91,7 @@ def _topk(logits: Tensor, labels: Tensor, k: int) -> Tensor:
 
 
 def _rows(name: str, model, images: Tensor, labels: Tensor, *, tiles: list[int], seed: int,  # noqa: ANN001
-          batch_size: int) -> list[dict]:  # fmt: skip
+          batch_size: int, base: Tensor) -> list[dict]:  # fmt: skip
     import torch
 
     from attrbench.experiments.bagnet.common import batched_logits
@@ -97,23 +99,25 @@ def _rows(name: str, model, images: Tensor, labels: Tensor, *, tiles: list[int],
 
     rows = []
     k = min(5, int(model.spec.num_outputs))
-    q = model.spec.receptive_field
+    q = model.spec.receptive_field if model.has_patch_logits else None
     for tile in [0, *tiles]:
         g = torch.Generator().manual_seed(seed * 1000 + tile)
         x = images if tile == 0 else scramble(images, tile=tile, generator=g)
-        logits = batched_logits(model, x, batch_size=batch_size)
+        logits = base if tile == 0 else batched_logits(model, x, batch_size=batch_size)
         hits1, hitsk = _topk(logits, labels, 1), _topk(logits, labels, k)
         a1, lo1, hi1 = wilson_ci(successes=int(hits1.sum()), n=len(labels))
         ak, _, _ = wilson_ci(successes=int(hitsk.sum()), n=len(labels))
-        share = float("nan")
+        share, aligned = float("nan"), False
         if q is not None and tile:
+            aligned = tile % int(model.spec.rf_stride) == 0 and tile >= q
             size = tuple(images.shape[-2:])
             rf_stride = int(model.spec.rf_stride)
             grid = ((size[0] - q) // rf_stride + 1, (size[1] - q) // rf_stride + 1)
             share = float(interior_positions(grid=grid, q=q, stride=rf_stride, tile=tile, size=size).double().mean())
         rows.append({"model": name, "tile (px)": "none" if tile == 0 else str(tile), "images": len(labels),
                      "top-1": a1, "top-1 ci low": lo1, "top-1 ci high": hi1, f"top-{k}": ak,
-                     "bagnet interior share": share})  # fmt: skip
+                     "same top-1": float((logits.argmax(1) == base.argmax(1)).double().mean()),
+                     "bagnet interior share": share, "aligned t >= q": aligned})  # fmt: skip
     return rows
 
 
@@ -157,28 +161,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Accuracy of every model on the sample, unscrambled and scrambled at every tile side."""
-    import pandas as pd
-
-    from attrbench.commands import command_line
-    from attrbench.experiments.bagnet.common import open_setup, output_dir
+    from attrbench.experiments.bagnet.common import model_rows, open_setup, output_dir
     from attrbench.experiments.bagnet.interaction import parse_sizes
-    from attrbench.experiments.bagnet.outputs import write_command, write_tables
+    from attrbench.experiments.bagnet.outputs import finish
 
     tiles = parse_sizes(args.tiles, option="--tiles")
     setup = open_setup(args)
     out = output_dir(args.out)
-    rows = []
-    for name, model in setup.models.items():
-        rows += _rows(name, model, setup.images(model), setup.labels, tiles=tiles,
-                      seed=setup.seed, batch_size=setup.batch_size)  # fmt: skip
-    table = pd.DataFrame(rows)
-    write_tables(table, out=out, name="scrambling", digits=3,
-                 caption="Accuracy on images whose full t x t tiles are permuted at random (Wilson 95 % interval "
-                         "for top-1); interior share: the part of a BagNet's patch grid that scrambling cannot "
-                         "change.")  # fmt: skip
-    _figure(table, out=out)
+    table = model_rows(setup, lambda name, model, images: _rows(
+        name, model, images, setup.labels, tiles=tiles, seed=setup.seed, batch_size=setup.batch_size,
+        base=setup.logits(name)))  # fmt: skip
     first = next(iter(setup.models.values()))
     _examples(setup.images(first)[0], tiles=tiles, seed=setup.seed, out=out)
-    write_command(command_line(args), out=out)
-    print(table.to_string(index=False))
-    return 0
+    return finish(table, args=args, out=out, name="scrambling", digits=3, notes=setup.notes,
+                  draw=lambda t: _figure(t, out=out),
+                  caption="Accuracy on images whose full t x t tiles are permuted at random (Wilson 95 % interval "
+                          "for top-1); same top-1: share of images whose predicted class does not change; interior "
+                          "share: the part of a BagNet's patch grid that scrambling cannot change.")  # fmt: skip

@@ -48,8 +48,14 @@ DEFAULT_METHODS = "saliency,ig,deeplift,gradcam,occlusion"
 BLOCK = 8
 
 
-def bagnet_block_scores(bagnet: ImageModel, images: Tensor, classes: Tensor, *, block: int = BLOCK) -> Tensor:
-    """(B, K) block scores of the BagNet heatmap for ``classes`` (module docstring, (a))."""
+def bagnet_block_scores(bagnet: ImageModel, images: Tensor, classes: Tensor, *, block: int = BLOCK,
+                        size: tuple[int, int] | None = None) -> Tensor:  # fmt: skip
+    """(B, K) block scores of the BagNet heatmap for ``classes`` (module docstring, (a)).
+
+    ``images`` (B, 3, h, w) are at the BagNet's input size; ``size`` (H, W), the comparison network's
+    input size when it differs, resizes the pixel heatmap (bilinear, scaled by hw / HW so the total
+    is kept) before the blocks are summed.
+    """
     import torch
 
     from attrbench.experiments.bagnet.masking import block_scores
@@ -64,6 +70,9 @@ def bagnet_block_scores(bagnet: ImageModel, images: Tensor, classes: Tensor, *, 
         logits = bagnet.patch_logits(images)  # (B, H', W', C)
     grid = logits.gather(3, classes.to(logits.device).view(-1, 1, 1, 1).expand(*logits.shape[:3], 1))[..., 0]
     pixels = place(grid[:, None].double().cpu(), geometry=Geometry.of(rf), size=tuple(images.shape[-2:]))
+    if size is not None and tuple(size) != tuple(pixels.shape[-2:]):
+        scale = pixels.shape[-2] * pixels.shape[-1] / (size[0] * size[1])
+        pixels = torch.nn.functional.interpolate(pixels, size=tuple(size), mode="bilinear", align_corners=False) * scale
     return block_scores(pixels, block=block)
 
 
@@ -125,7 +134,9 @@ def _orders(setup: Setup, model: ImageModel, images: Tensor, classes: Tensor, *,
     from attrbench.experiments.bagnet.masking import order_from_scores
 
     g = torch.Generator().manual_seed(setup.seed)
-    scores = {f"BagNet heatmap: {b}": bagnet_block_scores(bag, images, classes) for b, bag in setup.bagnets.items()}
+    size = (int(images.shape[-2]), int(images.shape[-1]))
+    scores = {f"BagNet heatmap: {b}": bagnet_block_scores(bag, setup.images(bag), classes, size=size)
+              for b, bag in setup.bagnets.items()}  # fmt: skip
     for spec_text in methods:
         scores[f"method: {spec_text}"] = method_block_scores(model, spec_text, images, classes, seed=setup.seed,
                                                              batch_size=setup.batch_size)  # fmt: skip
@@ -182,20 +193,22 @@ def main(args: argparse.Namespace) -> int:
     """
     import pandas as pd
 
-    from attrbench.commands import command_line
-    from attrbench.experiments.bagnet.common import batched_logits, open_setup, output_dir
+    from attrbench.experiments.bagnet.common import open_setup, output_dir, skip_without_comparison
     from attrbench.experiments.bagnet.masking import drop_auc, masked_probabilities
     from attrbench.experiments.bagnet.options import split_names
-    from attrbench.experiments.bagnet.outputs import write_command, write_tables
+    from attrbench.experiments.bagnet.outputs import finish, write_tables
+    from attrbench.export import write_table
     from attrbench.stats import bootstrap_ci
 
     methods = split_names(args.methods)
     setup = open_setup(args)
     out = output_dir(args.out)
+    if skip_without_comparison(setup, out=out):
+        return 0
     rows, curve_rows, aucs = [], [], {}
     for name, model in setup.comparison.items():
         images = setup.images(model)
-        classes = batched_logits(model, images, batch_size=setup.batch_size).argmax(1)
+        classes = setup.logits(name).argmax(1)
         blocks = (images.shape[-2] // BLOCK) * (images.shape[-1] // BLOCK)
         steps = steps_of(max_patches=args.max_patches, step=args.step, blocks=blocks)
         fill = _fill(model, args.fill)
@@ -211,17 +224,12 @@ def main(args: argparse.Namespace) -> int:
             curve_rows += [{"comparison": name, "order": order_name, "patches masked": k,
                             "mean probability": float(probs[:, s].mean())} for s, k in enumerate(steps)]  # fmt: skip
     table, curves = pd.DataFrame(rows), pd.DataFrame(curve_rows)
-    caption = (f"Spatial sensitivity (BagNet paper Fig. 8): area under the drop of the comparison network's "
-               f"predicted-class probability while 8 x 8 patches are masked (fill: {args.fill}), mean over images "
-               f"with 95 % bootstrap interval; larger = faster drop.")  # fmt: skip
-    write_tables(table, out=out, name="spatial_sensitivity", digits=3, caption=caption)
     write_tables(pd.DataFrame(_paired(aucs, seed=setup.seed)), out=out, name="paired", digits=3,
                  caption="Paired AUC differences (BagNet-heatmap order minus method order, same images), "
                          "mean with 95 % bootstrap interval; positive: the BagNet order drops faster.")  # fmt: skip
-    from attrbench.export import write_table
-
     write_table(curves.to_csv(index=False, float_format="%.6g", lineterminator="\n"), out / "curves.csv")
-    _figure(curves, out=out)
-    write_command(command_line(args), out=out)
-    print(table.to_string(index=False))
-    return 0
+    return finish(table, args=args, out=out, name="spatial_sensitivity", digits=3, notes=setup.notes,
+                  draw=lambda _: _figure(curves, out=out),
+                  caption=f"Spatial sensitivity (BagNet paper Fig. 8): area under the drop of the comparison "
+                          f"network's predicted-class probability while 8 x 8 patches are masked (fill: {args.fill}), "
+                          f"mean over images with 95 % bootstrap interval; larger = faster drop.")  # fmt: skip
