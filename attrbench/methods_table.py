@@ -72,7 +72,7 @@ TABLE: dict[str, dict[str, str]] = {
         'resolution': 'input',
         'flags': 'needs_baseline',
         'paper': 'Sundararajan et al., ICML 2017, arXiv 1703.01365',
-        'hyperparameters': "baseline=0.0, n_steps=32, method='gausslegendre', internal_batch_size=None, steps_per_pass=4",
+        'hyperparameters': "baseline=0.0, n_steps=32, method='gausslegendre', internal_batch_size=None, steps_per_pass=None, images_per_pass=32",
     },
     'inputxgradient': {
         'resolution': 'input',

@@ -1,17 +1,45 @@
 """Compare the records and curves of two run directories, ignoring what may differ between runs.
 
-    python scripts/compare_runs.py /tmp/before_ig /tmp/after_ig
+    python scripts/compare_runs.py /tmp/before_ig /tmp/after_ig [--atol 1e-6]
 
 Ignored: the ``run_id`` column (the directory's name) and the values of cost metrics (category
-``cost``, e.g. ``runtime_s``: wall time). Everything else must be equal exactly (exit status 1 if not).
+``cost``, e.g. ``runtime_s``: wall time). Everything else must be equal exactly, or with ``--atol``
+its numbers (record values, curve scores) within that absolute tolerance and everything else
+exactly (exit status 1 if not). The largest absolute difference of the numbers is printed per table.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+
+#: the number column of each table; every other column must match exactly.
+NUMBERS = {"records": "value", "curves": "score"}
+
+
+@dataclass(frozen=True)
+class TableDiff:
+    """How one table of two runs differs.
+
+    Attributes:
+        table: "records" or "curves"; rows: row counts (before, after).
+        same_keys: every column but the number is identical, row by row.
+        max_abs: largest |before - after| of the numbers (NaN where both are NaN counts as equal;
+            inf where one is NaN and the other is not, or the rows do not line up).
+    """
+
+    table: str
+    rows: tuple[int, int]
+    same_keys: bool
+    max_abs: float
+
+    def ok(self, atol: float) -> bool:
+        """Equal within ``atol`` (0: exactly)."""
+        return self.same_keys and self.max_abs <= atol
 
 
 def _comparable(records: pd.DataFrame) -> pd.DataFrame:
@@ -20,22 +48,35 @@ def _comparable(records: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def table_diff(before: str, after: str, table: str) -> TableDiff:
+    """Compare ``table`` ("records" or "curves") of the run directories ``before`` and ``after``."""
+    a = pd.read_parquet(f"{before}/{table}.parquet")
+    b = pd.read_parquet(f"{after}/{table}.parquet")
+    prep = _comparable if table == "records" else (lambda t: t.drop(columns=["run_id"]).reset_index(drop=True))
+    a, b = prep(a), prep(b)
+    number = NUMBERS[table]
+    if len(a) != len(b) or list(a.columns) != list(b.columns):
+        return TableDiff(table, (len(a), len(b)), False, float("inf"))
+    same_keys = a.drop(columns=[number]).equals(b.drop(columns=[number]))
+    x, y = a[number].to_numpy(np.float64), b[number].to_numpy(np.float64)
+    both_nan = np.isnan(x) & np.isnan(y)
+    diff = np.where(both_nan, 0.0, np.abs(x - y))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    return TableDiff(table, (len(a), len(b)), bool(same_keys), float(diff.max()) if diff.size else 0.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("before")
     p.add_argument("after")
+    p.add_argument("--atol", type=float, default=0.0, help="absolute tolerance of values and scores (default 0: exact)")
     args = p.parse_args(argv)
     ok = True
-    for table in ("records", "curves"):
-        a = pd.read_parquet(f"{args.before}/{table}.parquet")
-        b = pd.read_parquet(f"{args.after}/{table}.parquet")
-        if table == "records":
-            a, b = _comparable(a), _comparable(b)
-        else:
-            a, b = a.drop(columns=["run_id"]), b.drop(columns=["run_id"])
-        same = a.equals(b)
-        ok &= same
-        print(f"{table}: {len(a)} vs {len(b)} rows, identical: {same}")
+    for table in NUMBERS:
+        d = table_diff(args.before, args.after, table)
+        ok &= d.ok(args.atol)
+        print(f"{table}: {d.rows[0]} vs {d.rows[1]} rows, other columns identical: {d.same_keys}, "
+              f"max |diff| {d.max_abs:.3g}, within {args.atol:g}: {d.ok(args.atol)}")  # fmt: skip
     return 0 if ok else 1
 
 

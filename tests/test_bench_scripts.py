@@ -1,0 +1,67 @@
+"""The benchmark helpers: a source tree's own methods/datasets, and run comparison with a tolerance."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_from_tree_takes_methods_and_datasets_from_the_tree(tmp_path: Path) -> None:
+    """The installed attrbench maps attrbench.methods to its own folder; the launcher maps it to the tree's."""
+    for package, text in (("attrbench", ""), ("methods", "WHERE = 'tree methods'\n"), ("datasets", "WHERE = 'tree datasets'\n")):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text(text)
+    (tmp_path / "methods" / "extra.py").write_text("WHERE = 'tree submodule'\n")
+    (tmp_path / "attrbench" / "__main__.py").write_text(
+        "import sys, attrbench, attrbench.methods.extra, attrbench.datasets\n"
+        "print(attrbench.__file__, attrbench.methods.WHERE, attrbench.methods.extra.WHERE, attrbench.datasets.WHERE, sys.argv[1:])\n"
+    )
+    out = subprocess.run([sys.executable, str(SCRIPTS / "run_from_tree.py"), str(tmp_path), "run", "--x"],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert out[0] == str(tmp_path / "attrbench" / "__init__.py")
+    assert out[1:] == ["tree", "methods", "tree", "submodule", "tree", "datasets", "['run',", "'--x']"]
+
+
+def test_run_from_tree_refuses_a_folder_that_is_no_tree(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(SCRIPTS / "run_from_tree.py"), str(tmp_path), "run"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode != 0 and "is not an attrbench source tree" in done.stderr
+
+
+def _run_dir(path: Path, values: list[float], scores: list[float], runtime: float) -> Path:
+    path.mkdir()
+    pd.DataFrame({"run_id": path.name, "metric": ["gt_spearman", "mprt_ssim@fc", "runtime_s"],
+                  "value": [*values, runtime], "category": ["ground_truth", "randomisation", "cost"]}
+                 ).to_parquet(path / "records.parquet")  # fmt: skip
+    pd.DataFrame({"run_id": path.name, "step": [0, 1], "score": scores}).to_parquet(path / "curves.parquet")
+    return path
+
+
+def test_table_diff_reports_the_largest_difference_and_ignores_run_id_and_cost(tmp_path: Path) -> None:
+    compare = _script("compare_runs")
+    a = _run_dir(tmp_path / "a", [0.5, float("nan")], [1.0, 2.0], runtime=3.0)
+    b = _run_dir(tmp_path / "b", [0.5 + 2**-20, float("nan")], [1.0, 2.0 - 2**-22], runtime=9.0)
+    records = compare.table_diff(str(a), str(b), "records")
+    curves = compare.table_diff(str(a), str(b), "curves")
+    assert records.same_keys and records.max_abs == 2**-20 and curves.max_abs == 2**-22
+    assert not records.ok(0.0) and records.ok(1e-6) and not records.ok(2**-21)
+    assert compare.main([str(a), str(a)]) == 0 and compare.main([str(a), str(b)]) == 1
+    assert compare.main([str(a), str(b), "--atol", "1e-6"]) == 0
+    c = _run_dir(tmp_path / "c", [0.5, 0.25], [1.0, 2.0], runtime=3.0)  # NaN against a number
+    assert compare.table_diff(str(a), str(c), "records").max_abs == float("inf")
