@@ -9,7 +9,7 @@ Recipe (chosen for CPU budgets of a few minutes per model; recorded in every che
       warm-up over the first 5 % of steps; cross-entropy loss; batch order from a seeded generator;
     * precision: float32, or ``precision="bf16"``: the forward and backward passes of training run
       under bfloat16 autocast (weights, optimiser state, BN recalibration and every evaluation stay
-      float32). On a CPU with AVX-512 BF16 this is about 3.5x faster per step for the small BagNets
+      float32). On a CPU with AVX-512 BF16 this is about 3x faster per step for the small BagNets
       (``scripts/bench_train_step.py``), which is what lets them converge within the 45-minute
       training budget;
     * BatchNorm recalibration after training: running statistics are re-estimated as exact

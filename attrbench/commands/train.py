@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate on the first N test images of every class")
     parser.add_argument("--no-augment", action="store_true", help="no random translation / flips")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32, or bf16: bfloat16 autocast in training passes, ~3.5x faster on AVX-512 BF16 CPUs (default fp32)")
+                        help="fp32, or bf16: bfloat16 autocast in training passes, ~3x faster on AVX-512 BF16 CPUs (default fp32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
