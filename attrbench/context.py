@@ -214,7 +214,7 @@ class RunContext:
 
     # ---------------------------------------------------------------- batches
     def loader(self) -> DataLoader:
-        """The run's samples in dataset order, in batches of ``config.batch_size`` (not yet prepared)."""
+        """The run's samples in scoring order (:mod:`attrbench.sampling`), in batches of ``config.batch_size`` (not yet prepared)."""
         return DataLoader(self.samples, batch_size=self.config.batch_size, shuffle=False, collate_fn=collate,
                           num_workers=0)  # fmt: skip
 

@@ -40,6 +40,7 @@ __all__ = [
     "bootstrap_ci",
     "bootstrap_statistic",
     "bootstrap_statistics",
+    "half_sample_statistics",
     "ci_method_name",
     "holm",
     "interval",
@@ -153,6 +154,51 @@ def bootstrap_statistics(
         finite = draws[:, k][np.isfinite(draws[:, k])]
         if finite.size >= 2:
             out[k, 1:] = np.quantile(finite, [alpha, 1 - alpha])
+    return out
+
+
+def half_sample_statistics(
+    statistic: Callable[[np.ndarray], np.ndarray], n: int, *, level: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """(K, 4) rows (value, low, high, shift): intervals for statistics that a repeated unit would bias.
+
+    For statistics that select among the units (the top images of a pattern), a bootstrap resample
+    with replacement enters the same unit twice; both copies are selected together and their spread
+    is zero, so every resampled value is biased (location instability: all intervals below the value).
+    Here each resample is a random half of the units without replacement (m = n // 2, no unit twice;
+    McCarthy's half-sampling). For a mean, the finite-population variance of a half-sample mean is
+    s^2 (1/m - 1/n) = s^2 / n (n even): the spread of the half-sample values is the spread of the
+    full-sample value, so their quantiles give the interval's width without rescaling.
+
+    A statistic that depends on the pool size (the top 20 of 200 images are a weaker selection than
+    the top 20 of 400) is shifted on halves; the interval is therefore centred on the value:
+    ``low, high = value + quantiles(draws - mean(draws))`` at (1 -+ level) / 2, and ``shift =
+    mean(draws) - value`` is returned so that the size of that correction is on record.
+
+    Args:
+        statistic: ``statistic(indices)`` -> the K statistics on the units ``indices`` (sorted, distinct).
+        n: number of units; fewer than 4 gives NaN intervals.
+
+    Returns:
+        (K, 4) float64: value on all units, interval bounds, mean half-sample shift (NaN where fewer
+        than two resampled values are finite).
+    """
+    value = np.asarray(statistic(np.arange(n)), dtype=np.float64)
+    out = np.full((value.size, 4), math.nan)
+    out[:, 0] = value
+    if n < 4:
+        return out
+    rng = np.random.default_rng(seed)
+    m = n // 2
+    draws = np.array([statistic(np.sort(rng.choice(n, size=m, replace=False))) for _ in range(resamples)],
+                     dtype=np.float64)  # fmt: skip
+    alpha = (1 - level) / 2
+    for k in range(value.size):
+        finite = draws[:, k][np.isfinite(draws[:, k])]
+        if finite.size >= 2:
+            centre = float(finite.mean())
+            out[k, 1:3] = value[k] + np.quantile(finite - centre, [alpha, 1 - alpha])
+            out[k, 3] = centre - value[k]
     return out
 
 

@@ -17,11 +17,12 @@ from attrbench.features.location_instability import (
     landmark_indices,
     pattern_instability,
     random_positions,
+    subset,
     raw_peaks,
     verdict,
 )
 from attrbench.features.graph_study import comparison_tables
-from attrbench.stats import bootstrap_statistic
+from attrbench.stats import bootstrap_statistic, half_sample_statistics
 
 
 def _landmarks(xy: list[tuple[float, float, float]]) -> torch.Tensor:
@@ -60,7 +61,7 @@ def test_invisible_landmarks_top_images_and_pattern_selection() -> None:
     assert instability([layer], lm, image_size=(60, 80), top_images=3) == pytest.approx(math.sqrt(0.005), abs=1e-12)
 
 
-def test_bootstrap_interval_brackets_the_value_and_is_deterministic() -> None:
+def test_half_sample_interval_brackets_the_value_and_is_deterministic() -> None:
     gen = torch.Generator().manual_seed(1)
     lm_xy = torch.rand(30, 2, generator=gen, dtype=torch.float64) * 40
     lm = torch.cat([lm_xy, torch.ones(30, 1, dtype=torch.float64)], 1)[:, None]
@@ -78,6 +79,57 @@ def test_bootstrap_statistic_of_the_mean_matches_a_direct_resampling() -> None:
     means = [x[rng.integers(0, 5, size=5)].mean() for _ in range(300)]
     assert value == 4.0
     np.testing.assert_allclose([low, high], np.quantile(means, [0.025, 0.975]), rtol=0, atol=1e-12)
+
+
+def test_half_samples_have_no_repeats_and_match_a_direct_resampling() -> None:
+    x = np.array([1.0, 4.0, 2.0, 8.0, 5.0, 7.0, 3.0, 6.0])
+    seen: list[np.ndarray] = []
+
+    def mean_of(idx: np.ndarray) -> np.ndarray:
+        seen.append(idx)
+        return np.array([x[idx].mean()])
+
+    value, low, high, shift = half_sample_statistics(mean_of, 8, resamples=300, seed=4)[0]
+    draws = seen[1:]
+    assert all(len(idx) == 4 and len(set(idx.tolist())) == 4 for idx in draws)
+    rng = np.random.default_rng(4)
+    means = np.array([x[np.sort(rng.choice(8, size=4, replace=False))].mean() for _ in range(300)])
+    assert value == 4.5
+    assert shift == pytest.approx(means.mean() - 4.5, abs=1e-12)
+    np.testing.assert_allclose([low, high], 4.5 + np.quantile(means - means.mean(), [0.025, 0.975]), atol=1e-12)
+
+
+def test_half_sample_spread_of_a_mean_is_the_full_sample_standard_error() -> None:
+    # closed form: a half-sample mean without replacement has variance s^2 (1/m - 1/n) = s^2 / n,
+    # the squared standard error of the full-sample mean, so the 95 % interval is about +- 1.96 s / sqrt(n)
+    x = np.random.default_rng(0).normal(size=400)
+    value, low, high, shift = half_sample_statistics(lambda idx: np.array([x[idx].mean()]), 400, resamples=2000, seed=1)[0]
+    se = x.std(ddof=1) / math.sqrt(400)
+    assert (high - low) / (2 * 1.96 * se) == pytest.approx(1.0, abs=0.08)
+    assert abs(shift) < 0.1 * se
+
+
+def test_repeated_images_bias_the_bootstrap_but_not_half_samples() -> None:
+    # 500 patterns at random positions, independent of their scores, landmark fixed: each pattern's
+    # statistic is the std of 20 iid distances, whatever the pool. A bootstrap resample repeats images inside the top
+    # 20 (zero spread between copies), so its mean falls below the value; halves have no such bias.
+    gen = torch.Generator().manual_seed(3)
+    n = 400
+    lm = torch.tensor([[[20.0, 20.0, 1.0]]], dtype=torch.float64).expand(n, 1, 3)
+    layer = LayerPatterns("l", torch.rand(500, n, 2, generator=gen, dtype=torch.float64) * 40,
+                          torch.rand(500, n, generator=gen))
+
+    def statistic(idx: np.ndarray) -> float:
+        index = torch.as_tensor(idx, dtype=torch.long)
+        return instability(subset([layer], index), lm[index], image_size=(40, 40), pattern_fraction=1.0)
+
+    value = statistic(np.arange(n))
+    rng = np.random.default_rng(0)
+    boot = np.mean([statistic(rng.integers(0, n, size=n)) for _ in range(50)])
+    _, low, high, shift = half_sample_statistics(lambda idx: np.array([statistic(idx)]), n, resamples=50, seed=0)[0]
+    assert boot < 0.98 * value and boot < low  # the bias (first full run: -3.5 %) that halves remove
+    assert abs(shift) < 0.01 * value
+    assert low < value < high
 
 
 def test_raw_peaks_and_random_positions() -> None:

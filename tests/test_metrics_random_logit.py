@@ -85,3 +85,21 @@ def test_registered_and_needs_a_re_explainer() -> None:
     ctx.explain_target = None
     with pytest.raises(TypeError, match="explain_target"):
         RandomLogit().compute(ctx)
+
+
+def test_the_other_class_depends_on_the_run_seed_not_the_method() -> None:
+    # every method of a run must be asked about the same other class per sample; the unit seed
+    # differs per method, the run seed does not
+    gen = torch.Generator().manual_seed(2)
+    weight = torch.randn(7, 3, 8, 8, generator=gen, dtype=torch.float64)
+    x = torch.rand(6, 3, 8, 8, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    asked = []
+    for unit_seed in (11, 12):
+        ctx = _context(weight, x, labels)
+        ctx.seed, ctx.run_seed = unit_seed, 5
+        explain = ctx.explain_target
+        ctx.explain_target = lambda target, explain=explain: (asked.append(target.labels.clone()), explain(target))[1]
+        RandomLogit().compute(ctx)
+    torch.testing.assert_close(asked[0], asked[1], rtol=0, atol=0)
+    torch.testing.assert_close(asked[0], other_classes(labels, torch.arange(6), num_classes=7, seed=5), rtol=0, atol=0)

@@ -72,7 +72,8 @@ def _random_map(seed: int, spec: str = "random") -> torch.Tensor:
     from attrbench.context import RunContext
 
     ctx = RunContext.open(RunConfig(methods=[spec], model=toy.MODEL, dataset=toy.DATASET, metrics=["runtime"],
-                                    n_samples=2, batch_size=2, seed=seed, device="cpu", progress=False))
+                                    n_samples=2, batch_size=2, seed=seed, device="cpu", progress=False,
+                                    sampling="first"))  # the same images whatever the seed
     batch = ctx.prepare_batch(next(iter(ctx.loader())))
     target = ctx.track.make_target(model=ctx.model, batch=batch)
     return ctx.methods[0].instance(batch.images, target=target)

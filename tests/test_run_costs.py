@@ -73,7 +73,7 @@ def test_mprt_re_explains_only_the_scored_rows(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(ToyInputXGradient, "attribute", recording)
     df = evaluate(methods=[f"{TOYS}:ToyInputXGradient"], model=toy_model(), dataset=toy_samples(4),
                   metrics=["randomisation[max_samples=1,max_stages=2]"], batch_size=3, n_samples=4,
-                  out=tmp_path / "run")  # fmt: skip
+                  sampling="first", out=tmp_path / "run")  # fmt: skip
     assert sizes == [3, 1, 1, 1]  # batch 0, its one scored sample on 2 randomised models, batch 1
     assert (df.status == "ok").all() and set(df.sample_id) == {"s000"}
 
@@ -161,7 +161,8 @@ def test_amp_is_refused_on_cpu_and_channels_last_keeps_values(tmp_path) -> None:
 def test_deletion_on_a_sample_subset_equals_the_full_run_there(tmp_path) -> None:
     from attrbench.runner import evaluate
 
-    kwargs = dict(methods=[f"{TOYS}:ToyInputXGradient"], dataset=toy_samples(5), batch_size=2, n_samples=5, forward_batch=2)
+    kwargs = dict(methods=[f"{TOYS}:ToyInputXGradient"], dataset=toy_samples(5), batch_size=2, n_samples=5, forward_batch=2,
+                  sampling="first")
     full = evaluate(model=toy_model(), metrics=["deletion[steps=4]"], out=tmp_path / "full", **kwargs)
     some = evaluate(model=toy_model(), metrics=["deletion[steps=4,max_samples=3]"], out=tmp_path / "some", **kwargs)
     assert sorted(set(some.sample_id)) == ["s000", "s001", "s002"] and (some.status == "ok").all()

@@ -33,7 +33,7 @@ def test_records_schema_and_failed_samples(tmp_path) -> None:
     df = evaluate(
         methods=[f"{TOYS}:NaNForFirst", f"{TOYS}:FailingForSecond"],
         model=toy_model(), dataset=samples, metrics=["gt", "deletion[steps=4]", "localisation", "runtime"],
-        batch_size=3, out=out, n_samples=5,
+        batch_size=3, out=out, n_samples=5, sampling="first",
     )  # fmt: skip
     assert list(df.columns) == list(RECORD_COLUMNS)
     nan = df[df.method == f"{TOYS}:NaNForFirst"]
@@ -104,6 +104,7 @@ def test_randomisation_scores_only_the_subset(tmp_path) -> None:
     df = evaluate(
         methods=[f"{TOYS}:ToyInputXGradient"], model=toy_model(), dataset=toy_samples(3),
         metrics=["randomisation[max_samples=1,max_stages=2]"], batch_size=2, n_samples=3, out=tmp_path / "run",
+        sampling="first",
     )  # fmt: skip
     assert set(df.sample_id) == {"s000"}
     assert sorted(df.metric) == ["mprt_spearman@fc", "mprt_spearman@layer4", "mprt_ssim@fc", "mprt_ssim@layer4"]

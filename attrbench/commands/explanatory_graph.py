@@ -10,7 +10,7 @@ stable spatial relationships (EM, top-down; docs/features.md gives the equations
 simplify the paper) and saves the graph. ``infer`` places the nodes on new images, ``draw`` shows
 the strongest patterns (top-ranked patches and heat maps), ``instability`` measures location
 instability over part landmarks (SynthBirds' 15 parts, CUB's parts/part_locs.txt) against raw
-filter peaks and random positions, with 95 % bootstrap intervals over images.
+filter peaks and random positions, with 95 % half-sampling intervals over images.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ins.add_argument("--landmarks", default="back,forehead,tail", help="part names, or 'all' (default: the paper's three)")
     ins.add_argument("--top-images", type=int, default=20, help="images per pattern (default 20)")
     ins.add_argument("--pattern-fraction", type=float, default=1 / 3, help="strongest patterns kept per layer (default 1/3)")
-    ins.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples over images (default 1000)")
+    ins.add_argument("--resamples", type=int, default=1000, help="half-samples of the images for the intervals (default 1000)")
 
 
 def _mine(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ occlusion maps, for the comparison networks and BagNets.
 Default models: vgg-synthbirds resnet-synthbirds bagnet17-synthbirds bagnet33-synthbirds. Per model:
 mine a graph on ``--mine-images`` training images (its cam_layers, low to high), measure location
 instability on ``--test-images`` test images (landmarks back, forehead, tail; top 20 images per
-pattern; the strongest third of the patterns per layer; 95 % bootstrap intervals over images,
+pattern; the strongest third of the patterns per layer; 95 % half-sampling intervals over images,
 200 resamples) per layer and over all layers, with the paired difference graph minus raw peaks
 and its verdict; draw the strongest patterns, the deconvnet top-9 grids of its cam_layers and the
 occlusion maps of two test images, and summarise the occlusion maps of ``--occlusion-images``
@@ -45,8 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parents", type=int, default=5, help="parents per node (default 5)")
     p.add_argument("--iterations", type=int, default=10, help="EM iterations per layer (default 10)")
     p.add_argument("--landmarks", default="back,forehead,tail", help="part names or 'all' (default: the paper's three)")
-    p.add_argument("--resamples", type=int, default=200, help="bootstrap resamples (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed of image draws, mining and bootstrap (default 0)")
+    p.add_argument("--resamples", type=int, default=200, help="half-sample resamples for the intervals (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed of image draws, mining and resampling (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward (default 32)")
     p.add_argument("--occlusion-images", type=int, default=8,
                    help="test images whose occlusion maps are summarised against the bird's box (default 8; "

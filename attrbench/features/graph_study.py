@@ -35,7 +35,7 @@ from attrbench.features.location_instability import (
     subset,
     verdict,
 )
-from attrbench.stats import bootstrap_statistics
+from attrbench.stats import half_sample_statistics
 
 __all__ = [
     "POSITION_SOURCES",
@@ -83,7 +83,7 @@ def comparison_tables(
     image_size: tuple[int, int], top_images: int = 20, pattern_fraction: float = 1 / 3, resamples: int = 1000,
     seed: int = 0,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
-    """Location instability per source and layer, and the paired differences, from one bootstrap.
+    """Location instability per source and layer, and the paired differences, from one set of half-samples.
 
     Each resample of the images computes every source's per-layer values once; layer "all" (the
     mean over layers, the paper's number), each layer alone, and explanatory graph minus each other
@@ -108,22 +108,22 @@ def comparison_tables(
         table = np.array([[mean_over_layers(values), *values] for values in per])  # (S, 1 + L)
         return np.concatenate([table.ravel(), (table[0] - table[1:]).ravel()])
 
-    stats = bootstrap_statistics(statistic, int(marks.shape[0]), resamples=resamples, seed=seed)
+    stats = half_sample_statistics(statistic, int(marks.shape[0]), resamples=resamples, seed=seed)
     width, common = len(names_of), {"model": model, "images": int(marks.shape[0])}
     rows, diffs = [], []
     for i, (source, layers) in enumerate(sources.items()):
         for j, layer in enumerate(names_of):
-            value, low, high = stats[i * width + j]
+            value, low, high, shift = stats[i * width + j]
             chosen = layers if layer == "all" else [layers[j - 1]]
             rows.append({"model": model, "positions": source, "layer": layer, "instability": value, "ci_low": low,
-                         "ci_high": high, "images": common["images"],
+                         "ci_high": high, "half_sample_shift": shift, "images": common["images"],
                          "patterns": " ".join(str(lay.scores.shape[0]) for lay in chosen), "landmarks": " ".join(names),
                          "top_images": top_images, "pattern_fraction": round(pattern_fraction, 4)})  # fmt: skip
     for i, other in enumerate(list(sources)[1:]):
         for j, layer in enumerate(names_of):
-            value, low, high = stats[(len(sources) + i) * width + j]
+            value, low, high, shift = stats[(len(sources) + i) * width + j]
             diffs.append({"model": model, "versus": other, "layer": layer, "difference": value, "ci_low": low,
-                          "ci_high": high, "verdict": verdict(low, high), "images": common["images"]})  # fmt: skip
+                          "ci_high": high, "half_sample_shift": shift, "verdict": verdict(low, high), "images": common["images"]})  # fmt: skip
     return rows, diffs
 
 

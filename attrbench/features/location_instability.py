@@ -19,8 +19,11 @@ The paper's protocol uses the CUB landmarks back, forehead and tail (part ids 1,
 Comparisons: **raw filter peaks** (each filter is one pattern at the centre of its strongest unit,
 score = its normalised maximum) and **random positions** (the graph's patterns, images and scores,
 positions uniform over the image: what the statistic gives without any localisation).
-Intervals: percentile bootstrap over images (:func:`attrbench.stats.bootstrap_statistic`); each
-resample re-runs steps 1-5. The comparison of two position sources is the paired difference of
+Intervals: half-sampling over images (:func:`attrbench.stats.half_sample_statistics`): each
+resample is a random half of the images without replacement and re-runs steps 1-5; the interval is
+centred on the value. A bootstrap with replacement is biased here: a repeated image enters a
+pattern's top images twice with zero spread between its copies, so every resampled instability is
+too low (all intervals fell below their values). The comparison of two position sources is the paired difference of
 their instabilities on the same resampled images; its interval decides :func:`verdict`
 (:func:`attrbench.features.graph_study.comparison_tables`).
 """
@@ -37,7 +40,7 @@ from torch import Tensor
 
 from attrbench.errors import DataError
 from attrbench.features.geometry import LayerGeometry
-from attrbench.stats import bootstrap_statistic
+from attrbench.stats import half_sample_statistics
 
 __all__ = [
     "DEFAULT_LANDMARKS",
@@ -138,7 +141,7 @@ def instability(
 
 
 def subset(layers: Sequence[LayerPatterns], index: Tensor) -> list[LayerPatterns]:
-    """The same layers on the images ``index`` (N',) long (repeats allowed: a bootstrap resample)."""
+    """The same layers on the images ``index`` (N',) long (a resample of the images)."""
     return [LayerPatterns(lay.layer, lay.positions[:, index], lay.scores[:, index]) for lay in layers]
 
 
@@ -146,14 +149,17 @@ def instability_with_ci(
     layers: Sequence[LayerPatterns], landmarks: Tensor, *, image_size: tuple[int, int], top_images: int = 20,
     pattern_fraction: float = 1 / 3, resamples: int = 1000, seed: int = 0,
 ) -> tuple[float, float, float]:  # fmt: skip
-    """(value, low, high): :func:`instability` with a 95 % bootstrap interval over images."""
+    """(value, low, high): :func:`instability` with a 95 % half-sampling interval over images."""
 
     def statistic(idx: np.ndarray) -> float:
         index = torch.as_tensor(idx, dtype=torch.long)
         return instability(subset(layers, index), landmarks[index], image_size=image_size, top_images=top_images,
                            pattern_fraction=pattern_fraction)  # fmt: skip
 
-    return bootstrap_statistic(statistic, int(landmarks.shape[0]), resamples=resamples, seed=seed)
+    value, low, high, _ = half_sample_statistics(
+        lambda idx: np.array([statistic(idx)]), int(landmarks.shape[0]), resamples=resamples, seed=seed
+    )[0]
+    return float(value), float(low), float(high)
 
 
 def verdict(low: float, high: float) -> str:

@@ -157,9 +157,10 @@ def write_readme(
         f"the top {first.get('top_images', '')} images per pattern, the strongest "
         f"{100 * float(first.get('pattern_fraction', math.nan)):.0f} % of the patterns per layer; "
         "layer `all` is the mean over layers "
-        "(the paper's number). Intervals: 95 % percentile bootstrap over images "
-        f"({options.get('resamples')} resamples); graph - peaks is the paired difference on the same resampled "
-        "images. Verdict: lower if its interval lies below 0, not lower if above 0, inconclusive if it holds 0.",
+        "(the paper's number). Intervals: 95 % half-sampling over images "
+        f"({options.get('resamples')} random halves without replacement, centred on the value; docs/features.md "
+        "says why not the bootstrap); graph - peaks is the paired difference on the same halves. "
+        "Verdict: lower if its interval lies below 0, not lower if above 0, inconclusive if it holds 0.",
         "",
         *instability_section(inst, diff),
         "",

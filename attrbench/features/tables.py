@@ -21,13 +21,13 @@ def interval(value: float, low: float, high: float) -> str:
 
 
 def instability_markdown(rows: Sequence[dict[str, Any]], *, command: str) -> str:
-    """Markdown table: model, positions, instability [95 % bootstrap interval over images], images."""
+    """Markdown table: model, positions, instability [95 % half-sampling interval over images], images."""
     lines = [
         "# Location instability (lower is better)",
         "",
         "Std over each pattern's top images of its distance to a landmark / image diagonal, mean over",
         "landmarks, over the strongest patterns of a layer and (layer all) over layers (docs/features.md);",
-        "95 % percentile-bootstrap interval over images.",
+        "95 % half-sampling interval over images (random halves without replacement, centred on the value).",
         "",
         f"Command: `{command}`",
         "",

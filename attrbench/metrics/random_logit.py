@@ -61,7 +61,7 @@ class RandomLogit(Metric):
         if not isinstance(ctx.target, (ClassLogit, ClassProbability)):
             raise TypeError(f"metric 'random_logit' needs a class target, got {ctx.target!r}")
         labels = ctx.target.labels
-        other = other_classes(labels, ctx.sample_index, num_classes=int(ctx.model.spec.num_outputs), seed=ctx.seed)
+        other = other_classes(labels, ctx.sample_index, num_classes=int(ctx.model.spec.num_outputs), seed=ctx.run_seed)
         after = ctx.explain_target(type(ctx.target)(other.to(labels.device))).detach().to(torch.float64)
         before = ctx.maps.to(torch.float64)
         finite = torch.isfinite(after.flatten(1)).all(dim=1)

@@ -29,8 +29,9 @@ gamma = 1, beta = 0 and fresh running statistics, as in Quantus's MPRT). The run
 for every method and batch, so all methods of a run are compared on the same randomised models
 (``ig`` and ``ig[n_steps=32]``, the same computation, get identical values). The method is re-run
 with the same seed as for the original map, so stochastic methods do not look "sensitive"
-because of their own noise. Only samples with run index < ``max_samples`` are scored, and only
-they are re-explained when the context's ``explain`` accepts ``rows`` (every stage re-runs the
+because of their own noise. Only samples with run index < ``max_samples`` are scored (the run
+scores its samples in draw order, so with stratified sampling these are ``max_samples`` different
+classes while there are that many; :mod:`attrbench.sampling`), and only they are re-explained when the context's ``explain`` accepts ``rows`` (every stage re-runs the
 method).
 """
 

@@ -169,7 +169,7 @@ def open_setup(args: argparse.Namespace, *, need_bagnets: bool = True, need_comp
     dataset = opener(tuple(int(v) for v in first.spec.input_size))
     if len(dataset) == 0:
         raise DataError(f"dataset {args.dataset!r} split {args.split!r} is empty")
-    indices = select_indices(dataset, n=args.n_images, sampling="stratified", seed=args.seed)
+    indices = sorted(select_indices(dataset, n=args.n_images, sampling="stratified", seed=args.seed))
     labels = torch.tensor([int(dataset[i].label) for i in indices], dtype=torch.long)
     setup = Setup(dataset_name=args.dataset, device=device, bagnets=bagnets, comparison=comparison,
                   indices=indices, ids=sample_ids(dataset, indices), labels=labels,
