@@ -214,14 +214,14 @@ def wilson_ci(*, successes: int, n: int, level: float = 0.95) -> tuple[float, fl
         successes: k, 0 <= k <= n.
         n: number of trials (0 gives NaN everything).
     """
-    from scipy import stats
+    from scipy.special import ndtri  # what scipy.stats.norm.ppf calls, without importing scipy.stats (~1 s)
 
     if n < 0 or not 0 <= successes <= max(n, 0):
         raise ValueError(f"wilson_ci: need 0 <= successes <= n, got successes={successes}, n={n}")
     if n == 0:
         return math.nan, math.nan, math.nan
     p = successes / n
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = float(ndtri(0.5 + level / 2))
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))

@@ -73,6 +73,8 @@ class ReceptiveField:
 
 
 def _conv_init(module: nn.Conv2d) -> None:
+    if module.weight.is_meta:  # a shape check (checkpoint loading): the first normal_ on meta costs seconds
+        return
     n = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
     module.weight.data.normal_(0, math.sqrt(2.0 / n))
 

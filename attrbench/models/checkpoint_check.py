@@ -117,7 +117,13 @@ def _shapes(net: nn.Module) -> dict[str, tuple[int, ...]]:
 
 
 def build_checked(payload: dict[str, Any], spec: ModelSpec, *, path: Path | str) -> nn.Module:
-    """Build ``payload["arch"]`` after checking it on the meta device against ``spec`` and the state dict.
+    """Build ``payload["arch"]`` after checking it against ``spec`` and the state dict.
+
+    The architecture is built on the meta device first and its parameter shapes are compared with
+    the state dict's, so a wrong or absurd ``arch_kwargs`` allocates nothing. Only then is it
+    built for real (as much memory as the state dict already holds) and run once on a zero image of
+    ``spec.input_size`` to check the output shape: a forward on the meta device would cost more
+    than loading (its first batch_norm / relu imports torch's compiler stack, about 3 s here).
 
     Returns:
         the network with its parameters allocated (not yet loaded).
@@ -125,15 +131,13 @@ def build_checked(payload: dict[str, Any], spec: ModelSpec, *, path: Path | str)
     from attrbench.models.zoo import build_arch
 
     arch, kwargs, state = payload["arch"], payload["arch_kwargs"], payload["state_dict"]
+    cannot = f"cannot build {arch} with {kwargs!r} at {spec.input_size}"
+    errors = (TypeError, ValueError, RuntimeError, IndexError, KeyError, OverflowError)
     try:
         with torch.device("meta"):
-            meta = build_arch(arch, kwargs)
-            out = meta(torch.empty(1, 3, *spec.input_size))
-    except (TypeError, ValueError, RuntimeError, IndexError, KeyError, OverflowError) as exc:
-        raise _error(path, "arch_kwargs", f"cannot build {arch} with {kwargs!r} at {spec.input_size}: {exc}") from None
-    if tuple(out.shape) != (1, spec.num_outputs):
-        raise _error(path, "spec.num_outputs", f"{spec.num_outputs}, but the network returns {tuple(out.shape)[1:]}")
-    own = _shapes(meta)
+            own = _shapes(build_arch(arch, kwargs))
+    except errors as exc:
+        raise _error(path, "arch_kwargs", f"{cannot}: {exc}") from None
     given = {k: tuple(v.shape) for k, v in state.items()}
     missing = [k for k in own if k not in given and not k.endswith("num_batches_tracked")]
     extra = [k for k in given if k not in own]
@@ -141,4 +145,12 @@ def build_checked(payload: dict[str, Any], spec: ModelSpec, *, path: Path | str)
     for label, items in (("missing keys", missing), ("unexpected keys", extra), ("keys with wrong shapes", wrong)):
         if items:
             raise _error(path, "state_dict", f"does not fit the model: {len(items)} {label} (first: {items[:3]})")
-    return build_arch(arch, kwargs)
+    net = build_arch(arch, kwargs)
+    try:
+        with torch.inference_mode():
+            out = net.eval()(torch.zeros(1, 3, *spec.input_size))
+    except errors as exc:
+        raise _error(path, "arch_kwargs", f"{cannot}: {exc}") from None
+    if tuple(out.shape) != (1, spec.num_outputs):
+        raise _error(path, "spec.num_outputs", f"{spec.num_outputs}, but the network returns {tuple(out.shape)[1:]}")
+    return net

@@ -28,6 +28,8 @@ __all__ = ["BasicBlock", "SmallResNet", "SmallVGG", "small_resnet", "small_vgg"]
 
 
 def _init(module: nn.Module) -> None:
+    if any(p.is_meta for p in module.parameters()):  # a shape check: normal_ on meta costs seconds
+        return
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

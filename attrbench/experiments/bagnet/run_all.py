@@ -5,7 +5,8 @@
 
 Each experiment runs with its own defaults (image count, sizes; see its ``--help``) and the data and
 model options given here; it writes into ``<out>/<folder>`` (:data:`FOLDERS`). ``--n-images``
-given here overrides every experiment's default.
+given here overrides every experiment's default. The wall time of each experiment is kept in
+``<out>/timings.json`` (the only output that differs between two runs with the same seed).
 """
 
 from __future__ import annotations
@@ -76,9 +77,18 @@ def main(args: argparse.Namespace) -> int:
     if unknown:
         raise OptionError(f"--only: unknown experiments {unknown}; choose from {', '.join(EXPERIMENT_MODULES)}")
     if not args.readme_only:
+        import json
+        import time
+
+        timings_path = Path(args.out) / "timings.json"
+        timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
         for name in names:
             module, sub = _experiment_args(name, args)
             print(f"== {name}", flush=True)
+            started = time.perf_counter()
             module.main(sub)  # type: ignore[attr-defined]
+            timings[name] = round(time.perf_counter() - started, 1)
+            print(f"== {name}: {timings[name]:.0f} s wall", flush=True)
+            timings_path.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
     write_table(build_readme(Path(args.out)), Path(args.out) / "README.md")
     return 0
