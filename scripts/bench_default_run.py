@@ -80,8 +80,9 @@ def _values_line(before: Path, after: Path) -> str:
     """Whether the first runs of both variants have identical values (and the largest difference)."""
     diffs = [table_diff(str(before), str(after), table) for table in NUMBERS]
     same = all(d.ok(0.0) for d in diffs)
-    detail = "; ".join(f"{d.table}: rows {d.rows[0]}/{d.rows[1]}, other columns identical {d.same_keys}, "
-                       f"max |diff| {d.max_abs:.3g}" for d in diffs)  # fmt: skip
+    detail = "; ".join(f"{d.table}: rows {d.rows[0]}/{d.rows[1]}, {d.unmatched} without a partner, "
+                       f"max |diff| {d.max_abs:.3g}, differing: {', '.join(d.differing) or 'none'}"
+                       for d in diffs)  # fmt: skip
     return f"values identical (records and curves, runtime_s ignored): {'yes' if same else 'no'} ({detail})"
 
 

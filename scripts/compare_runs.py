@@ -3,9 +3,12 @@
     python scripts/compare_runs.py /tmp/before_ig /tmp/after_ig [--atol 1e-6]
 
 Ignored: the ``run_id`` column (the directory's name) and the values of cost metrics (category
-``cost``, e.g. ``runtime_s``: wall time). Everything else must be equal exactly, or with ``--atol``
-its numbers (record values, curve scores) within that absolute tolerance and everything else
-exactly (exit status 1 if not). The largest absolute difference of the numbers is printed per table.
+``cost``, e.g. ``runtime_s``: wall time) and the order of the rows (rows are matched by every
+other column, so runs that score the same samples in another order compare equal). Everything
+else must be equal exactly, or with ``--atol`` its numbers (record values, curve scores) within
+that absolute tolerance and everything else exactly (exit status 1 if not). Printed per table: the
+largest absolute difference of the numbers over the matched rows, the rows without a partner, and
+the metrics (curves: curve names) that differ.
 """
 
 from __future__ import annotations
@@ -27,15 +30,19 @@ class TableDiff:
 
     Attributes:
         table: "records" or "curves"; rows: row counts (before, after).
-        same_keys: every column but the number is identical, row by row.
-        max_abs: largest |before - after| of the numbers (NaN where both are NaN counts as equal;
-            inf where one is NaN and the other is not, or the rows do not line up).
+        same_keys: every row has a partner with identical other columns (in any order).
+        max_abs: largest |before - after| of the numbers over the matched rows (NaN where both are
+            NaN counts as equal; inf where one is NaN and the other is not, or the columns differ).
+        unmatched: rows of either run without a partner; differing: the metrics (records) or
+            curves (curves) with an unmatched row or a difference above 0.
     """
 
     table: str
     rows: tuple[int, int]
     same_keys: bool
     max_abs: float
+    unmatched: int = 0
+    differing: tuple[str, ...] = ()
 
     def ok(self, atol: float) -> bool:
         """Equal within ``atol`` (0: exactly)."""
@@ -55,14 +62,21 @@ def table_diff(before: str, after: str, table: str) -> TableDiff:
     prep = _comparable if table == "records" else (lambda t: t.drop(columns=["run_id"]).reset_index(drop=True))
     a, b = prep(a), prep(b)
     number = NUMBERS[table]
-    if len(a) != len(b) or list(a.columns) != list(b.columns):
+    if list(a.columns) != list(b.columns):
         return TableDiff(table, (len(a), len(b)), False, float("inf"))
-    same_keys = a.drop(columns=[number]).equals(b.drop(columns=[number]))
-    x, y = a[number].to_numpy(np.float64), b[number].to_numpy(np.float64)
+    keys = [c for c in a.columns if c != number]
+    both = a.merge(b, on=keys, how="outer", suffixes=("_a", "_b"), indicator=True)
+    matched = both[both["_merge"] == "both"]
+    x, y = matched[f"{number}_a"].to_numpy(np.float64), matched[f"{number}_b"].to_numpy(np.float64)
     both_nan = np.isnan(x) & np.isnan(y)
     diff = np.where(both_nan, 0.0, np.abs(x - y))
     diff = np.where(np.isnan(diff), np.inf, diff)
-    return TableDiff(table, (len(a), len(b)), bool(same_keys), float(diff.max()) if diff.size else 0.0)
+    label = "metric" if table == "records" else "curve"
+    names = both[label].astype(str) if label in both.columns else pd.Series(table, index=both.index)
+    bad = names[both["_merge"] != "both"].tolist() + names[matched.index][diff > 0].tolist()
+    unmatched = int((both["_merge"] != "both").sum())
+    return TableDiff(table, (len(a), len(b)), unmatched == 0, float(diff.max()) if diff.size else 0.0, unmatched,
+                     tuple(sorted(set(map(str, bad)))))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     for table in NUMBERS:
         d = table_diff(args.before, args.after, table)
         ok &= d.ok(args.atol)
-        print(f"{table}: {d.rows[0]} vs {d.rows[1]} rows, other columns identical: {d.same_keys}, "
-              f"max |diff| {d.max_abs:.3g}, within {args.atol:g}: {d.ok(args.atol)}")  # fmt: skip
+        print(f"{table}: {d.rows[0]} vs {d.rows[1]} rows, {d.unmatched} without a partner, "
+              f"max |diff| {d.max_abs:.3g}, within {args.atol:g}: {d.ok(args.atol)}; "
+              f"differing: {', '.join(d.differing) or 'none'}")  # fmt: skip
     return 0 if ok else 1
 
 

@@ -63,5 +63,19 @@ def test_table_diff_reports_the_largest_difference_and_ignores_run_id_and_cost(t
     assert not records.ok(0.0) and records.ok(1e-6) and not records.ok(2**-21)
     assert compare.main([str(a), str(a)]) == 0 and compare.main([str(a), str(b)]) == 1
     assert compare.main([str(a), str(b), "--atol", "1e-6"]) == 0
+    shuffled = tmp_path / "shuffled"  # the same rows in another order (runs that score samples in another order)
+    shuffled.mkdir()
+    for table in ("records", "curves"):
+        t = pd.read_parquet(a / f"{table}.parquet")
+        t.iloc[::-1].to_parquet(shuffled / f"{table}.parquet")
+    assert compare.main([str(a), str(shuffled)]) == 0
+    other = tmp_path / "other"  # one record renamed: a row of each run without a partner, named by its metric
+    other.mkdir()
+    t = pd.read_parquet(a / "records.parquet")
+    t.loc[t.index[0], "metric"] = "elsewhere"
+    t.to_parquet(other / "records.parquet")
+    diff = compare.table_diff(str(a), str(other), "records")
+    assert not diff.same_keys and diff.unmatched == 2 and diff.differing == ("elsewhere", "gt_spearman")
+    assert diff.max_abs == 0.0  # the matched rows agree
     c = _run_dir(tmp_path / "c", [0.5, 0.25], [1.0, 2.0], runtime=3.0)  # NaN against a number
     assert compare.table_diff(str(a), str(c), "records").max_abs == float("inf")

@@ -50,7 +50,7 @@ CLAIMS: tuple[Claim, ...] = (
           "add up exactly), standard networks less",
           "1 for BagNets by construction; below 1 for VGG-16 and deeper networks",
           "holds: every BagNet's pooled r >= 1 - 1e-6 at every q >= r - 1 and every comparison network's r "
-          "lower at the same q; inconclusive: no such q or no comparison network"),
+          "below 1 - 1e-6 (beyond float32 noise) at the same q; inconclusive: no such q or no comparison network"),
     Claim("interaction_distance", "bagnet-interaction",
           "for VGG-16, image parts more than about 30 px apart barely interact",
           "about 30 px at 224 px",
