@@ -142,19 +142,8 @@ def bootstrap_statistics(
     """(K, 3) rows (value, low, high): :func:`bootstrap_statistic` of K statistics computed together
     (``statistic(indices)`` returns all K) on the same resamples; row k equals a separate
     :func:`bootstrap_statistic` call of statistic k with the same seed."""
-    value = np.asarray(statistic(np.arange(n)), dtype=np.float64)
-    out = np.full((value.size, 3), math.nan)
-    out[:, 0] = value
-    if n < 2:
-        return out
-    rng = np.random.default_rng(seed)
-    draws = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(resamples)], dtype=np.float64)
-    alpha = (1 - level) / 2
-    for k in range(value.size):
-        finite = draws[:, k][np.isfinite(draws[:, k])]
-        if finite.size >= 2:
-            out[k, 1:] = np.quantile(finite, [alpha, 1 - alpha])
-    return out
+    draw = lambda rng: rng.integers(0, n, size=n)  # noqa: E731
+    return _resampled(statistic, n, draw=draw, min_n=2, level=level, resamples=resamples, seed=seed, centred=False)[:, :3]
 
 
 def half_sample_statistics(
@@ -183,21 +172,32 @@ def half_sample_statistics(
         (K, 4) float64: value on all units, interval bounds, mean half-sample shift (NaN where fewer
         than two resampled values are finite).
     """
+    draw = lambda rng: np.sort(rng.choice(n, size=n // 2, replace=False))  # noqa: E731
+    return _resampled(statistic, n, draw=draw, min_n=4, level=level, resamples=resamples, seed=seed, centred=True)
+
+
+def _resampled(
+    statistic: Callable[[np.ndarray], np.ndarray], n: int, *, draw: Callable[[np.random.Generator], np.ndarray],
+    min_n: int, level: float, resamples: int, seed: int, centred: bool,
+) -> np.ndarray:  # fmt: skip
+    """(K, 4) rows (value, low, high, shift) from ``resamples`` draws of unit indices (``draw(rng)``):
+    percentile interval of the resampled values, or (``centred``) that interval moved so that the
+    resampled mean sits on the value; shift = resampled mean - value (NaN intervals below ``min_n``
+    units or with fewer than two finite resampled values)."""
     value = np.asarray(statistic(np.arange(n)), dtype=np.float64)
     out = np.full((value.size, 4), math.nan)
     out[:, 0] = value
-    if n < 4:
+    if n < min_n:
         return out
     rng = np.random.default_rng(seed)
-    m = n // 2
-    draws = np.array([statistic(np.sort(rng.choice(n, size=m, replace=False))) for _ in range(resamples)],
-                     dtype=np.float64)  # fmt: skip
+    draws = np.array([statistic(draw(rng)) for _ in range(resamples)], dtype=np.float64)
     alpha = (1 - level) / 2
     for k in range(value.size):
         finite = draws[:, k][np.isfinite(draws[:, k])]
         if finite.size >= 2:
             centre = float(finite.mean())
-            out[k, 1:3] = value[k] + np.quantile(finite - centre, [alpha, 1 - alpha])
+            out[k, 1:3] = np.quantile(finite - centre, [alpha, 1 - alpha]) + value[k] if centred else \
+                np.quantile(finite, [alpha, 1 - alpha])
             out[k, 3] = centre - value[k]
     return out
 
