@@ -23,9 +23,9 @@ Intervals: half-sampling over images (:func:`attrbench.stats.half_sample_statist
 resample is a random half of the images without replacement and re-runs steps 1-5; the interval is
 centred on the value. A bootstrap with replacement is biased here: a repeated image enters a
 pattern's top images twice with zero spread between its copies, so every resampled instability is
-too low (all intervals fell below their values). The comparison of two position sources is the paired difference of
-their instabilities on the same resampled images; its interval decides :func:`verdict`
-(:func:`attrbench.features.graph_study.comparison_tables`).
+too low (all intervals fell below their values). The comparison of two position sources is the
+paired difference of their instabilities on the same resampled images; its interval decides
+:func:`verdict` (:func:`attrbench.features.graph_study.comparison_tables`).
 """
 
 from __future__ import annotations
