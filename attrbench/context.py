@@ -37,7 +37,8 @@ from attrbench.models.bagnet import ReceptiveField
 from attrbench.models.common import ImageModel
 from attrbench.metric_specs import spec_suffixes
 from attrbench.phases import PhaseClock
-from attrbench.probe import ForwardProbe, run_forward_batch
+from attrbench.models.layout import channels_last_by_default
+from attrbench.probe import ForwardProbe, cpu_threads, run_forward_batch, run_threads
 from attrbench.truth_cache import TruthCache
 from attrbench.options import build_component, canonical_label
 from attrbench.postprocess import preset_for
@@ -129,6 +130,8 @@ class RunContext:
         truths: ground truths computed once per batch and baseline (:mod:`attrbench.truth_cache`).
         forward_batch: images per forward of perturbation curves (``config.forward_batch``
             resolved: the probed chunk for "auto"); forward_probe: the probe behind it, or None.
+        threads: CPU threads of the run (``config.threads`` resolved, :func:`attrbench.probe.run_threads`;
+            the runner applies it); thread_rates: images/s per count when "auto" measured them.
     """
 
     config: RunConfig
@@ -150,6 +153,8 @@ class RunContext:
     truths: TruthCache = dataclasses.field(default_factory=TruthCache)
     forward_batch: int | str = "max"
     forward_probe: ForwardProbe | None = None
+    threads: int = 1
+    thread_rates: dict[str, float] = dataclasses.field(default_factory=dict)
     #: the memory plan of a run (:func:`attrbench.memory.plan_run`), set by the runner; None outside a run.
     memory: Any = None
 
@@ -195,18 +200,24 @@ class RunContext:
             from attrbench.ground_truth import receptive_field_of
 
             rf = receptive_field_of(model)
+        channels_last = channels_last_by_default(model) if config.channels_last is None else bool(config.channels_last)
         resolved = dataclasses.replace(config, methods=[m.label for m in methods], model=model.spec.name,
-                                       dataset=dataset_name, metrics=labels, n_samples=n)  # fmt: skip
+                                       dataset=dataset_name, metrics=labels, n_samples=n, channels_last=channels_last)  # fmt: skip
         dtype = next(model.parameters()).dtype
-        if config.channels_last:
+        if channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
-        chunk, probe = run_forward_batch(model=model, input_shape=(3, *model.spec.input_size), device=device,
-                                         dtype=dtype, setting=config.forward_batch, cap=config.max_forward_batch)  # fmt: skip
+        shape = (3, *model.spec.input_size)
+        threads, thread_rates = run_threads(model=model, input_shape=shape, device=device, dtype=dtype,
+                                            setting=config.threads)  # fmt: skip
+        with cpu_threads(threads):
+            chunk, probe = run_forward_batch(model=model, input_shape=shape, device=device, dtype=dtype,
+                                             setting=config.forward_batch, cap=config.max_forward_batch)  # fmt: skip
         return cls(config=resolved, requested=config, device=device, dtype=dtype,
                    model=model, track=track, dataset=dataset, samples=samples, metrics=metrics,
                    metric_labels=labels, skipped=skipped, methods=methods,
                    postprocess=_postprocessor(config.postprocess), rf=rf,
-                   metric_suffixes=spec_suffixes(labels), forward_batch=chunk, forward_probe=probe)  # fmt: skip
+                   metric_suffixes=spec_suffixes(labels), forward_batch=chunk, forward_probe=probe,
+                   threads=threads, thread_rates=thread_rates)  # fmt: skip
 
     def postprocess_for(self, method: PreparedMethod) -> Any:
         """The PostProcess ``method`` is scored with (its declared preset unless the run sets one)."""
@@ -273,6 +284,9 @@ class RunContext:
             "skipped_metrics": self.skipped,
             "forward_batch": self.forward_batch,
             "forward_probe": None if self.forward_probe is None else self.forward_probe.as_record(),
+            "torch_threads": self.threads,
+            "channels_last": self.config.channels_last,
+            "thread_images_per_s": self.thread_rates,
             **run_declarations(self),  # coverage_fraction, sample_ids, reference_methods
         }
 

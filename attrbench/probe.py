@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +35,13 @@ __all__ = [
     "clear_probe_cache",
     "cpu_threads",
     "parse_forward_batch",
+    "parse_threads",
     "probe_cache_path",
     "probe_forward_chunk",
     "probe_key",
     "run_forward_batch",
+    "run_threads",
+    "thread_rates",
 ]
 
 _MEMO: dict[str, ForwardProbe] = {}
@@ -136,23 +140,24 @@ def _sync(device: torch.device) -> None:
 
 
 def _rate(model: nn.Module, x: Tensor, *, repeats: int, min_time_s: float, warm: bool = True) -> float:
-    """Images/s of the fastest of at least ``repeats`` forwards of ``x`` (after a warm-up if ``warm``).
+    """Images/s of the median of at least ``repeats`` forwards of ``x`` (after a warm-up if ``warm``).
 
     Forwards are repeated until they add up to ``min_time_s`` (at most 20), so that small inputs
-    are not judged on one noisy millisecond; the minimum is the estimate least disturbed by other
-    processes on a shared machine.
+    are not judged on one noisy millisecond. The median, not the fastest forward: when another
+    process holds a core, a parallel kernel now and then runs at full speed but most forwards wait
+    for a descheduled thread (measured on 2 cores beside one training: two threads, 8 images per
+    forward, fastest 37 images/s, median 4), and a run gets the typical rate, not the best one.
     """
     if warm:
         model(x)
         _sync(x.device)
-    best, spent, n = float("inf"), 0.0, 0
-    while n < repeats or (spent < min_time_s and n < 20):
+    times: list[float] = []
+    while len(times) < repeats or (sum(times) < min_time_s and len(times) < 20):
         t0 = time.perf_counter()
         model(x)
         _sync(x.device)
-        dt = time.perf_counter() - t0
-        best, spent, n = min(best, dt), spent + dt, n + 1
-    return x.shape[0] / max(best, 1e-9)
+        times.append(time.perf_counter() - t0)
+    return x.shape[0] / max(statistics.median(times), 1e-9)
 
 
 def _candidates(cap: int) -> list[int]:
@@ -192,13 +197,18 @@ def _measure(model: nn.Module, sample: Tensor, *, cap: int, repeats: int, budget
 
 
 @torch.no_grad()
+def thread_rates(model: nn.Module, x: Tensor, *, min_time_s: float, counts: range | None = None) -> dict[int, float]:
+    """Images/s of forwards of ``x`` at each CPU thread count (default 1 .. current; the count is restored)."""
+    rates = {}
+    for t in counts or range(1, torch.get_num_threads() + 1):
+        with cpu_threads(t):
+            rates[t] = _rate(model, x, repeats=3, min_time_s=min_time_s)
+    return rates
+
+
 def _best_threads(model: nn.Module, x: Tensor, *, min_time_s: float) -> int:
     """The CPU thread count in 1 .. current with the most images/s (the count is restored)."""
-    current = torch.get_num_threads()
-    rates = {}
-    for t in range(1, current + 1):
-        with cpu_threads(t):
-            rates[t] = _rate(model, x, repeats=2, min_time_s=min_time_s)
+    rates = thread_rates(model, x, min_time_s=min_time_s)
     return max(rates, key=lambda t: rates[t])
 
 
@@ -317,3 +327,60 @@ def run_forward_batch(*, model: nn.Module, input_shape: tuple[int, ...], device:
     sample = torch.zeros((1, *input_shape), device=device, dtype=dtype)
     probe = probe_forward_chunk(model=model, sample=sample, cap=cap, repeats=2, min_time_s=0.1, budget_s=10.0, always=(cap,))
     return min(probe.chunk, cap), probe
+
+
+#: images per forward when a run times its thread counts: small enough to cost ~0.1 s per count
+#: on a 2-core CPU, large enough to use every thread of a convolution.
+THREAD_PROBE_IMAGES = 8
+#: a run leaves the process's thread count only for a count this many times faster: beside a busy
+#: process one thread was 13x faster than two, while on an idle machine the two counts' timings
+#: scatter by up to ~1.3x between runs, and a wrong "one thread" costs 1.7x on the whole run.
+THREAD_MARGIN = 1.5
+
+
+def parse_threads(value: Any) -> int | str:
+    """``--threads``: "auto" or an int >= 1 (a digit string is read as an int).
+
+    Raises:
+        OptionError: anything else (one line naming the option).
+    """
+    from attrbench.errors import OptionError
+
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise OptionError(f"--threads must be 'auto' or an integer >= 1, got {value!r}")
+
+
+def run_threads(*, model: nn.Module, input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype,
+                setting: int | str) -> tuple[int, dict[str, float]]:  # fmt: skip
+    """The CPU thread count a run uses, and the images/s per count behind it ({} unless measured).
+
+    ``setting`` "auto" on a CPU with more than one thread times forwards of
+    :data:`THREAD_PROBE_IMAGES` all-zero images at every count from 1 to
+    ``torch.get_num_threads()`` (medians, :func:`thread_rates`) and keeps the fastest if it beats
+    the current count by :data:`THREAD_MARGIN`, else the current count: on an idle 2-core machine
+    both threads, beside another busy process one (a parallel kernel waits for its slowest
+    thread; docs/forward_batches.md, "Thread count"). The answer depends on the
+    machine's load at that moment, so it is measured per run and never cached. An int is used as
+    given; on other devices the current count is kept. Thread counts change floating-point
+    reassociation only.
+
+    Raises:
+        OptionError: ``setting`` neither "auto" nor an int >= 1.
+    """
+    setting = parse_threads(setting)
+    if isinstance(setting, int):
+        return setting, {}
+    current = torch.get_num_threads()
+    if device.type != "cpu" or current == 1:
+        return current, {}
+    x = torch.zeros((THREAD_PROBE_IMAGES, *input_shape), device=device, dtype=dtype)
+    rates = thread_rates(model, x, min_time_s=0.1)
+    best = max(rates, key=lambda t: rates[t])
+    if rates[best] < THREAD_MARGIN * rates[current]:
+        best = current
+    return best, {str(t): round(r, 3) for t, r in rates.items()}

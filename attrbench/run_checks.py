@@ -13,7 +13,7 @@ from attrbench.errors import DataError, OptionError
 from attrbench.metric_specs import spec_suffixes
 from attrbench.models.common import ImageModel
 from attrbench.options import validate_max_forward_batch, validate_options
-from attrbench.probe import parse_forward_batch
+from attrbench.probe import parse_forward_batch, parse_threads
 from attrbench.runspec import RunConfig, parse_spec
 from attrbench.sampling import check_choices
 from attrbench.tracks import Track
@@ -44,6 +44,7 @@ def check_config(config: RunConfig, *, dataset_given: bool) -> None:
         validate_options(get_metric(name), options, spec=item)
     validate_max_forward_batch(config.max_forward_batch)
     parse_forward_batch(config.forward_batch)
+    parse_threads(config.threads)
     check_choices(sampling=config.sampling, target=config.target)
     spec_suffixes(list(config.metrics or []))  # one specification given twice
     if not dataset_given and config.dataset is not None:

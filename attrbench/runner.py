@@ -30,6 +30,7 @@ from attrbench.api import AttributionMethod, Sample
 from attrbench.context import RunContext
 from attrbench.device import resolve_device
 from attrbench.distributed import Ranks, ranks_from_env
+from attrbench.probe import cpu_threads
 from attrbench.errors import OptionError
 from attrbench.memory import peak_memory, plan_run
 from attrbench.models.common import ImageModel
@@ -98,7 +99,6 @@ def _config_json(ctx: RunContext, run_id: str, old: dict[str, Any] | None) -> di
         "seed_rule": "unit seed = crc32(f'{seed}/{method}/{batch_index}') & 0x7fffffff",
         "ci": "95% interval of the mean over ok samples: Wilson for binary values, seeded bootstrap clipped "
               "to the declared range otherwise (summary.csv column ci_method)", "status": "running",
-        "torch_threads": torch.get_num_threads(),
     }  # fmt: skip
     if old is not None:
         config["date"] = old.get("date", config["date"])
@@ -182,6 +182,12 @@ def run(config: RunConfig, *, model: ImageModel | None = None, dataset: Any = No
     t_load = time.perf_counter()
     ctx = RunContext.open(config, model=model, dataset=dataset)
     ctx.clock.add("load", time.perf_counter() - t_load)
+    with cpu_threads(ctx.threads):
+        return _run_opened(ctx, config, ranks)
+
+
+def _run_opened(ctx: RunContext, config: RunConfig, ranks: Ranks) -> RunDir:
+    """The run after its context is open, at the run's thread count (one rank's part under torchrun)."""
     if ranks.active:
         try:
             return _run_ranks(ctx, config, ranks)

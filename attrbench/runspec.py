@@ -129,11 +129,16 @@ class RunConfig:
             chunk sizes, so results only by floating-point reassociation.
         amp: float16 autocast for methods and metrics (CUDA only; refused on CPU); changes values,
             so it is stored.
-        channels_last: runtime: the model and batches in channels-last memory format (speed on
-            GPUs; values differ by floating-point reassociation at most).
+        channels_last: runtime: the model and batches in channels-last memory format; None (default)
+            = on for attrbench's own architectures, off for other models
+            (:func:`attrbench.models.layout.channels_last_by_default`). Values differ by
+            floating-point rounding at most (docs/forward_batches.md, "Memory layout").
         forward_batch: runtime: "auto" (default: the chunk measured once per model, input size
             and device, :func:`attrbench.probe.run_forward_batch`, recorded in config.json), "max"
             (balanced chunks of ``max_forward_batch``) or an int; changes speed, not results.
+        threads: runtime: CPU threads of the whole run, "auto" (default: the fastest count from 1
+            to the process's count, timed when the run starts, :func:`attrbench.probe.run_threads`,
+            recorded in config.json) or an int; changes speed, not results (float reassociation).
         device, out, resume, progress, force: runtime options (not fingerprinted); ``force`` lets
             ``out`` be a non-empty folder that is not a run directory (:mod:`attrbench.outdir`).
     """
@@ -158,8 +163,9 @@ class RunConfig:
     resize: str = "shorter-crop"
     memory_budget: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     amp: bool = False
-    channels_last: bool = dataclasses.field(default=False, metadata=_RUNTIME)
+    channels_last: bool | None = dataclasses.field(default=None, metadata=_RUNTIME)
     forward_batch: int | str = dataclasses.field(default="auto", metadata=_RUNTIME)
+    threads: int | str = dataclasses.field(default="auto", metadata=_RUNTIME)
     device: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     out: str | None = dataclasses.field(default=None, metadata=_RUNTIME)
     resume: bool = dataclasses.field(default=False, metadata=_RUNTIME)

@@ -134,3 +134,16 @@ def test_matches_stored_reference(setup):
     out = case.build(cls)(case.inputs, target=case.target)
     scale = float(stored.abs().max())
     torch.testing.assert_close(out.to(torch.float32), stored, rtol=1e-4, atol=1e-6 * scale)
+
+
+def test_channels_last_model_and_inputs_give_the_same_map(setup):
+    """Runs put attrbench's own architectures in channels-last memory (attrbench.models.layout): same maps, standard shape."""
+    import copy
+    import dataclasses
+
+    _, cls, case, _, out = setup
+    model = copy.deepcopy(case.model).to(memory_format=torch.channels_last)
+    last = dataclasses.replace(case, model=model, inputs=case.inputs.contiguous(memory_format=torch.channels_last))
+    got = last.build(cls)(last.inputs, target=last.target)
+    assert tuple(got.shape) == tuple(out.shape)
+    torch.testing.assert_close(got, out, rtol=1e-7, atol=1e-9)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -152,3 +153,19 @@ def test_auto_curves_run_at_the_probed_thread_count(monkeypatch) -> None:  # noq
         torch.testing.assert_close(auto, three, rtol=0, atol=0)
     finally:
         torch.set_num_threads(before)
+
+
+class MostlySlow(Counting):
+    """:class:`Counting` whose forwards take 20 ms except every third one (a core shared with another process)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.images % (3 * x.shape[0]) != 0:
+            time.sleep(0.02)
+        return super().forward(x)
+
+
+def test_rate_is_the_typical_forward_not_the_fastest() -> None:
+    import attrbench.probe as probe_module
+
+    rate = probe_module._rate(MostlySlow(), torch.rand(2, 3, 4, 4), repeats=9, min_time_s=0.0, warm=False)
+    assert rate < 2 / 0.015  # the median forward sleeps 20 ms; the fastest (no sleep) would give > 1000 images/s

@@ -170,3 +170,76 @@ def test_deletion_on_a_sample_subset_equals_the_full_run_there(tmp_path) -> None
     got = some.assign(metric=some.metric.str.replace("[max_samples=3]", "", regex=False))
     got = got.set_index(["sample_id", "metric"]).value.sort_index()
     assert list(got.index) == list(kept.index) and got.tolist() == pytest.approx(kept.tolist(), rel=1e-6, abs=1e-9)
+
+
+class _ThreadRecorder(ToyInputXGradient):
+    """:class:`ToyInputXGradient` that records the CPU thread count it runs at."""
+
+    seen: list[int] = []
+
+    def attribute(self, inputs: torch.Tensor, *, target):  # noqa: ANN001, ANN201
+        _ThreadRecorder.seen.append(torch.get_num_threads())
+        return super().attribute(inputs, target=target)
+
+
+def test_auto_threads_take_the_fastest_count_for_the_whole_run(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Thread counts timed at the start (here faked: 1 thread twice as fast as 2) set the run's count, then restored."""
+    import attrbench.probe as probe_module
+    from attrbench.runner import evaluate
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    timed: list[int] = []
+
+    def fake_rates(model, x, *, min_time_s, counts=None):  # noqa: ANN001, ANN202
+        timed.append(x.shape[0])
+        return {1: 10.0, 2: 5.0}
+
+    monkeypatch.setattr(probe_module, "thread_rates", fake_rates)
+    _ThreadRecorder.seen = []
+    kwargs = dict(methods=[_ThreadRecorder], dataset=toy_samples(3), metrics=["deletion[steps=4]"], batch_size=2,
+                  n_samples=3, forward_batch=2)  # fmt: skip
+    try:
+        auto = evaluate(model=toy_model(), out=tmp_path / "auto", **kwargs)
+        stored = json.loads((tmp_path / "auto" / "config.json").read_text())
+        assert timed == [probe_module.THREAD_PROBE_IMAGES]
+        assert _ThreadRecorder.seen == [1, 1] and torch.get_num_threads() == 2
+        assert stored["torch_threads"] == 1 and stored["thread_images_per_s"] == {"1": 10.0, "2": 5.0}
+        assert "threads" not in stored["fingerprint"]
+        _ThreadRecorder.seen = []
+        two = evaluate(model=toy_model(), out=tmp_path / "two", threads=2, **kwargs)
+        stored = json.loads((tmp_path / "two" / "config.json").read_text())
+        assert timed == [probe_module.THREAD_PROBE_IMAGES]  # a given count is not timed
+        assert _ThreadRecorder.seen == [2, 2] and stored["torch_threads"] == 2 and stored["thread_images_per_s"] == {}
+        assert two.value.to_numpy() == pytest.approx(auto.value.to_numpy(), rel=1e-5, abs=1e-6, nan_ok=True)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("value", [0, -1, "many", True, 1.5])
+def test_threads_refuse_other_values(value: object, tmp_path) -> None:
+    from attrbench.errors import OptionError
+    from attrbench.probe import parse_threads
+    from attrbench.runner import evaluate
+
+    with pytest.raises(OptionError, match="--threads must be 'auto' or an integer >= 1"):
+        parse_threads(value)
+    with pytest.raises(OptionError, match="--threads"):
+        evaluate(methods=[f"{TOYS}:ToyInputXGradient"], model=toy_model(), dataset=toy_samples(1), threads=value,
+                 out=tmp_path / "x")  # fmt: skip
+    assert parse_threads(" Auto ") == "auto" and parse_threads("3") == 3
+
+
+@pytest.mark.parametrize(("rates", "chosen"), [({1: 10.0, 2: 5.0}, 1), ({1: 6.0, 2: 5.0}, 2), ({1: 3.0, 2: 5.0}, 2)])
+def test_auto_threads_leave_the_current_count_only_for_a_clear_margin(monkeypatch, rates, chosen) -> None:  # noqa: ANN001
+    import attrbench.probe as probe_module
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    monkeypatch.setattr(probe_module, "thread_rates", lambda *a, **k: rates)
+    try:
+        got, recorded = probe_module.run_threads(model=toy_model(), input_shape=(3, 8, 8), device=torch.device("cpu"),
+                                                 dtype=torch.float64, setting="auto")  # fmt: skip
+        assert got == chosen and recorded == {str(t): r for t, r in rates.items()}
+    finally:
+        torch.set_num_threads(before)

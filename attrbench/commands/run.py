@@ -62,12 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "docs/memory.md)")
     parser.add_argument("--amp", action="store_true",
                         help="float16 autocast for methods and metrics (CUDA only; stored with the run)")
-    parser.add_argument("--channels-last", action="store_true", dest="channels_last",
-                        help="model and images in channels-last memory format (GPU speed; not stored)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, dest="channels_last",
+                        help="channels-last memory (default: on for attrbench's own architectures; speed only)")
     parser.add_argument("--forward-batch", default="auto", metavar="auto|max|N",
-                        help="images per forward in curves: auto = measured once per model, input size and device "
-                             "(cached, recorded in config.json); max = balanced chunks of --max-forward-batch; "
-                             "N = that many (default: auto; changes speed, not results)")
+                        help="images per forward in curves: auto = measured per model, input size and device (cached, "
+                             "in config.json); max = chunks of --max-forward-batch; N = that many (default: auto; speed only)")
+    parser.add_argument("--threads", default="auto", metavar="auto|N", help="CPU threads: auto = the fastest count, "
+                        "timed at the start (recorded in config.json); N = that many (default: auto; speed only)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if available)")
     parser.add_argument("--seed", type=int, default=0,
                         help="run seed: reaches every stochastic method and metric; a method's own "

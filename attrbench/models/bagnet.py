@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from attrbench.models.batchnorm import BatchNorm2d
+
 __all__ = ["BagNet", "Bottleneck", "ReceptiveField", "bagnet9", "bagnet17", "bagnet33", "BAGNET_KERNEL3"]
 
 #: number of leading 3x3 blocks per stage, by receptive field q.
@@ -98,13 +100,13 @@ class Bottleneck(nn.Module):
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = BatchNorm2d(planes)
         self.relu1 = nn.ReLU()
         self.conv2 = nn.Conv2d(planes, planes, kernel_size=kernel_size, stride=stride, padding=0, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.bn2 = BatchNorm2d(planes)
         self.relu2 = nn.ReLU()
         self.conv3 = nn.Conv2d(planes, planes * 4, kernel_size=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.bn3 = BatchNorm2d(planes * 4)
         self.relu3 = nn.ReLU()
         self.downsample = downsample
         self.stride = stride
@@ -160,7 +162,7 @@ class BagNet(nn.Module):
         self.inplanes = width
         self.conv1 = nn.Conv2d(3, width, kernel_size=1, stride=1, padding=0, bias=False)
         self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=1, padding=0, bias=False)
-        self.bn1 = nn.BatchNorm2d(width, momentum=0.001)
+        self.bn1 = BatchNorm2d(width, momentum=0.001)
         self.relu = nn.ReLU()
         self.layer1 = self._make_layer(width, layers[0], stride=strides[0], kernel3=kernel3[0])
         self.layer2 = self._make_layer(width * 2, layers[1], stride=strides[1], kernel3=kernel3[1])
@@ -180,7 +182,7 @@ class BagNet(nn.Module):
         if stride != 1 or self.inplanes != planes * Bottleneck.expansion:
             downsample = nn.Sequential(
                 nn.Conv2d(self.inplanes, planes * Bottleneck.expansion, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes * Bottleneck.expansion),
+                BatchNorm2d(planes * Bottleneck.expansion),
             )
         # kernel3 rule: block 0 is 3x3 iff kernel3 != 0; block i >= 1 iff kernel3 > i.
         mods = [

@@ -24,6 +24,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from attrbench.models.batchnorm import BatchNorm2d
+
 __all__ = ["BasicBlock", "SmallResNet", "SmallVGG", "small_resnet", "small_vgg"]
 
 
@@ -48,14 +50,14 @@ class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, *, stride: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
+        self.bn1 = BatchNorm2d(cout)
         self.relu1 = nn.ReLU()
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.bn2 = BatchNorm2d(cout)
         self.relu2 = nn.ReLU()
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), BatchNorm2d(cout))
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
@@ -68,7 +70,7 @@ class SmallResNet(nn.Module):
     def __init__(self, num_classes: int, *, width: int = 16, blocks: int = 1, stem_stride: int = 1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, width, 3, stride=stem_stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
+        self.bn1 = BatchNorm2d(width)
         self.relu = nn.ReLU()
         stages, cin = [], width
         for s, mult in enumerate((1, 2, 4, 8)):
@@ -98,7 +100,7 @@ class SmallVGG(nn.Module):
         for mult in (1, 2, 4, 8):
             cout = width * mult
             for _ in range(convs):
-                layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+                layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), BatchNorm2d(cout), nn.ReLU()]
                 cin = cout
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)

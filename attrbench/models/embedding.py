@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attrbench.models.bagnet import BagNet
+from attrbench.models.batchnorm import BatchNorm2d
 
 __all__ = ["BACKBONES", "EmbeddingNet", "SmallResNet"]
 
@@ -35,14 +36,14 @@ class _BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, *, stride: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
+        self.bn1 = BatchNorm2d(cout)
         self.relu1 = nn.ReLU()
         self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.bn2 = BatchNorm2d(cout)
         self.relu2 = nn.ReLU()  # separate modules: hook-based methods fail on a reused ReLU
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), BatchNorm2d(cout))
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu1(self.bn1(self.conv1(x)))
@@ -67,7 +68,7 @@ class SmallResNet(nn.Module):
         if stem_stride not in (1, 2):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
         self.stem = nn.Sequential(nn.Conv2d(3, width, 3, stride=stem_stride, padding=1, bias=False),
-                                  nn.BatchNorm2d(width), nn.ReLU())
+                                  BatchNorm2d(width), nn.ReLU())
         cin = width
         self.num_stages = len(layers)
         for s, blocks in enumerate(layers):
