@@ -10,6 +10,11 @@
   level** (``chance``) is the same share for a map that gives every patch the same positive mass:
   a large patch that sees the bird also covers much background, so the share any map can reach
   falls with the patch size q, and a value is read against this level, not against 0 or 0.5.
+  Its **ceiling** (``ceiling``) is the largest share any patch map can reach: a patch's mass lands
+  in the mask in proportion to the bird's share of its window, so an image's share is at most that
+  of its most-bird window, and the ceiling is the mean of that maximum over the same images. With
+  both ends known, ``normalised = (value - chance) / (ceiling - chance)`` reads 0 at chance and 1
+  for a model whose evidence all sits on its image's most-bird window.
 * **Coverage** (:func:`coverage`): share of the input's pixels seen by at least one patch
   (:func:`attrbench.geometry.model_coverage_fraction`); None for models without a patch grid.
 * **Re-checks** (:func:`recheck`): test accuracy, no-bird accuracy and the stored logits,
@@ -36,7 +41,7 @@ __all__ = [
 ]  # fmt: skip
 
 #: version of the derived numbers' definition (bump to invalidate caches).
-DERIVED_VERSION = 2
+DERIVED_VERSION = 3
 
 
 def split_kwargs(meta: dict[str, Any], *, split: str = "test") -> dict[str, Any]:
@@ -90,12 +95,18 @@ def _share_inside(g: torch.Tensor, masks: torch.Tensor, *, rf: Any) -> tuple[tor
     return (pixels * masks).sum((1, 2, 3)) / total.where(keep, torch.ones_like(total)), keep
 
 
+def _best_window_share(masks: torch.Tensor, *, rf: Any) -> torch.Tensor:
+    """(B,) the largest share of bird (soft mask, (B, 1, H, W)) in any patch window (rows [s i, s i + q), same for columns)."""
+    shares = torch.nn.functional.avg_pool2d(masks, kernel_size=rf.size, stride=rf.stride)
+    return shares.flatten(1).max(dim=1).values
+
+
 @torch.no_grad()
 def truth_mass_in_mask(model: ImageModel, *, batch_size: int = 50) -> dict[str, Any] | None:
     """Mean share of the true class's positive patch evidence inside the bird mask (module docstring).
 
     Returns:
-        {"value", "chance", "n_images", "n_without_positive_mass", "sample"}; None for models without a patch
+        {"value", "chance", "ceiling", "normalised", "n_images", "n_without_positive_mass", "sample"}; None for models without a patch
         grid or data without masks (only SynthBirds is checked).
     """
     from attrbench.ground_truth import patch_truth, receptive_field_of
@@ -109,6 +120,7 @@ def truth_mass_in_mask(model: ImageModel, *, batch_size: int = 50) -> dict[str, 
     model = model.eval()
     shares: list[float] = []
     uniform: list[float] = []
+    best: list[float] = []
     skipped = 0
     for images, labels, masks in _masked_batches(model, batch_size=batch_size):
         g = patch_truth(model, images, labels=labels, baseline=None).to(torch.float64).clamp_min(0)
@@ -116,9 +128,13 @@ def truth_mass_in_mask(model: ImageModel, *, batch_size: int = 50) -> dict[str, 
         skipped += int((~keep).sum())
         shares += share[keep].tolist()
         uniform += _share_inside(torch.ones_like(g), masks, rf=rf)[0][keep].tolist()
+        best += _best_window_share(masks, rf=rf)[keep].tolist()
+    value, chance, ceiling = (float(sum(v) / len(v)) if v else float("nan") for v in (shares, uniform, best))
     return {
-        "value": float(sum(shares) / len(shares)) if shares else float("nan"),
-        "chance": float(sum(uniform) / len(uniform)) if uniform else float("nan"),
+        "value": value,
+        "chance": chance,
+        "ceiling": ceiling,
+        "normalised": (value - chance) / (ceiling - chance) if ceiling > chance else float("nan"),
         "n_images": len(shares) + skipped,
         "n_without_positive_mass": skipped,
         "sample": "test split of the checkpoint's data (every image)",

@@ -21,12 +21,14 @@ __all__ = ["TABLE_COLUMNS", "recorded_commands", "table_rows", "write_table"]
 
 TABLE_COLUMNS = (
     "model", "dataset", "input_size", "n_train", "n_test", "epochs", "params", "file_mb", "test_accuracy",
-    "no_bird_accuracy", "chance", "truth_mass_in_mask", "truth_mass_chance", "coverage", "seed", "train_seconds", "data_args", "machine",
+    "no_bird_accuracy", "chance", "truth_mass_in_mask", "truth_mass_chance", "truth_mass_ceiling",
+    "truth_mass_normalised", "coverage", "seed", "train_seconds", "data_args", "machine",
     "command",
 )
 #: columns of the markdown table (the others are in the per-model notes below it).
 _MD_COLUMNS = tuple(c for c in TABLE_COLUMNS if c not in ("command", "data_args", "machine"))
-_FLOATS = ("test_accuracy", "no_bird_accuracy", "chance", "truth_mass_in_mask", "truth_mass_chance", "coverage")
+_FLOATS = ("test_accuracy", "no_bird_accuracy", "chance", "truth_mass_in_mask", "truth_mass_chance", "truth_mass_ceiling",
+           "truth_mass_normalised", "coverage")  # fmt: skip
 
 
 def _section(meta: dict[str, Any], key: str) -> dict[str, Any]:
@@ -98,6 +100,8 @@ def table_rows(directory: str | Path | None = None, *, recompute: bool = False) 
             "chance": m.get("chance"),
             "truth_mass_in_mask": mass.get("value"),
             "truth_mass_chance": mass.get("chance"),
+            "truth_mass_ceiling": mass.get("ceiling"),
+            "truth_mass_normalised": mass.get("normalised"),
             "truth_mass_images": mass.get("n_images"),
             "coverage": extra.get("coverage"),
             "seed": meta.get("seed"),
@@ -141,7 +145,11 @@ def write_table(*, directory: str | Path | None = None, out_dir: str | Path = "r
         "of the true class's positive patch truth (no baseline, spread over each patch's pixels) inside the",
         "bird mask; `truth_mass_chance`: the same share for a map giving every patch equal mass (the level",
         "of a model that ignores the bird; it falls with the patch size, since a large patch on the bird",
-        "also covers background); `coverage`: share of pixels seen by at least one patch (`-`: not a BagNet). Both are",
+        "also covers background); `truth_mass_ceiling`: the largest share any patch map can reach (a patch's mass",
+        "lands in the mask in proportion to the bird's share of its window, so an image's share is at most that of",
+        "its most-bird window; mean over the same images); `truth_mass_normalised` = (value - chance) / (ceiling -",
+        "chance), 0 at chance and 1 at the ceiling; `coverage`: share of pixels seen by at least one patch (`-`: not",
+        "a BagNet). All are",
         "computed by `attrbench.checkpoint_stats` and cached in `<checkpoint>.derived.json`",
         "(`attrbench checkpoints --recompute` recomputes them; the slow tests re-check them).",
         "`scripts/train_all.sh` re-trains the models with the recorded commands.",

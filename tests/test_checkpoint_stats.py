@@ -68,6 +68,14 @@ def test_truth_mass_equals_brute_force_and_coverage_closed_form(toys: Path, monk
     chance = [_brute_force_share(model, s.image, int(s.label), s.mask, uniform=True) for s in samples]
     assert got["chance"] == pytest.approx(sum(chance) / len(chance), abs=1e-9)
     assert 0 < got["chance"] < 1 and got["chance"] != pytest.approx(got["value"])
+    # ceiling: the most-bird window of each image, by the same explicit loop (a one-hot map on it reaches it)
+    q, stride = model.spec.receptive_field, model.spec.rf_stride
+    best = [max(float(s.mask[0, i * stride : i * stride + q, j * stride : j * stride + q].double().mean())
+                for i in range(4) for j in range(4)) for s in samples]  # fmt: skip
+    assert got["ceiling"] == pytest.approx(sum(best) / len(best), abs=1e-9)
+    assert got["value"] <= got["ceiling"] <= 1
+    assert all(share <= b + 1e-12 for share, b in zip(shares, best))
+    assert got["normalised"] == pytest.approx((got["value"] - got["chance"]) / (got["ceiling"] - got["chance"]))
     assert cs.coverage(model) == pytest.approx((33 / 40) ** 2, abs=1e-12)
     resnet = load_checkpoint(toys / "resnet-toy.pt")
     assert cs.coverage(resnet) is None and cs.truth_mass_in_mask(resnet) is None
