@@ -79,3 +79,24 @@ def test_table_diff_reports_the_largest_difference_and_ignores_run_id_and_cost(t
     assert diff.max_abs == 0.0  # the matched rows agree
     c = _run_dir(tmp_path / "c", [0.5, 0.25], [1.0, 2.0], runtime=3.0)  # NaN against a number
     assert compare.table_diff(str(a), str(c), "records").max_abs == float("inf")
+
+
+def test_compare_leaderboards_by_construction(tmp_path: Path) -> None:
+    """Same table: tau 1 and no move; means reversed: tau -1; a lower-is-better metric ranks ascending; reference rows left out."""
+    cl = _script("compare_leaderboards")
+    methods = ["a", "b", "c", "d"]
+    old = pd.DataFrame({"model": "m", "method": methods + ["oracle"], "metric": "score", "n": 8,
+                        "mean": [4.0, 3.0, 2.0, 1.0, 9.0], "higher_is_better": True,
+                        "reference": [False] * 4 + [True]})  # fmt: skip
+    same = cl.compare(old, old)
+    assert same.kendall_tau.tolist() == [1.0] and same.top3_old[0] == "a, b, c" and same.methods[0] == 4
+    reversed_ = old.assign(mean=[1.0, 2.0, 3.0, 4.0, 9.0], n=200)
+    row = cl.compare(old, reversed_).iloc[0]
+    assert row.kendall_tau == -1.0 and row.top3_new == "d, c, b" and row.n_new == 200
+    assert row.largest_move in ("a 1 -> 4", "d 4 -> 1")
+    lower = old.assign(higher_is_better=False)
+    assert cl.compare(lower, lower).top3_old[0] == "d, c, b"
+    old.to_csv(tmp_path / "old.csv", index=False)
+    reversed_.to_csv(tmp_path / "new.csv", index=False)
+    assert cl.main(["--old", str(tmp_path / "old.csv"), "--new", str(tmp_path / "new.csv"), "--out", str(tmp_path / "c.md")]) == 0
+    assert "| m " in (tmp_path / "c.md").read_text()
