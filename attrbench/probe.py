@@ -297,15 +297,21 @@ def parse_forward_batch(value: Any) -> int | str:
     Raises:
         OptionError: anything else (one line naming the option).
     """
+    return _mode_or_count(value, modes=FORWARD_BATCH_MODES, option="--forward-batch")
+
+
+def _mode_or_count(value: Any, *, modes: tuple[str, ...], option: str) -> int | str:
+    """One of ``modes`` (case and spaces ignored) or an int >= 1 (a digit string is read as an int)."""
     from attrbench.errors import OptionError
 
-    if isinstance(value, str) and value.strip().lower() in FORWARD_BATCH_MODES:
+    if isinstance(value, str) and value.strip().lower() in modes:
         return value.strip().lower()
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
-    raise OptionError(f"--forward-batch must be 'auto', 'max' or an integer >= 1, got {value!r}")
+    allowed = ", ".join(f"'{m}'" for m in modes)
+    raise OptionError(f"{option} must be {allowed} or an integer >= 1, got {value!r}")
 
 
 def run_forward_batch(*, model: nn.Module, input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype,
@@ -344,15 +350,7 @@ def parse_threads(value: Any) -> int | str:
     Raises:
         OptionError: anything else (one line naming the option).
     """
-    from attrbench.errors import OptionError
-
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return "auto"
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    raise OptionError(f"--threads must be 'auto' or an integer >= 1, got {value!r}")
+    return _mode_or_count(value, modes=("auto",), option="--threads")
 
 
 def run_threads(*, model: nn.Module, input_shape: tuple[int, ...], device: torch.device, dtype: torch.dtype,
