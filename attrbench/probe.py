@@ -46,6 +46,14 @@ __all__ = [
 
 _MEMO: dict[str, ForwardProbe] = {}
 
+#: images per forward when a run times its thread counts: small enough to cost ~0.1 s per count
+#: on a 2-core CPU, large enough to use every thread of a convolution.
+THREAD_PROBE_IMAGES = 8
+#: a run leaves the process's thread count only for a count this many times faster: beside a busy
+#: process one thread was 13x faster than two, while on an idle machine the two counts' timings
+#: scatter by up to ~1.3x between runs, and a wrong "one thread" costs 1.7x on the whole run.
+THREAD_MARGIN = 1.5
+
 
 @dataclass(frozen=True)
 class ForwardProbe:
@@ -197,19 +205,25 @@ def _measure(model: nn.Module, sample: Tensor, *, cap: int, repeats: int, budget
 
 
 @torch.no_grad()
-def thread_rates(model: nn.Module, x: Tensor, *, min_time_s: float, counts: range | None = None) -> dict[int, float]:
-    """Images/s of forwards of ``x`` at each CPU thread count (default 1 .. current; the count is restored)."""
+def thread_rates(model: nn.Module, x: Tensor, *, min_time_s: float) -> dict[int, float]:
+    """Images/s of forwards of ``x`` at each CPU thread count 1 .. current (the count is restored)."""
     rates = {}
-    for t in counts or range(1, torch.get_num_threads() + 1):
+    for t in range(1, torch.get_num_threads() + 1):
         with cpu_threads(t):
             rates[t] = _rate(model, x, repeats=3, min_time_s=min_time_s)
     return rates
 
 
+def _pick_threads(rates: dict[int, float]) -> int:
+    """The fastest count in ``rates`` if it beats the current count by :data:`THREAD_MARGIN`, else the current one."""
+    current = torch.get_num_threads()
+    best = max(rates, key=lambda t: rates[t])
+    return best if rates[best] >= THREAD_MARGIN * rates[current] else current
+
+
 def _best_threads(model: nn.Module, x: Tensor, *, min_time_s: float) -> int:
-    """The CPU thread count in 1 .. current with the most images/s (the count is restored)."""
-    rates = thread_rates(model, x, min_time_s=min_time_s)
-    return max(rates, key=lambda t: rates[t])
+    """The CPU thread count in 1 .. current for forwards of ``x`` (:func:`_pick_threads`; the count is restored)."""
+    return _pick_threads(thread_rates(model, x, min_time_s=min_time_s))
 
 
 def probe_forward_chunk(
@@ -235,8 +249,9 @@ def probe_forward_chunk(
         threads: on CPU also try 1 .. ``torch.get_num_threads()`` threads at the chosen chunk;
             when another count wins, the chunk sizes are measured again at that count (the best
             chunk depends on it: on a loaded 2-core machine one thread wants smaller chunks) and
-            the chunk is the best of those. The caller applies ``probe.threads``
-            (:func:`cpu_threads`).
+            the chunk is the best of those. Another count is taken only when it is
+            :data:`THREAD_MARGIN` times faster, as in a run (:func:`run_threads`). The caller
+            applies ``probe.threads`` (:func:`cpu_threads`).
         repeats: timed passes over the candidates (best of): one growing pass, then interleaved ones.
         min_time_s: keep timing a candidate until its forwards add up to this (at most 20 forwards).
         budget_s: stop trying larger chunks once the probe has taken this long.
@@ -335,15 +350,6 @@ def run_forward_batch(*, model: nn.Module, input_shape: tuple[int, ...], device:
     return min(probe.chunk, cap), probe
 
 
-#: images per forward when a run times its thread counts: small enough to cost ~0.1 s per count
-#: on a 2-core CPU, large enough to use every thread of a convolution.
-THREAD_PROBE_IMAGES = 8
-#: a run leaves the process's thread count only for a count this many times faster: beside a busy
-#: process one thread was 13x faster than two, while on an idle machine the two counts' timings
-#: scatter by up to ~1.3x between runs, and a wrong "one thread" costs 1.7x on the whole run.
-THREAD_MARGIN = 1.5
-
-
 def parse_threads(value: Any) -> int | str:
     """``--threads``: "auto" or an int >= 1 (a digit string is read as an int).
 
@@ -378,7 +384,4 @@ def run_threads(*, model: nn.Module, input_shape: tuple[int, ...], device: torch
         return current, {}
     x = torch.zeros((THREAD_PROBE_IMAGES, *input_shape), device=device, dtype=dtype)
     rates = thread_rates(model, x, min_time_s=0.1)
-    best = max(rates, key=lambda t: rates[t])
-    if rates[best] < THREAD_MARGIN * rates[current]:
-        best = current
-    return best, {str(t): round(r, 3) for t, r in rates.items()}
+    return _pick_threads(rates), {str(t): round(r, 3) for t, r in rates.items()}
