@@ -136,7 +136,7 @@ def tied_mask(summary: pd.DataFrame, tied: Mapping[tuple[str, str], Iterable[str
 
 def _tied_note(alpha: float) -> str:
     return (f"bold: every method tied with the best (two-sided paired Wilcoxon signed-rank test against the best "
-            f"over shared samples, Holm-corrected, alpha = {alpha:g})")
+            f"over shared samples, Holm-corrected, alpha = {alpha:g}; normalised AUCs tested on their raw AUCs)")
 
 
 def _marks(summary: pd.DataFrame, *, exclude: Iterable[str],

@@ -154,7 +154,9 @@ def _extras(runs: Sequence[Path], models: Sequence[str], *, dataset: str, root: 
     """Ceilings per family (on the first ``ceiling_samples`` images of each run) and the meta-evaluation."""
     from attrbench.datasets import registry as datasets
     from attrbench.export import load_records, reference_methods, run_references
-    from attrbench.leaderboard_tables import family_ceilings, meta_evaluation, sample_batch, seed_stability
+    from attrbench.leaderboard_tables import (
+        family_ceilings, fill_reversals, meta_evaluation, sample_batch, seed_stability,
+    )
     from attrbench.models.zoo import load_model
     from attrbench.results import RunDir
 
@@ -171,7 +173,10 @@ def _extras(runs: Sequence[Path], models: Sequence[str], *, dataset: str, root: 
         p = next(model.parameters())
         images, labels = sample_batch(data, config["sample_ids"][:ceiling_samples], dtype=p.dtype)
         ceilings[str(config.get("model", model_name))] = family_ceilings(model, images.to(p.device), labels.to(p.device))
+    from attrbench.report import load_tables
+
     return {"ceilings": ceilings, "meta": meta_evaluation(records, reference=reference),
+            "fills": fill_reversals(load_tables(runs).curves),
             "seeds": seed_stability(records, reference=reference)}  # fmt: skip
 
 
@@ -346,7 +351,8 @@ def _write_readme(out: Path, s: dict[str, Any]) -> Path:
         f"method tied with the best: paired Wilcoxon signed-rank vs the best, Holm-corrected, alpha = {ALPHA:g}; "
         "(ref.) rows, e.g. Grad-CAM at the BagNet's last layer and the oracle, are never marked). "
         "`gt_*` = patch truth on the patch grid, `cellgt_*` = cell Shapley truth on the 8 px cell grid; "
-        "`loc_*` (localisation) measures plausibility, not faithfulness.",
+        "`loc_*` (localisation) measures plausibility, not faithfulness. Normalised AUCs (`deletion_auc`, "
+        "`insertion_auc`, `patch_deletion_auc`) are tested and ranked on their raw AUCs (see 'Fills that do not delete').",
         "- `<dataset>.md|csv|tex`: every recorded metric for one dataset.",
         "- `figures/<dataset>/`: `metrics` (point plots with 95 % CI), `curves` (deletion/insertion with "
         "95 % CI bands), `gallery` (image | ground truth | methods; maps recomputed from the run config).",
@@ -376,6 +382,15 @@ def _extras_lines(extras: dict[str, dict[str, Any]]) -> list[str]:
                       f"Kendall tau between each proxy metric's ranking of the (non-reference) methods and the "
                       f"`{TRUTH_METRIC}` ranking, with a 95 % bootstrap interval over images (1 = same order):", "",
                       *markdown_table(meta)]  # fmt: skip
+        fills = e.get("fills")
+        if fills is not None and len(fills):
+            lines += ["", f"## Fills that do not delete ({dataset})", "",
+                      "Share of images whose fill scores at least as high as the image (f(fill) >= f(x), from the "
+                      "curves' end points) and the median f(x) - f(fill). On those images the per-image normalised "
+                      "AUC flips its direction or explodes, so tied-with-best tests, the meta-evaluation and the "
+                      "seed stability rank normalised AUCs by their raw AUCs (the order of the ratio-of-means "
+                      "normalisation; attrbench.stats.ranked_on_raw):", "",
+                      *markdown_table(fills)]  # fmt: skip
         lines += seed_stability_lines(dataset, e.get("seeds"))
     return lines
 

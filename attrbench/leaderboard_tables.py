@@ -12,12 +12,20 @@
   the proxy's ranking of the methods and the cell-truth ranking (``cellgt_spearman``), with a
   seeded percentile bootstrap interval over images (images resampled with replacement, both
   rankings recomputed from the resampled means; Kendall, Biometrika 1938; Efron & Tibshirani 1993).
+  Normalised AUCs rank the methods by their raw AUCs (:func:`attrbench.stats.ranked_on_raw`: the
+  per-image normalisation explodes where the fill scores like the image; the order is that of the
+  ratio-of-means normalisation).
   Each ranking orders methods from best to worst by the metric's declared direction, so tau = 1
   means the proxy orders the methods as the truth does.
+* **Fills that do not delete** (:func:`fill_reversals`): per model and curve, the share of images
+  whose fill scores at least as high as the image (f(fill) >= f(x), read from the stored curves'
+  end points), where the per-image normalised AUC flips its direction or explodes; the reason
+  normalised AUCs are ranked on their raw AUCs.
 * **Ranking stability across model seeds** (:func:`seed_stability`, issue 11): per metric and pair
   of seeds of the default model (:data:`SEED_MODELS`), Kendall's tau between the two models'
   rankings of the (non-reference) methods, each ranking by the same rule (mean over the model's
-  images, ordered by the metric's declared direction), over the methods both models scored.
+  images, ordered by the metric's declared direction), over the methods both models scored
+  (normalised AUCs by their raw AUCs, as above).
 """
 
 from __future__ import annotations
@@ -28,8 +36,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from attrbench.stats import ranked_on_raw
+
 __all__ = [
-    "PROXY_PREFIXES", "SEED_MODELS", "TRUTH_METRIC", "family_ceilings", "markdown_table", "meta_evaluation",
+    "PROXY_PREFIXES", "SEED_MODELS", "TRUTH_METRIC", "family_ceilings", "fill_reversals", "markdown_table",
+    "meta_evaluation",
     "sample_batch", "seed_stability", "seed_stability_lines",
 ]  # fmt: skip
 
@@ -73,6 +84,7 @@ def meta_evaluation(records: pd.DataFrame, *, reference: Iterable[str] = (), tru
     Returns:
         columns model, proxy, tau, ci_low, ci_high, n_methods, n_images (one row per model x proxy).
     """
+    records = ranked_on_raw(records)
     ok = records[(records["status"] == "ok") & np.isfinite(records["value"].astype(float))]
     ok = ok[~ok["method"].isin(set(reference))]
     rows = []
@@ -99,6 +111,29 @@ def meta_evaluation(records: pd.DataFrame, *, reference: Iterable[str] = (), tru
             rows.append({"model": model, "proxy": proxy, "tau": tau, "ci_low": float(lo), "ci_high": float(hi),
                          "n_methods": len(methods), "n_images": len(both)})  # fmt: skip
     return pd.DataFrame(rows, columns=["model", "proxy", "tau", "ci_low", "ci_high", "n_methods", "n_images"])
+
+
+def fill_reversals(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per model and deletion / insertion curve: how often f(fill) >= f(x) (module docstring).
+
+    A deletion curve starts at f(x) and ends at f(fill); an insertion curve the other way round.
+    f(x) and f(fill) do not depend on the method, so each image is counted once (first method).
+
+    Args:
+        curves: long-format curves (model, method, curve, sample_id, step, score).
+
+    Returns:
+        columns model, curve, n_images, share_fill_not_lower, median_drop (median f(x) - f(fill)).
+    """
+    kept = curves[curves["curve"].str.startswith(("deletion", "insertion"))]
+    rows = []
+    for (model, curve), group in kept.groupby(["model", "curve"], sort=False):
+        one = group[group["method"] == group["method"].iloc[0]].sort_values("step").groupby("sample_id")["score"]
+        first, last = one.first(), one.last()
+        drop = (first - last) if curve.startswith("deletion") else (last - first)
+        rows.append({"model": model, "curve": curve, "n_images": len(drop),
+                     "share_fill_not_lower": float((drop <= 0).mean()), "median_drop": float(drop.median())})
+    return pd.DataFrame(rows, columns=["model", "curve", "n_images", "share_fill_not_lower", "median_drop"])
 
 
 def family_ceilings(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
@@ -160,6 +195,7 @@ def seed_stability(records: pd.DataFrame, *, models: Sequence[str] = SEED_MODELS
         columns metric, model_a, model_b, tau, n_methods (one row per metric x pair; tau is NaN
         when fewer than two common methods or a constant ranking).
     """
+    records = ranked_on_raw(records)
     ok = records[(records["status"] == "ok") & np.isfinite(records["value"].astype(float))]
     ok = ok[~ok["method"].isin(set(reference)) & ~ok["metric"].isin(_NOT_RANKED)]
     means = ok.groupby(["metric", "model", "method"])["value"].mean()

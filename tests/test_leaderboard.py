@@ -156,3 +156,18 @@ def test_seed_stability_by_construction() -> None:
     # one seed only: nothing to compare, no section
     single = seed_stability(pd.DataFrame(rows[:24]))
     assert single.empty and seed_stability_lines("synthbirds", single) == []
+
+
+def test_fill_reversals_by_construction() -> None:
+    """Image s0: the fill lowers the score by 8; image s1: it raises it by 2 -> share 0.5, median drop 3;
+    counted once per image whatever the number of methods; ROAD curves are not counted."""
+    from attrbench.leaderboard_tables import fill_reversals
+
+    scores = {("deletion[fill=zero]", "s0"): (10, 5, 2), ("deletion[fill=zero]", "s1"): (1, 2, 3),
+              ("insertion", "s0"): (2, 5, 10), ("insertion", "s1"): (3, 2, 1), ("road_morf", "s0"): (1, 2, 3)}
+    rows = [{"model": "mo", "method": method, "curve": curve, "sample_id": sid, "step": step, "score": float(v)}
+            for method in ("a", "b") for (curve, sid), values in scores.items() for step, v in enumerate(values)]
+    table = fill_reversals(pd.DataFrame(rows[::-1])).set_index("curve")  # any row order
+    assert set(table.index) == {"deletion[fill=zero]", "insertion"}
+    for curve in table.index:
+        assert table.loc[curve, ["n_images", "share_fill_not_lower", "median_drop"]].tolist() == [2, 0.5, 3.0]

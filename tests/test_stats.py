@@ -102,3 +102,55 @@ def test_metrics_declare_ranges_for_the_interval_choice() -> None:
     assert Deletion().describe()["ranges"]["deletion_auc"] == {"low": None, "high": None, "kind": "continuous"}
     with pytest.raises(KeyError, match="declares no output"):
         Deletion().value_range("nope")
+
+
+def _exploding_normalisation() -> pd.DataFrame:
+    """Deletion AUCs of methods a and b on 10 images, built so that the per-image normalisation misleads.
+
+    Images 0-8: f(x) - f(fill) = 10, AUC - f(fill) = 3 (a) and 5 (b): normalised 0.3 and 0.5, a deletes
+    faster. Image 9: the fill scores almost like the image (f(x) - f(fill) = 0.01), AUC - f(fill) = 0.5
+    (a) and 0.2 (b): normalised 50 and 20. Mean normalised: a 5.27, b 2.45 (b looks better); mean raw
+    offset (the ratio-of-means order): a 2.75, b 4.52 (a is better, as on 9 of 10 images).
+    """
+    rows = []
+    for i in range(10):
+        denom, f_fill = (10.0, 1.0) if i < 9 else (0.01, 1.0)
+        for method, offset in (("a", 3.0 if i < 9 else 0.5), ("b", 5.0 if i < 9 else 0.2)):
+            for metric, value in (("deletion_auc[fill=zero]", offset / denom), ("deletion_auc_raw[fill=zero]", f_fill + offset)):
+                rows.append({"model": "m", "method": method, "sample_id": f"s{i}", "metric": metric, "value": value,
+                             "status": "ok", "higher_is_better": False})
+    return pd.DataFrame(rows)
+
+
+def test_ranked_on_raw_swaps_normalised_aucs_for_their_raw_companions() -> None:
+    from attrbench.stats import ranked_on_raw
+
+    records = _exploding_normalisation()
+    extra = pd.DataFrame([{"model": "m", "method": "a", "sample_id": "s0", "metric": "road_morf", "value": 0.25,
+                           "status": "ok", "higher_is_better": False}])  # no raw companion: unchanged
+    both = pd.concat([records, extra], ignore_index=True)
+    both.loc[(both["metric"] == "deletion_auc_raw[fill=zero]") & (both["sample_id"] == "s3"), "status"] = "error"
+    out = ranked_on_raw(both)
+    assert list(out.columns) == list(both.columns) and len(out) == len(both)
+    norm = out[out["metric"] == "deletion_auc[fill=zero]"].set_index(["method", "sample_id"])
+    assert norm.loc[("a", "s0"), "value"] == 4.0 and norm.loc[("b", "s9"), "value"] == pytest.approx(1.2)
+    assert norm.loc[("a", "s3"), "status"] == "error"  # the companion's status travels with its value
+    assert out[out["metric"] == "road_morf"]["value"].tolist() == [0.25]
+    assert (out[out["metric"] == "deletion_auc_raw[fill=zero]"]["value"].to_numpy()
+            == both[both["metric"] == "deletion_auc_raw[fill=zero]"]["value"].to_numpy()).all()
+
+
+def test_tests_and_rankings_of_normalised_aucs_use_the_raw_auc() -> None:
+    """On the construction, the per-image normalised mean would crown b; the raw AUC (ratio of means) crowns a."""
+    from attrbench.leaderboard_tables import meta_evaluation
+
+    records = _exploding_normalisation()
+    norm = records[records["metric"] == "deletion_auc[fill=zero]"].groupby("method")["value"].mean()
+    assert norm["b"] < norm["a"]  # the misleading order, lower is better
+    groups = tied_with_best(records)
+    assert groups[("m", "deletion_auc[fill=zero]")] == {"a"}  # b loses on 9 of 10 images: not tied
+    truth = [{"model": "m", "method": m, "sample_id": f"s{i}", "metric": "cellgt_spearman", "value": v,
+              "status": "ok", "higher_is_better": True} for i in range(10) for m, v in (("a", 0.8), ("b", 0.2))]
+    meta = meta_evaluation(pd.concat([records, pd.DataFrame(truth)]), resamples=20).set_index("proxy")
+    assert "deletion_auc_raw[fill=zero]" not in meta.index
+    assert meta.loc["deletion_auc[fill=zero]", "tau"] == 1.0
