@@ -55,8 +55,11 @@ PROXY_PREFIXES: tuple[str, ...] = (
 
 #: the default model trained with seeds 0, 1 and 2 (checkpoint names; issue 11).
 SEED_MODELS: tuple[str, ...] = ("bagnet17-synthbirds", "bagnet17-synthbirds-s1", "bagnet17-synthbirds-s2")
-#: metrics left out of the seed-stability table (costs, not scores).
+#: metrics left out of the seed-stability table: costs, and reference levels or copies that are not
+#: scores of their own (chance levels, MPRT's random-vs-random floor, raw AUCs, which rank as the
+#: normalised AUC they accompany: :func:`attrbench.stats.ranked_on_raw`).
 _NOT_RANKED: tuple[str, ...] = ("runtime_s",)
+_NOT_RANKED_PARTS: tuple[str, ...] = ("_chance", "_raw", "mprt_floor_")
 
 
 def _is_proxy(metric: str) -> bool:
@@ -197,7 +200,8 @@ def seed_stability(records: pd.DataFrame, *, models: Sequence[str] = SEED_MODELS
     """
     records = ranked_on_raw(records)
     ok = records[(records["status"] == "ok") & np.isfinite(records["value"].astype(float))]
-    ok = ok[~ok["method"].isin(set(reference)) & ~ok["metric"].isin(_NOT_RANKED)]
+    ranked = ~ok["metric"].isin(_NOT_RANKED) & ~ok["metric"].str.contains("|".join(_NOT_RANKED_PARTS), regex=True)
+    ok = ok[~ok["method"].isin(set(reference)) & ranked]
     means = ok.groupby(["metric", "model", "method"])["value"].mean()
     directions = ok.groupby("metric")["higher_is_better"].first()
     present = [m for m in models if m in set(ok["model"])]

@@ -127,7 +127,8 @@ def test_meta_evaluation_by_construction() -> None:
 
 def test_seed_stability_by_construction() -> None:
     """Seeds 0 and 1 order three methods alike (tau 1), seed 2 reverses them (tau -1); the direction
-    of a lower-is-better metric is applied to both rankings; references and runtime are left out."""
+    of a lower-is-better metric is applied to both rankings; references, runtime, chance levels and
+    MPRT floors are left out."""
     from attrbench.leaderboard import SUITE
     from attrbench.leaderboard_tables import SEED_MODELS, seed_stability, seed_stability_lines
 
@@ -137,7 +138,8 @@ def test_seed_stability_by_construction() -> None:
     for model, values in order.items():
         for i in range(3):
             for m, v in zip(("a", "b", "c", "oracle"), (*values, 1.0)):
-                for metric, value, up in (("gt_spearman", v, True), ("deletion_auc", -v, False), ("runtime_s", v, False)):
+                for metric, value, up in (("gt_spearman", v, True), ("deletion_auc", -v, False), ("runtime_s", v, False),
+                                          ("gt_sign_agreement_chance", v, True), ("mprt_floor_ssim", v, False)):
                     rows.append({"model": model, "method": m, "sample_id": f"s{i}", "status": "ok", "metric": metric,
                                  "value": value + 0.01 * i, "higher_is_better": up})
     rows.append({"model": "bagnet9-synthbirds", "method": "a", "sample_id": "s0", "status": "ok",
@@ -154,7 +156,7 @@ def test_seed_stability_by_construction() -> None:
     assert "## Ranking stability across model seeds (synthbirds)" in lines
     assert any(line.startswith("| gt_spearman | 3 | 1.000 | -1.000 | -1.000 |") for line in lines)
     # one seed only: nothing to compare, no section
-    single = seed_stability(pd.DataFrame(rows[:24]))
+    single = seed_stability(pd.DataFrame(rows[:40]))
     assert single.empty and seed_stability_lines("synthbirds", single) == []
 
 
