@@ -80,14 +80,28 @@ def _run_dir(config: RunConfig, fingerprint: dict[str, Any]) -> RunDir:
     return RunDir(base / (dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{key}"))
 
 
+def _comparable(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """``fingerprint`` with its data root as a resolved path: ``../data`` and ``/abs/data`` name the same folder."""
+    root = fingerprint.get("data_root")
+    return fingerprint if root is None else {**fingerprint, "data_root": str(Path(str(root)).expanduser().resolve())}
+
+
 def _check_resume(run: RunDir, old: dict[str, Any] | None, fingerprint: dict[str, Any], resume: bool) -> None:
     if old is None and not run.has_shards():
         return
     if not resume:
         raise OptionError(f"run directory {run.path} already holds a run; pass --resume to continue it or choose another --out")
-    if old is not None and old.get("fingerprint") != fingerprint:
-        diff = sorted(k for k in fingerprint if old.get("fingerprint", {}).get(k) != fingerprint[k])
+    if old is not None and _comparable(old.get("fingerprint") or {}) != _comparable(fingerprint):
+        diff = sorted(k for k in fingerprint if _comparable(old.get("fingerprint") or {}).get(k) != _comparable(fingerprint)[k])
         raise OptionError(f"cannot resume {run.path}: its config differs in {diff}; use another --out")
+
+
+def _finished(run: RunDir, old: dict[str, Any] | None) -> bool:
+    """True for a finished run with its merged files: a resume has nothing to score. Re-merging would
+    need the per-unit part files (``shards/``), which a copied or committed run directory does not
+    carry (the curated runs in results/ leave them out), and would overwrite its recorded phase times."""
+    return (old is not None and old.get("status") == "finished" and run.records_path.is_file()
+            and run.curves_path.is_file() and run.summary_path.is_file())  # fmt: skip
 
 
 def _config_json(ctx: RunContext, run_id: str, old: dict[str, Any] | None) -> dict[str, Any]:
@@ -201,6 +215,8 @@ def _run_opened(ctx: RunContext, config: RunConfig, ranks: Ranks) -> RunDir:
         run_id = run_dir.path.resolve().name
         old = run_dir.read_config()
         _check_resume(run_dir, old, fingerprint, config.resume)
+        if _finished(run_dir, old):  # --resume of a finished run: nothing to continue, keep its files as they are
+            return run_dir
         if old is not None and old.get("sample_ids") is not None:  # a resumed run scores its recorded samples
             from torch.utils.data import Subset
 

@@ -109,3 +109,28 @@ def test_randomisation_scores_only_the_subset(tmp_path) -> None:
     assert set(df.sample_id) == {"s000"}
     assert sorted(df.metric) == ["mprt_spearman@fc", "mprt_spearman@layer4", "mprt_ssim@fc", "mprt_ssim@layer4"]
     assert (df.status == "ok").all() and (~df.higher_is_better).all() and (df.category == "randomisation").all()
+
+
+def test_resume_of_a_finished_run_keeps_it_as_stored(tmp_path, monkeypatch) -> None:
+    """A finished run without its unit files (as committed in results/) is reused by --resume: nothing is
+    scored again and its files, phase times included, stay byte for byte; the data root may be named
+    relatively or absolutely."""
+    import attrbench.scoring
+
+    root = tmp_path / "data"
+    root.mkdir()
+    kw = dict(model=toy_model(), dataset=toy_samples(4), metrics=["gt", "insertion[steps=2]"], batch_size=2, n_samples=4)
+    out = tmp_path / "run"
+    first = evaluate(methods=[f"{TOYS}:ToyInputXGradient"], out=out, data_root=str(root), **kw)
+    for part in (out / "shards").iterdir():
+        part.unlink()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("a finished run was scored again")
+
+    monkeypatch.setattr(attrbench.scoring, "score_unit", refuse)
+    monkeypatch.chdir(tmp_path)
+    again = evaluate(methods=[f"{TOYS}:ToyInputXGradient"], out=out, resume=True, data_root="./data", **kw)
+    pd.testing.assert_frame_equal(first, again)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
