@@ -223,6 +223,7 @@ def run_leaderboard(
         A summary dict: wall times, run directories, written files, skipped parts.
     """
     from attrbench.models.zoo import list_models
+    from attrbench.results import RunDir
     from attrbench.runner import DEFAULT_BATCH_SIZE, RunConfig, run
 
     out = Path(out)
@@ -263,8 +264,11 @@ def run_leaderboard(
                 resume=resume or False, progress=sys.stderr.isatty(),
             ))
             seconds = time.perf_counter() - t0
+            stored = RunDir(run_dir).read_config() or {}
             timings.append({"dataset": dataset, "model": model, "seconds": seconds,
-                            "cpu_seconds": time.process_time() - c0})
+                            "cpu_seconds": time.process_time() - c0,
+                            "run_seconds": (stored.get("phase_seconds") or {}).get("total"),
+                            "threads": stored.get("torch_threads"), "finished": stored.get("finished")})
             runs_by_dataset.setdefault(dataset, []).append(run_dir)
             models_by_dataset.setdefault(dataset, []).append(model)
             print(f"[leaderboard] {dataset} / {model}: {seconds:.1f} s", file=sys.stderr)
@@ -306,6 +310,10 @@ def run_leaderboard(
     return summary
 
 
+def _minutes(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 60:.1f}"
+
+
 def _load_average() -> str:
     try:
         return ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -332,9 +340,15 @@ def _write_readme(out: Path, s: dict[str, Any]) -> Path:
         f"machine load average (1, 5, 15 min) at the end: {s['load_average']}. Wall time on a busy machine "
         "exceeds CPU time / cores.",
         "",
-        "| dataset | model | wall time (s) | CPU time (s) |",
-        "|:---|:---|---:|---:|",
-        *(f"| {t['dataset']} | {t['model']} | {t['seconds']:.1f} | {t['cpu_seconds']:.1f} |" for t in s["timings"]),
+        "Per model: this command's wall and CPU time (seconds; a finished run is reused as stored, so "
+        "it costs only the loading), and the run's own wall time as recorded in its config.json "
+        "(`phase_seconds`), its thread count and when it finished:",
+        "",
+        "| dataset | model | wall time (s) | CPU time (s) | run's wall time (min) | threads | run finished |",
+        "|:---|:---|---:|---:|---:|---:|:---|",
+        *(f"| {t['dataset']} | {t['model']} | {t['seconds']:.1f} | {t['cpu_seconds']:.1f} | "
+          f"{_minutes(t.get('run_seconds'))} | {t.get('threads') or '-'} | {t.get('finished') or '-'} |"
+          for t in s["timings"]),
         "",
         "Methods: " + ", ".join(s["methods"]) + ".",
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from attrbench.cli import main
@@ -98,6 +100,10 @@ def test_whole_issue10_pipeline_on_a_toy_setup(tmp_path) -> None:
     assert "alpha = 0.05" in md and "gradcam (ref.)" in md
     readme = (out / "README.md").read_text()
     assert "## Ceilings per family" in readme and "## Meta-evaluation" in readme and "plausibility" in readme
+    assert "## Fills that do not delete" in readme and "run's wall time (min)" in readme
+    (timing,) = summary["timings"]
+    stored = json.loads((out / "runs" / slug / timing["model"].replace(":", "_") / "config.json").read_text())
+    assert timing["run_seconds"] == stored["phase_seconds"]["total"] > 0 and timing["threads"] == stored["torch_threads"]
     ceilings = summary["extras"][toy.DATASET]["ceilings"]
     (model_ceilings,) = ceilings.values()
     assert model_ceilings["patch truth (gt_spearman), patch maps"] == 1.0
