@@ -55,6 +55,7 @@ __all__ = [
     "mean_ci",
     "paired_wilcoxon",
     "ranked_on_raw",
+    "raw_companion",
     "t_ci",
     "tied_with_best",
     "wilson_ci",
@@ -371,7 +372,7 @@ def tied_with_best(
     return groups
 
 
-def _raw_companion(metric: str) -> str:
+def raw_companion(metric: str) -> str:
     """The raw-AUC record name of a normalised AUC: ``deletion_auc[fill=zero]`` -> ``deletion_auc_raw[fill=zero]``."""
     name, bracket, rest = metric.partition("[")
     return f"{name}_raw{bracket}{rest}"
@@ -391,7 +392,7 @@ def ranked_on_raw(records: pd.DataFrame) -> pd.DataFrame:
         a copy of ``records`` with the same rows and columns.
     """
     metrics = set(records["metric"])
-    swap = {m: _raw_companion(m) for m in metrics if "_raw" not in m and _raw_companion(m) in metrics}
+    swap = {m: raw_companion(m) for m in metrics if "_raw" not in m and raw_companion(m) in metrics}
     if not swap:
         return records
     keys = [c for c in ("run_id", "model", "method", "sample_id") if c in records.columns]

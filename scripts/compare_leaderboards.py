@@ -10,7 +10,9 @@ scored in both and not marked as reference rows: the images per method (n) in ea
 tau-b between the two rankings of the methods by mean (1: same order, 0: unrelated), the best three
 methods in each, and the method whose rank moved most. Where the two leaderboards scored different
 checkpoints under the same model name (re-trained models), the change mixes the protocol's and the
-model's; the table cannot separate them.
+model's; the table cannot separate them. A normalised AUC with a raw companion in its table
+(``insertion_auc`` next to ``insertion_auc_raw``) is ranked by the raw AUC, as attrbench's own
+tests and rankings do (:func:`attrbench.stats.ranked_on_raw`); the first leaderboard's AUCs were raw.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ def read_table(source: str) -> pd.DataFrame:
 
 
 def _ranked(table: pd.DataFrame, model: str, metric: str) -> pd.Series:
-    rows = table[(table.model == model) & (table.metric == metric)]
+    from attrbench.stats import raw_companion
+
+    raw = raw_companion(metric)  # a normalised AUC ranks by its raw AUC (attrbench.stats.ranked_on_raw)
+    rows = table[(table.model == model) & (table.metric == (raw if raw in set(table.metric) else metric))]
     if "reference" in rows:
         rows = rows[~rows.reference.astype(bool)]
     rows = rows.dropna(subset=["mean"])
