@@ -80,10 +80,16 @@ def _run_dir(config: RunConfig, fingerprint: dict[str, Any]) -> RunDir:
     return RunDir(base / (dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{key}"))
 
 
-def _comparable(fingerprint: dict[str, Any]) -> dict[str, Any]:
-    """``fingerprint`` with its data root as a resolved path: ``../data`` and ``/abs/data`` name the same folder."""
-    root = fingerprint.get("data_root")
-    return fingerprint if root is None else {**fingerprint, "data_root": str(Path(str(root)).expanduser().resolve())}
+def _comparable(fingerprint: dict[str, Any], *, finished: bool) -> dict[str, Any]:
+    """``fingerprint`` as a resume compares it: the data root as a resolved path (``../data`` and
+    ``/abs/data`` name the same folder); for a finished run without it, since nothing is read from
+    it (the run is reused as stored, wherever its data lives on this machine)."""
+    out = dict(fingerprint)
+    if finished:
+        out.pop("data_root", None)
+    elif out.get("data_root") is not None:
+        out["data_root"] = str(Path(str(out["data_root"])).expanduser().resolve())
+    return out
 
 
 def _check_resume(run: RunDir, old: dict[str, Any] | None, fingerprint: dict[str, Any], resume: bool) -> None:
@@ -91,9 +97,12 @@ def _check_resume(run: RunDir, old: dict[str, Any] | None, fingerprint: dict[str
         return
     if not resume:
         raise OptionError(f"run directory {run.path} already holds a run; pass --resume to continue it or choose another --out")
-    if old is not None and _comparable(old.get("fingerprint") or {}) != _comparable(fingerprint):
-        diff = sorted(k for k in fingerprint if _comparable(old.get("fingerprint") or {}).get(k) != _comparable(fingerprint)[k])
-        raise OptionError(f"cannot resume {run.path}: its config differs in {diff}; use another --out")
+    if old is not None:
+        finished = _finished(run, old)
+        before, now = _comparable(old.get("fingerprint") or {}, finished=finished), _comparable(fingerprint, finished=finished)
+        if before != now:
+            diff = sorted(k for k in now if before.get(k) != now[k])
+            raise OptionError(f"cannot resume {run.path}: its config differs in {diff}; use another --out")
 
 
 def _finished(run: RunDir, old: dict[str, Any] | None) -> bool:

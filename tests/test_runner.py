@@ -133,4 +133,22 @@ def test_resume_of_a_finished_run_keeps_it_as_stored(tmp_path, monkeypatch) -> N
     monkeypatch.chdir(tmp_path)
     again = evaluate(methods=[f"{TOYS}:ToyInputXGradient"], out=out, resume=True, data_root="./data", **kw)
     pd.testing.assert_frame_equal(first, again)
+    # the data moved (another machine): nothing is read from it, so the finished run is still reused
+    moved = evaluate(methods=[f"{TOYS}:ToyInputXGradient"], out=out, resume=True, data_root="/elsewhere/data", **kw)
+    pd.testing.assert_frame_equal(first, moved)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    with pytest.raises(ValueError, match="differs in"):  # any other difference is still refused
+        evaluate(methods=[f"{TOYS}:ToyInputXGradient"], out=out, resume=True, **{**kw, "n_samples": 3})
+
+
+def test_resume_of_an_unfinished_run_compares_data_roots_as_folders(tmp_path, monkeypatch) -> None:
+    (tmp_path / "data").mkdir()
+    kw = dict(model=toy_model(), dataset=toy_samples(4), metrics=["gt"], batch_size=2, n_samples=4)
+    out = tmp_path / "run"
+    evaluate(methods=[f"{TOYS}:ToyInputXGradient"], out=out, data_root=str(tmp_path / "data"), **kw)
+    (out / "records.parquet").unlink()  # unfinished: the resume will read the data
+    monkeypatch.chdir(tmp_path)
+    evaluate(methods=[f"{TOYS}:ToyInputXGradient"], out=out, resume=True, data_root="./data", **kw)
+    (out / "records.parquet").unlink()
+    with pytest.raises(ValueError, match=r"differs in \['data_root'\]"):
+        evaluate(methods=[f"{TOYS}:ToyInputXGradient"], out=out, resume=True, data_root="/elsewhere/data", **kw)
