@@ -12,7 +12,7 @@
   the proxy's ranking of the methods and the cell-truth ranking (``cellgt_spearman``), with a
   seeded percentile bootstrap interval over images (images resampled with replacement, both
   rankings recomputed from the resampled means; Kendall, Biometrika 1938; Efron & Tibshirani 1993).
-  Normalised AUCs rank the methods by their raw AUCs (:func:`attrbench.stats.ranked_on_raw`: the
+  Normalised AUCs rank the methods by their raw AUCs (:func:`attrbench.raw_ranking.ranked_on_raw`: the
   per-image normalisation explodes where the fill scores like the image; the order is that of the
   ratio-of-means normalisation).
   Each ranking orders methods from best to worst by the metric's declared direction, so tau = 1
@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from attrbench.stats import ranked_on_raw
+from attrbench.raw_ranking import ranked_on_raw
 
 __all__ = [
     "PROXY_PREFIXES", "SEED_MODELS", "TRUTH_METRIC", "family_ceilings", "fill_reversals", "markdown_table",
@@ -57,7 +57,7 @@ PROXY_PREFIXES: tuple[str, ...] = (
 SEED_MODELS: tuple[str, ...] = ("bagnet17-synthbirds", "bagnet17-synthbirds-s1", "bagnet17-synthbirds-s2")
 #: metrics left out of the seed-stability table: costs, and reference levels or copies that are not
 #: scores of their own (chance levels, MPRT's random-vs-random floor, raw AUCs, which rank as the
-#: normalised AUC they accompany: :func:`attrbench.stats.ranked_on_raw`).
+#: normalised AUC they accompany: :func:`attrbench.raw_ranking.ranked_on_raw`).
 _NOT_RANKED: tuple[str, ...] = ("runtime_s",)
 _NOT_RANKED_PARTS: tuple[str, ...] = ("_chance", "_raw", "mprt_floor_")
 

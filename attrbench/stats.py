@@ -19,14 +19,6 @@ shared by all compared methods, the method with the best mean is compared with e
 by a two-sided paired Wilcoxon signed-rank test (Wilcoxon, 1945); the p-values are Holm-corrected
 (Holm, Scand. J. Stat. 1979) and every method whose corrected p-value is >= alpha is tied with
 the best. Reference rows (oracle, random, sobel, the patch-grid Grad-CAM) are never compared.
-
-Ranking normalised AUCs (:func:`ranked_on_raw`): a normalised curve AUC divides by f(x) - f(fill),
-a property of the image, not of the method. Where the fill scores like the image, or higher (7 % of
-the images for the black fill on bagnet17-synthbirds), the per-image value explodes or flips its
-direction, so per-image comparisons between methods (paired tests, resampled rankings) use the raw
-AUC of the same curve. Because f(x) and f(fill) are the same for every method, the methods' order by
-mean raw AUC is their order by the ratio-of-means normalisation (mean AUC - mean f(fill)) / (mean
-f(x) - mean f(fill)), which has no per-image denominator.
 """
 
 from __future__ import annotations
@@ -54,8 +46,6 @@ __all__ = [
     "interval",
     "mean_ci",
     "paired_wilcoxon",
-    "ranked_on_raw",
-    "raw_companion",
     "t_ci",
     "tied_with_best",
     "wilson_ci",
@@ -345,11 +335,13 @@ def tied_with_best(
     Returns:
         (model, metric) -> the best method and every method not significantly different from it
         (empty when fewer than one method has shared samples); normalised AUCs are compared on their
-        raw AUCs (:func:`ranked_on_raw`).
+        raw AUCs (:func:`attrbench.raw_ranking.ranked_on_raw`).
     """
     if not 0 < alpha < 1:
         raise OptionError(f"tied_with_best: alpha must lie in (0, 1), got {alpha}")
     reference = set(reference)
+    from attrbench.raw_ranking import ranked_on_raw
+
     records = ranked_on_raw(records)
     ok = records[~records["method"].isin(reference) & np.isfinite(records["value"].astype(float))]
     if "status" in ok.columns:
@@ -370,40 +362,3 @@ def tied_with_best(
         p = holm(paired_wilcoxon(wide[best].to_numpy(), wide[m].to_numpy()) for m in others)
         groups[(model, metric)] = frozenset([best, *(m for m, pv in zip(others, p) if pv >= alpha)])
     return groups
-
-
-def raw_companion(metric: str) -> str:
-    """The raw-AUC record name of a normalised AUC: ``deletion_auc[fill=zero]`` -> ``deletion_auc_raw[fill=zero]``."""
-    name, bracket, rest = metric.partition("[")
-    return f"{name}_raw{bracket}{rest}"
-
-
-def ranked_on_raw(records: pd.DataFrame) -> pd.DataFrame:
-    """``records`` in which every metric with a raw-AUC companion carries the companion's values.
-
-    For paired tests and rankings of methods (module docstring, "Ranking normalised AUCs"): each
-    row of a normalised AUC (``<name>[...]`` with a ``<name>_raw[...]`` row for the same run, model,
-    method and sample) takes the raw row's value and status; rows without a companion stay as they are.
-
-    Args:
-        records: long-format records (metric, method, sample_id, value; optional run_id, model, status).
-
-    Returns:
-        a copy of ``records`` with the same rows and columns.
-    """
-    metrics = set(records["metric"])
-    swap = {m: raw_companion(m) for m in metrics if "_raw" not in m and raw_companion(m) in metrics}
-    if not swap:
-        return records
-    keys = [c for c in ("run_id", "model", "method", "sample_id") if c in records.columns]
-    carried = [c for c in ("value", "status") if c in records.columns]
-    raw = records[records["metric"].isin(set(swap.values()))][[*keys, "metric", *carried]]
-    inverse = {v: k for k, v in swap.items()}
-    raw = raw.assign(metric=raw["metric"].map(inverse)).drop_duplicates([*keys, "metric"])
-    out = records.reset_index(drop=True)
-    merged = out[[*keys, "metric"]].merge(raw, on=[*keys, "metric"], how="left", indicator=True)
-    has = (merged["_merge"] == "both").to_numpy()
-    out = out.copy()
-    for c in carried:
-        out.loc[has, c] = merged.loc[has, c].to_numpy()
-    return out

@@ -12,7 +12,7 @@ methods in each, and the method whose rank moved most. Where the two leaderboard
 checkpoints under the same model name (re-trained models), the change mixes the protocol's and the
 model's; the table cannot separate them. A normalised AUC with a raw companion in its table
 (``insertion_auc`` next to ``insertion_auc_raw``) is ranked by the raw AUC, as attrbench's own
-tests and rankings do (:func:`attrbench.stats.ranked_on_raw`); the first leaderboard's AUCs were raw.
+tests and rankings do (:func:`attrbench.raw_ranking.ranked_on_raw`); the first leaderboard's AUCs were raw.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def read_table(source: str) -> pd.DataFrame:
 
 
 def _ranked(table: pd.DataFrame, model: str, metric: str) -> pd.Series:
-    from attrbench.stats import raw_companion
+    from attrbench.raw_ranking import raw_companion
 
-    raw = raw_companion(metric)  # a normalised AUC ranks by its raw AUC (attrbench.stats.ranked_on_raw)
+    raw = raw_companion(metric)  # a normalised AUC ranks by its raw AUC (attrbench.raw_ranking.ranked_on_raw)
     rows = table[(table.model == model) & (table.metric == (raw if raw in set(table.metric) else metric))]
     if "reference" in rows:
         rows = rows[~rows.reference.astype(bool)]

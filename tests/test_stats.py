@@ -123,7 +123,7 @@ def _exploding_normalisation() -> pd.DataFrame:
 
 
 def test_ranked_on_raw_swaps_normalised_aucs_for_their_raw_companions() -> None:
-    from attrbench.stats import ranked_on_raw
+    from attrbench.raw_ranking import ranked_on_raw
 
     records = _exploding_normalisation()
     extra = pd.DataFrame([{"model": "m", "method": "a", "sample_id": "s0", "metric": "road_morf", "value": 0.25,
