@@ -29,9 +29,9 @@ def raw_companion(metric: str) -> str:
 def ranked_on_raw(records: pd.DataFrame) -> pd.DataFrame:
     """``records`` in which every metric with a raw-AUC companion carries the companion's values.
 
-    For paired tests and rankings of methods (module docstring): each
-    row of a normalised AUC (``<name>[...]`` with a ``<name>_raw[...]`` row for the same run, model,
-    method and sample) takes the raw row's value and status; rows without a companion stay as they are.
+    For paired tests and rankings of methods (module docstring): each row of a normalised AUC
+    (``<name>[...]`` with a ``<name>_raw[...]`` row for the same run, model, method and sample) takes
+    the raw row's value and status; rows without a companion stay as they are.
 
     Args:
         records: long-format records (metric, method, sample_id, value; optional run_id, model, status).
