@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -35,7 +36,9 @@ __all__ = [
     "FORMATS",
     "best_mask",
     "tied_mask",
+    "RunTables",
     "load_records",
+    "load_tables",
     "run_ranges",
     "reference_methods",
     "run_references",
@@ -50,25 +53,44 @@ __all__ = [
 FORMATS: tuple[str, ...] = ("markdown", "latex", "csv")
 
 
-def load_records(runs: Iterable[str | Path]) -> pd.DataFrame:
-    """Records of the run directories ``runs`` (through ``attrbench.results``), runs kept apart.
+class RunTables:
+    """Records, curves and configs of one or more run directories (stored data only)."""
 
-    Runs sharing a (model, method, metric) key get their run in the ``model`` column
+    def __init__(self, records: pd.DataFrame, curves: pd.DataFrame, configs: list[dict[str, Any]]) -> None:
+        self.records = records
+        self.curves = curves
+        self.configs = configs
+
+
+def load_tables(runs: Iterable[str | Path]) -> RunTables:
+    """Records, curves and configs of the run directories ``runs`` (through ``attrbench.results``).
+
+    Runs sharing a (model, method, metric) key get their run in the ``model`` column of both tables
     (:func:`attrbench.runsets.keep_runs_apart`), so they are summarised separately, never pooled.
+
+    Raises:
+        DataError: no run is given, or the runs hold no records.
     """
     from attrbench.results import load_run
     from attrbench.runsets import keep_runs_apart, run_labels
 
-    runs = list(runs)
     datas = [load_run(run) for run in runs]
     if not datas:
         raise DataError("no run directory given")
     labels = run_labels([d.run_id for d in datas], [d.path.name for d in datas])
-    frames, _ = keep_runs_apart([d.records for d in datas], labels)
-    records = pd.concat(frames, ignore_index=True)
-    if records.empty:
-        raise DataError(f"the runs {', '.join(str(r) for r in runs)} hold no records")
-    return records
+    records, curves = keep_runs_apart([d.records for d in datas], labels, [d.curves for d in datas])
+    nonempty = [c for c in curves if len(c)]
+    tables = RunTables(records=pd.concat(records, ignore_index=True),
+                       curves=pd.concat(nonempty, ignore_index=True) if nonempty else curves[0],
+                       configs=[dict(d.config) for d in datas])  # fmt: skip
+    if tables.records.empty:
+        raise DataError(f"the runs {', '.join(str(d.path) for d in datas)} hold no records")
+    return tables
+
+
+def load_records(runs: Iterable[str | Path]) -> pd.DataFrame:
+    """The records of :func:`load_tables` (runs sharing a key kept apart)."""
+    return load_tables(runs).records
 
 
 def run_ranges(runs: Iterable[str | Path]) -> dict:
@@ -132,6 +154,15 @@ def tied_mask(summary: pd.DataFrame, tied: Mapping[tuple[str, str], Iterable[str
         [r["method"] in set(tied.get((r["model"], r["metric"]), ())) for _, r in summary.iterrows()],
         index=summary.index, dtype=bool,
     )
+
+
+def _ratio_note(summary: pd.DataFrame, metrics: Sequence[str]) -> str:
+    """The caption's note on normalised AUCs summarised as a ratio of means (empty when none is shown)."""
+    from attrbench.raw_ranking import RATIO_OF_MEANS
+
+    shown = summary[summary["metric"].isin(metrics) & (summary["ci_method"] == RATIO_OF_MEANS)]
+    names = ", ".join(dict.fromkeys(m.split("[", 1)[0] for m in shown["metric"]))
+    return f"; {names}: normalised AUC of the mean curve (ratio of means), bootstrap CI over images" if names else ""
 
 
 def _tied_note(alpha: float) -> str:
@@ -208,8 +239,8 @@ def to_markdown(
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     bold = "bold: best per column" + (" and model" if several else "") if tied is None else _tied_note(alpha)
-    lines.append(f"Mean over n samples [95 % CI]; ↑ higher is better, ↓ lower is better; {bold}; "
-                 "(ref.) rows are references, never marked best.")
+    lines.append(f"Mean over n samples [95 % CI]{_ratio_note(summary, metrics)}; ↑ higher is better, ↓ lower is "
+                 f"better; {bold}; (ref.) rows are references, never marked best.")
     return "\n".join(lines) + "\n"
 
 
@@ -239,7 +270,8 @@ def to_latex(
     arrow = {True: "$\\uparrow$", False: "$\\downarrow$"}
     header = lead + [f"{_latex_escape(m)} {arrow[dirs[m]]}" for m in metrics]
     caption = caption or (
-        "Mean over $n$ samples with 95\\,\\% confidence interval in brackets; $\\uparrow$ higher is better, "
+        "Mean over $n$ samples with 95\\,\\% confidence interval in brackets"
+        + _latex_escape(_ratio_note(summary, metrics)) + "; $\\uparrow$ higher is better, "
         "$\\downarrow$ lower is better; "
         + ("best per column in bold" if tied is None else _tied_note(alpha).replace("alpha", "$\\alpha$"))
         + "; $^\\dagger$ reference rows are never marked best."

@@ -129,12 +129,13 @@ ALPHA = 0.05
 
 def _write_tables(runs: Sequence[Path], out: Path, stem: str, metrics: Sequence[str] | None) -> list[Path]:
     """Tables with range-aware intervals, tied-with-best groups and unmarked reference rows."""
-    from attrbench.export import load_records, reference_methods, render, run_ranges, run_references, write_table
+    from attrbench.export import load_tables, reference_methods, render, run_ranges, run_references, write_table
     from attrbench.results import summarise
     from attrbench.stats import tied_with_best
 
-    records = load_records(runs)
-    summary = summarise(records, ranges=run_ranges(runs))
+    tables = load_tables(runs)
+    records = tables.records
+    summary = summarise(records, ranges=run_ranges(runs), curves=tables.curves)
     if metrics is not None:
         metrics = [m for m in metrics if m in set(summary["metric"])]
     reference = reference_methods(set(summary["method"])) | run_references(runs)
@@ -150,14 +151,15 @@ def _extras(runs: Sequence[Path], models: Sequence[str], *, dataset: str, root: 
             ceiling_samples: int) -> dict[str, Any]:  # fmt: skip
     """Ceilings per family (on the first ``ceiling_samples`` images of each run) and the meta-evaluation."""
     from attrbench.datasets import registry as datasets
-    from attrbench.export import load_records, reference_methods, run_references
+    from attrbench.export import load_tables, reference_methods, run_references
     from attrbench.leaderboard_tables import (
         family_ceilings, fill_reversals, meta_evaluation, sample_batch, seed_stability,
     )
     from attrbench.models.zoo import load_model
     from attrbench.results import RunDir
 
-    records = load_records(runs)
+    tables = load_tables(runs)
+    records = tables.records
     reference = reference_methods(set(records["method"])) | run_references(runs)
     ceilings: dict[str, dict[str, float]] = {}
     for run_dir, model_name in zip(runs, models) if ceiling_samples > 0 else ():
@@ -170,10 +172,8 @@ def _extras(runs: Sequence[Path], models: Sequence[str], *, dataset: str, root: 
         p = next(model.parameters())
         images, labels = sample_batch(data, config["sample_ids"][:ceiling_samples], dtype=p.dtype)
         ceilings[str(config.get("model", model_name))] = family_ceilings(model, images.to(p.device), labels.to(p.device))
-    from attrbench.report import load_tables
-
     return {"ceilings": ceilings, "meta": meta_evaluation(records, reference=reference),
-            "fills": fill_reversals(load_tables(runs).curves),
+            "fills": fill_reversals(tables.curves),
             "seeds": seed_stability(records, reference=reference)}  # fmt: skip
 
 

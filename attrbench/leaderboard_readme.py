@@ -74,7 +74,8 @@ def write_readme(out: Path, s: dict[str, Any], *, alpha: float) -> Path:
         "(ref.) rows, e.g. Grad-CAM at the BagNet's last layer and the oracle, are never marked). "
         "`gt_*` = patch truth on the patch grid, `cellgt_*` = cell Shapley truth on the 8 px cell grid; "
         "`loc_*` (localisation) measures plausibility, not faithfulness. Normalised AUCs (`deletion_auc`, "
-        "`insertion_auc`, `patch_deletion_auc`) are tested and ranked on their raw AUCs (see 'Fills that do not delete').",
+        "`insertion_auc`, `patch_deletion_auc`) are printed as the normalised AUC of the mean curve (ratio of "
+        "means, bootstrap interval over images) and tested and ranked on their raw AUCs (see 'Fills that do not delete').",
         "- `<dataset>.md|csv|tex`: every recorded metric for one dataset.",
         "- `figures/<dataset>/`: `metrics` (point plots with 95 % CI), `curves` (deletion/insertion with "
         "95 % CI bands), `gallery` (image | ground truth | methods; maps recomputed from the run config).",
@@ -111,7 +112,8 @@ def _extras_lines(extras: dict[str, dict[str, Any]]) -> list[str]:
                       "curves' end points) and the median f(x) - f(fill). On those images the per-image normalised "
                       "AUC flips its direction or explodes, so tied-with-best tests, the meta-evaluation and the "
                       "seed stability rank normalised AUCs by their raw AUCs (the order of the ratio-of-means "
-                      "normalisation; attrbench.raw_ranking.ranked_on_raw):", "",
+                      "normalisation; attrbench.raw_ranking.ranked_on_raw), and the tables print the ratio of "
+                      "means, the normalised AUC of the mean curve (attrbench.raw_ranking.ratio_of_means):", "",
                       *markdown_table(fills)]  # fmt: skip
         lines += seed_stability_lines(dataset, e.get("seeds"))
     return lines

@@ -32,6 +32,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from attrbench.errors import DataError, OptionError
+from attrbench.export import RunTables, load_tables
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -65,40 +66,6 @@ def _styled(font_scale: float) -> Callable[[_F], _F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
-
-
-class RunTables:
-    """Records, curves and configs of one or more run directories (stored data only)."""
-
-    def __init__(self, records: pd.DataFrame, curves: pd.DataFrame, configs: list[dict[str, Any]]) -> None:
-        self.records = records
-        self.curves = curves
-        self.configs = configs
-
-
-def load_tables(runs: Sequence[str | Path]) -> RunTables:
-    """Load the stored tables of ``runs`` through :func:`attrbench.results.load_run`."""
-    from attrbench.results import load_run
-
-    if not runs:
-        raise DataError("no run directory given")
-    from attrbench.runsets import keep_runs_apart, run_labels
-
-    recs, curves, configs, ids, dirs = [], [], [], [], []
-    for run in runs:
-        data = load_run(run)
-        recs.append(data.records)
-        curves.append(data.curves)
-        configs.append(dict(data.config))
-        ids.append(data.run_id)
-        dirs.append(data.path.name)
-    recs, curves = keep_runs_apart(recs, run_labels(ids, dirs), curves)  # runs sharing a key are never pooled
-    nonempty = [c for c in curves if len(c)]
-    return RunTables(
-        records=pd.concat(recs, ignore_index=True),
-        curves=pd.concat(nonempty, ignore_index=True) if nonempty else curves[0],
-        configs=configs,
-    )
 
 
 def curve_summary(curves: pd.DataFrame) -> pd.DataFrame:
@@ -282,7 +249,7 @@ def write_report(
     tables = load_tables(runs)
     from attrbench.runsets import declared_ranges
 
-    summary = summarise(tables.records, ranges=declared_ranges(tables.configs))
+    summary = summarise(tables.records, ranges=declared_ranges(tables.configs), curves=tables.curves)
     from attrbench.references import declared_references
 
     reference = reference_methods(set(summary["method"])) | declared_references(tables.configs)

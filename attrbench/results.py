@@ -276,7 +276,7 @@ class RunDir:
 
 
 def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = None, ci: str = "range",
-              ranges: Mapping[str, ValueRange] | None = None) -> pd.DataFrame:  # fmt: skip
+              ranges: Mapping[str, ValueRange] | None = None, curves: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
     """The one summary of records: per (model, method, metric) the mean and 95 % CI of the ok values.
 
     Used by the runner (``summary.csv``), the tables of :mod:`attrbench.export`, the CI gate
@@ -291,6 +291,11 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
             interval of a value with a bounded range stays inside it (t: clipped; "range":
             :func:`attrbench.stats.interval`). The prefix of ``"loc_auroc[fill=x]"`` or
             ``"mprt_ssim@layer"`` is ``loc_auroc`` / ``mprt_ssim``.
+        curves: the runs' stored curves. When given, a normalised curve AUC (``deletion_auc[...]``,
+            ``insertion_auc``, ``patch_deletion_auc``) is summarised by the normalised AUC of its
+            mean curve with a bootstrap interval over images (:func:`attrbench.raw_ranking.ratio_of_means`,
+            ``ci_method`` "bootstrap, ratio of means"), not by the mean of per-image values, which
+            explodes on images whose fill scores like the image.
 
     Returns:
         One row per key in order of first appearance, columns :data:`SUMMARY_COLUMNS`: ``n``
@@ -316,10 +321,27 @@ def summarise(records: pd.DataFrame, *, method_order: Iterable[str] | None = Non
             "ci_method": ci_method_name(ci, vr),
         })  # fmt: skip
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    if curves is not None and not curves.empty and not out.empty:
+        out = _with_ratio_of_means(out, records, curves)
     if method_order is not None and not out.empty:
         order = {m: i for i, m in enumerate(method_order)}
         out = out.sort_values("method", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     return out
+
+
+def _with_ratio_of_means(summary: pd.DataFrame, records: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` whose normalised-AUC rows carry the ratio of means (:func:`summarise`, ``curves``)."""
+    from attrbench.raw_ranking import RATIO_OF_MEANS, ratio_of_means
+
+    rom = ratio_of_means(records, curves).set_index(list(SUMMARY_KEYS))
+    out = summary.set_index(list(SUMMARY_KEYS))
+    keys = out.index.intersection(rom.index)
+    if len(keys):
+        total = out.loc[keys, "n"] + out.loc[keys, "n_failed"]
+        out.loc[keys, ["n", "mean", "ci_low", "ci_high"]] = rom.loc[keys, ["n", "mean", "ci_low", "ci_high"]]
+        out.loc[keys, "n_failed"] = total - out.loc[keys, "n"]
+        out.loc[keys, "ci_method"] = RATIO_OF_MEANS
+    return out.reset_index()[list(SUMMARY_COLUMNS)]
 
 
 @dataclass

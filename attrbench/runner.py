@@ -249,8 +249,10 @@ def _finish(ctx: RunContext, run_dir: RunDir, stored: dict[str, Any], t_merge: f
     from attrbench.runsets import declared_ranges
 
     records = pq.read_table(run_dir.records_path).to_pandas()
+    curves = pq.read_table(run_dir.curves_path).to_pandas()
     ranges = declared_ranges([stored])  # intervals of bounded metrics stay in range
-    run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods], ranges=ranges))
+    run_dir.write_summary(summarise(records, method_order=[m.label for m in ctx.methods], ranges=ranges,
+                                    curves=curves))  # fmt: skip
     if "memory" in stored:
         stored["memory"].update(peak_memory(ctx.device))
     ctx.clock.add("merge and summary", time.perf_counter() - t_merge)

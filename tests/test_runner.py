@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from attrbench.raw_ranking import RATIO_OF_MEANS
 from attrbench.results import CURVE_COLUMNS, RECORD_COLUMNS, SUMMARY_COLUMNS, load_run
 from attrbench.runner import evaluate, parse_spec, split_specs
 from attrbench.testing.toys import toy_model, toy_samples
@@ -64,6 +66,15 @@ def test_records_schema_and_failed_samples(tmp_path) -> None:
     assert list(summary.columns) == list(SUMMARY_COLUMNS)
     row = summary[(summary.method == f"{TOYS}:NaNForFirst") & (summary.metric == "deletion_auc")].iloc[0]
     assert row.n == 3
+    # the normalised AUC is summarised as the normalised AUC of the mean curve of the ok samples, undefined
+    # (NaN) when the mean fill does not score below the mean image, as on this untrained toy
+    ok = data.curves[(data.curves.method == f"{TOYS}:NaNForFirst") & data.curves.sample_id.isin(["s001", "s002", "s004"])]
+    mean_curve = ok.groupby("step")[["fraction", "score"]].mean()
+    auc = np.trapezoid(mean_curve["score"], mean_curve["fraction"])
+    f_x, f_fill = mean_curve["score"].iloc[0], mean_curve["score"].iloc[-1]
+    expected = (auc - f_fill) / (f_x - f_fill) if f_x > f_fill else np.nan
+    assert row.ci_method == RATIO_OF_MEANS
+    np.testing.assert_allclose(row["mean"], expected, rtol=1e-9)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["status"] == "finished" and cfg["seed"] == 0 and cfg["postprocess_config"] is None  # per method
     pp = cfg["method_config"][f"{TOYS}:NaNForFirst"]["postprocess"]

@@ -41,14 +41,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from attrbench.export import load_records, reference_methods, render, run_ranges, run_references, summarise, write_table
+    from attrbench.export import load_tables, reference_methods, render, run_ranges, run_references, summarise, write_table
     from attrbench.stats import tied_with_best
 
     from attrbench.options import non_negative_int
 
     digits = non_negative_int(args.digits, option="--digits")
-    records = load_records(args.runs)  # runs that share a key stay apart (attrbench.runsets)
-    summary = summarise(records, ranges=run_ranges(args.runs), ci=args.ci)
+    tables = load_tables(args.runs)  # runs that share a key stay apart (attrbench.runsets)
+    records = tables.records
+    summary = summarise(records, ranges=run_ranges(args.runs), ci=args.ci, curves=tables.curves)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     reference = reference_methods(set(summary["method"])) | run_references(args.runs) | {m.strip() for m in args.reference.split(",") if m.strip()}
     tied = None if args.single_best else tied_with_best(records, alpha=args.alpha, reference=reference)
