@@ -302,14 +302,15 @@ def to_latex(
 
 def to_csv(summary: pd.DataFrame, *, metrics: Sequence[str] | None = None, reference: Iterable[str] = (),
            tied: Mapping[tuple[str, str], Iterable[str]] | None = None) -> str:
-    """Tidy CSV: one row per (model, method, metric) with n, mean, CI, direction and ``best``
+    """Tidy CSV: one row per (model, method, metric) with n, mean, CI, how the CI was made (``ci_method``;
+    "bootstrap, ratio of means" for a normalised AUC summarised from curves), direction and ``best``
     (the best mean, or membership of the ``tied`` group when given)."""
     metrics, _ = _grid(summary, metrics)
     table = summary[summary["metric"].isin(metrics)].copy()
     table["best"] = _marks(table, exclude=reference, tied=tied)
     table["reference"] = table["method"].isin(set(reference))
-    cols = ["model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high", "higher_is_better",
-            "category", "best", "reference"]
+    cols = ["model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high", "ci_method",
+            "higher_is_better", "category", "best", "reference"]
     return table[cols].to_csv(index=False, float_format="%.6g")
 
 

@@ -104,7 +104,7 @@ def test_csv_is_tidy_and_round_trips(run) -> None:
     s = summarise(load_records([run]))
     table = pd.read_csv(io.StringIO(to_csv(s, reference={"ref"})))
     assert list(table.columns) == ["model", "method", "metric", "n", "n_failed", "mean", "ci_low", "ci_high",
-                                   "higher_is_better", "category", "best", "reference"]
+                                   "ci_method", "higher_is_better", "category", "best", "reference"]
     assert len(table) == 6
     best = table[table["best"]]
     assert set(zip(best["method"], best["metric"])) == {("b", "gt_spearman"), ("a", "deletion_auc")}
