@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from attrbench.leaderboard_tables import markdown_table
 
-    header = f"# python scripts/compare_leaderboards.py --old {args.old} --new {args.new}"
+    # the header is the command that re-makes this exact table (options that change it included)
+    header = f"# python scripts/compare_leaderboards.py --old {args.old} --new {args.new}" + (
+        f" --metrics {args.metrics}" if args.metrics is not None else "")
     text = "\n".join([header, "", *markdown_table(table)]) + "\n"
     print(text, end="")
     if args.out is not None:

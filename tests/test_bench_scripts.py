@@ -100,6 +100,10 @@ def test_compare_leaderboards_by_construction(tmp_path: Path) -> None:
     reversed_.to_csv(tmp_path / "new.csv", index=False)
     assert cl.main(["--old", str(tmp_path / "old.csv"), "--new", str(tmp_path / "new.csv"), "--out", str(tmp_path / "c.md")]) == 0
     assert "| m " in (tmp_path / "c.md").read_text()
+    # the file's first line re-makes the file: options that select rows are part of it
+    argv = ["--old", str(tmp_path / "old.csv"), "--new", str(tmp_path / "new.csv"), "--metrics", "score", "--out", str(tmp_path / "s.md")]
+    assert cl.main(argv) == 0
+    assert (tmp_path / "s.md").read_text().splitlines()[0].endswith("--metrics score")
     # a normalised AUC ranks by its raw companion where the table has one (the first leaderboard's AUCs were raw)
     raw = old.assign(metric="score_raw", mean=[1.0, 2.0, 3.0, 4.0, 9.0])
     assert cl.compare(old, pd.concat([old, raw])).kendall_tau.tolist() == [-1.0]
