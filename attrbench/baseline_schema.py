@@ -16,7 +16,9 @@ never gates on a value it misread. Every error is one line naming the file and t
   ``false``: the string ``"false"`` is refused, it would flip the direction); a known
   ``metric`` (a declared output of a registered metric, ``prefix`` or ``prefix@suffix``) whose
   direction and ``category`` agree with that metric's declaration; no (model, method, metric)
-  twice. Booleans are not numbers; NaN and infinities are refused everywhere.
+  twice; an optional string ``ci_method`` (how the mean was made: "bootstrap, ratio of means"
+  for a normalised AUC taken as the normalised AUC of the mean curve). Booleans are not numbers;
+  NaN and infinities are refused everywhere.
 
 :func:`refuse_code_references` enforces that a file (a baseline, a run's ``config.json``) never
 names code to import: a ``module:attr`` string found in it is refused unless it is a built-in
@@ -124,6 +126,8 @@ def _check_entry(entry: Any, where: str, path: Path | str, outputs: Mapping[str,
         if (required or key in entry) and not isinstance(entry.get(key), bool):
             got = entry.get(key, "<missing>")
             raise _fail(path, f"{where}.{key}", f"expected true or false (a JSON boolean), got {got!r}")
+    if "ci_method" in entry and not isinstance(entry["ci_method"], str):
+        raise _fail(path, f"{where}.ci_method", f"expected a string, got {entry['ci_method']!r}")
     metric = entry["metric"]
     prefix = metric.split("[", 1)[0].split("@", 1)[0]  # "deletion_auc[fill=blur]": a metric spec's label
     if prefix not in outputs:

@@ -3,7 +3,11 @@
 ``make_baseline`` summarises the records of one or more run directories per (model, method,
 metric) — mean, 95 % CI (:func:`attrbench.stats.mean_ci`), n, direction — and stores the
 configuration needed to re-run them (model, dataset, data root, n_samples, batch size, seed,
-metrics, post-processing, track).
+metrics, post-processing, track). A normalised curve AUC is the normalised AUC of the mean curve
+(:func:`attrbench.raw_ranking.ratio_of_means`; the per-image mean explodes where the fill scores
+like the image, and its wide interval would hide regressions), or the per-image mean where that
+ratio is undefined. Entries record the rule (``ci_method``; older ones are per-image means) and
+``compare`` summarises the new results by the same rule.
 
 ``compare`` is direction-aware. For a metric with direction d (+1 higher is better, -1 lower is
 better) the signed change is ``delta = new - old`` and the *gain* ``d * delta``. A row is a
@@ -41,6 +45,7 @@ import pandas as pd
 
 from attrbench.baseline_schema import validate_baseline
 from attrbench.errors import DataError, OptionError
+from attrbench.raw_ranking import RATIO_OF_MEANS
 from attrbench.results import summarise
 from attrbench.runspec import RunConfig
 
@@ -103,11 +108,12 @@ def make_baseline(
     if scale < 0 or default_margin < 0 or any(v < 0 for v in (margins or {}).values()):
         raise OptionError("scale and margins must be >= 0")
     margins = dict(margins or {})
-    configs, frames = [], []
+    configs, frames, curves = [], [], []
     for run in runs:
         data = load_run(run)
         configs.append((str(run), data.config))
         frames.append(data.records)
+        curves.append(data.curves)
     if not frames:
         raise DataError("make_baseline needs at least one run directory")
     config = {k: configs[0][1].get(k) for k in CONFIG_KEYS}
@@ -118,7 +124,8 @@ def make_baseline(
                 f"run {where} differs from {configs[0][0]} in {differ}; a baseline describes one configuration"
             )
     config["metrics"] = sorted({m for _, cfg in configs for m in (cfg.get("metrics") or [])})
-    summary = summarise(pd.concat(frames, ignore_index=True))
+    plain, by_curves = _summaries(pd.concat(frames, ignore_index=True), pd.concat(curves, ignore_index=True))
+    summary = plain if by_curves is None else _prefer(by_curves, plain)
     summary = summary[summary["n"] > 0]
     if summary.empty:
         raise DataError(f"the runs {', '.join(map(str, runs))} hold no successful records")
@@ -130,7 +137,7 @@ def make_baseline(
             "model": r.model, "method": r.method, "metric": r.metric, "n": int(r.n),
             # an undefined CI (n = 1) is stored as null: the file stays strict JSON
             "mean": float(r.mean), "ci_low": _finite_or_none(r.ci_low), "ci_high": _finite_or_none(r.ci_high),
-            "higher_is_better": bool(r.higher_is_better), "category": r.category,
+            "higher_is_better": bool(r.higher_is_better), "category": r.category, "ci_method": r.ci_method,
             "tolerance": float(max(scale * half, margin)),
             "gated": r.category not in UNGATED_CATEGORIES,
         })
@@ -149,6 +156,18 @@ def make_baseline(
         },
         "entries": entries,
     }
+
+
+def _summaries(records: pd.DataFrame, curves: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(per-image summary, summary with normalised AUCs from the curves or None without curves)."""
+    plain = summarise(records)
+    return plain, (summarise(records, curves=curves) if curves is not None and not curves.empty else None)
+
+
+def _prefer(by_curves: pd.DataFrame, plain: pd.DataFrame) -> pd.DataFrame:
+    """``by_curves`` where its ratio of means is defined, else the per-image row (module docstring)."""
+    undefined = (by_curves["ci_method"] == RATIO_OF_MEANS) & ~by_curves["mean"].map(math.isfinite)
+    return pd.concat([by_curves[~undefined], plain[undefined.to_numpy()]]).sort_index(kind="stable")
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -196,21 +215,26 @@ class CheckResult:
     failed: bool
 
 
-def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iterable[str] | None = None,
-            max_lost_samples: int = 0) -> CheckResult:  # fmt: skip
+def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, curves: pd.DataFrame | None = None,
+            methods: Iterable[str] | None = None, max_lost_samples: int = 0) -> CheckResult:  # fmt: skip
     """Compare new ``records`` with ``baseline`` (module docstring gives the rule).
 
     Args:
         baseline: as returned by :func:`load_baseline`.
         records: new records (run-directory schema); method names must match the baseline's.
+        curves: the new run's curves; needed for entries summarised as a ratio of means.
         methods: restrict to these methods (default: every baseline method present in ``records``).
         max_lost_samples: ok samples a gated row may lose against the baseline's ``n`` (default 0).
 
     Raises:
-        DataError: no method of ``records`` is in the baseline.
+        DataError: no method of ``records`` is in the baseline, or an entry needs curves that are not given.
     """
     entries = pd.DataFrame(baseline["entries"])
-    new = summarise(records)
+    new, by_curves = _summaries(records, curves)
+    rules = entries["ci_method"] if "ci_method" in entries.columns else pd.Series(None, index=entries.index)
+    if by_curves is None and (rules == RATIO_OF_MEANS).any():
+        raise DataError("the baseline summarises normalised AUCs as the normalised AUC of the mean curve, which "
+                        "needs the new run's curves: compare a run directory (curves.parquet)")
     present = list(dict.fromkeys(new["method"]))
     known = set(entries["method"])
     if methods is not None:  # methods asked for by name must all be in the baseline
@@ -225,35 +249,40 @@ def compare(baseline: Mapping[str, Any], records: pd.DataFrame, *, methods: Iter
             "compare an external class under a baseline name with NAME=module:Class"
         )
     rows = []
-    for e in entries[entries["method"].isin(wanted)].itertuples(index=False):
-        hit = new[(new["model"] == e.model) & (new["method"] == e.method) & (new["metric"] == e.metric)]
+    kept = entries[entries["method"].isin(wanted)]
+    for rule, e in zip(rules[kept.index], kept.itertuples(index=False)):
+        source = by_curves if rule == RATIO_OF_MEANS else new
+        hit = source[(source["model"] == e.model) & (source["method"] == e.method) & (source["metric"] == e.metric)]
         gated = bool(e.gated) if "gated" in entries.columns else True
         old = float(e.mean)
         value = float(hit["mean"].iloc[0]) if len(hit) else math.nan
         n_new = int(hit["n"].iloc[0]) if len(hit) else 0
-        delta = value - old
-        gain = delta if e.higher_is_better else -delta
-        if not math.isfinite(value):
-            verdict = "missing" if gated else "info"
-        elif not gated:
-            verdict = "info"
-        elif "n" in entries.columns and pd.notna(e.n) and int(e.n) - n_new > max_lost_samples:
-            verdict = "LOST SAMPLES"
-        elif gain < -float(e.tolerance):
-            verdict = "REGRESSION"
-        elif gain > float(e.tolerance):
-            verdict = "improved"
-        else:
-            verdict = "ok"
+        n_old = int(e.n) if "n" in entries.columns and pd.notna(e.n) else None
         rows.append({
             "model": e.model, "method": e.method, "metric": e.metric,
             "direction": "↑" if e.higher_is_better else "↓",
-            "old": old, "new": value, "delta": delta, "tolerance": float(e.tolerance),
-            "n_old": int(e.n) if "n" in entries.columns and pd.notna(e.n) else 0, "n_new": n_new, "verdict": verdict,
-        })
+            "old": old, "new": value, "delta": value - old, "tolerance": float(e.tolerance),
+            "n_old": n_old or 0, "n_new": n_new,
+            "verdict": _verdict(value - old if e.higher_is_better else old - value, value=value,
+                                tolerance=float(e.tolerance), gated=gated,
+                                lost=n_old is not None and n_old - n_new > max_lost_samples),
+        })  # fmt: skip
     table = pd.DataFrame(rows)
     failed = bool(len(table)) and bool(table["verdict"].isin(FAILING_VERDICTS).any())
     return CheckResult(table=table, failed=failed)
+
+
+def _verdict(gain: float, *, value: float, tolerance: float, gated: bool, lost: bool) -> str:
+    """One row's verdict from its direction-aware gain (module docstring)."""
+    if not math.isfinite(value):
+        return "missing" if gated else "info"
+    if not gated:
+        return "info"
+    if lost:
+        return "LOST SAMPLES"
+    if gain < -tolerance:
+        return "REGRESSION"
+    return "improved" if gain > tolerance else "ok"
 
 
 def format_diff(result: CheckResult, *, digits: int = 4) -> str:
@@ -344,10 +373,10 @@ def rerun(
     data_root: str | None = None,
     model: str | None = None,
     dataset: str | None = None,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Re-run ``methods`` (pairs from :func:`parse_method_arg`) with the baseline's configuration.
 
-    The run is written to ``out`` and its *stored* records are returned, with each method's
+    The run is written to ``out`` and its *stored* records and curves are returned, with each method's
     spec renamed to the baseline name it is compared with. ``data_root``, ``model`` and ``dataset`` override
     the stored ones (the stored model is the model's spec name, which resolves for shipped
     checkpoints and ``module:factory`` models; a run given a checkpoint path needs ``model``).
@@ -363,8 +392,9 @@ def rerun(
     config = RunConfig.from_dict(cfg, methods=[spec for _, spec in methods], device=device, out=str(out),
                                  progress=False, **overrides)  # fmt: skip
     run(config)
-    records = load_run(out).records
+    data = load_run(out)
     rename = {spec: name for name, spec in methods if spec != name}
+    records, curves = data.records, data.curves
     if rename:
-        records = records.assign(method=records["method"].replace(rename))
-    return records
+        records, curves = (f.assign(method=f["method"].replace(rename)) for f in (records, curves))
+    return records, curves

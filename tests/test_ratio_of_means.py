@@ -115,3 +115,55 @@ def test_captions_say_how_normalised_aucs_are_summarised() -> None:
         with_curves = render(summarise(records, curves=curves), fmt=fmt, metrics=["deletion_auc[fill=zero]"])
         plain = render(summarise(records), fmt=fmt, metrics=["deletion_auc[fill=zero]"])
         assert note.replace("_", "\\_" if fmt == "latex" else "_") in with_curves and "ratio of means" not in plain
+
+
+def _gate_run(path, images, *, with_curves: bool = True):
+    """A run directory (attrbench.testing.runs.write_run) holding the constructed deletion curves."""
+    from attrbench.testing.runs import write_run
+
+    curves = {(m, i): _curve(f_x, f_fill, off) for i, (f_x, f_fill, offs) in enumerate(images) for m, off in offs.items()}
+    values: dict[str, dict[str, list[float]]] = {}
+    for (method, i), c in curves.items():
+        raw = float(np.trapezoid(c, FRACTIONS))
+        f_x, f_fill = c[0], c[-1]
+        values.setdefault(method, {}).setdefault("deletion_auc", []).append((raw - f_fill) / (f_x - f_fill))
+        values[method].setdefault("deletion_auc_raw", []).append(raw)
+    return write_run(path, values=values, directions={"deletion_auc": False, "deletion_auc_raw": False},
+                     categories={"deletion_auc": "faithfulness", "deletion_auc_raw": "faithfulness"}, n_steps=2,
+                     curve=(lambda m, kind, i, fr: curves[(m, i)]) if with_curves else None,
+                     config={"metrics": ["deletion"]})  # fmt: skip
+
+
+def test_the_gate_catches_a_regression_the_per_image_mean_hides(tmp_path) -> None:
+    from attrbench.check import compare, make_baseline, save_baseline
+    from attrbench.errors import DataError
+    from attrbench.export import load_tables
+
+    worse = [(f_x, f_fill, {"a": offs["a"] + (1.0 if f_x - f_fill > 1 else 0.0), "b": offs["b"]})
+             for f_x, f_fill, offs in EXPLODING]  # on the 9 ordinary images, AUC - f(fill) of a grows by 1: a deletes slower
+    base = make_baseline([_gate_run(tmp_path / "base", EXPLODING)])
+    entry = next(e for e in base["entries"] if e["method"] == "a" and e["metric"] == "deletion_auc")
+    assert entry["ci_method"] == RATIO_OF_MEANS and entry["mean"] == pytest.approx(2.75 / 9.001, rel=1e-12)
+    new = load_tables([_gate_run(tmp_path / "worse", worse)])
+    rows = compare(base, new.records, curves=new.curves).table.set_index(["method", "metric"])
+    assert rows.loc[("a", "deletion_auc"), "verdict"] == "REGRESSION"  # +0.9 / 9.001 = +0.10, tolerance 0.011
+    assert rows.loc[("b", "deletion_auc"), "verdict"] == "ok"
+    same = load_tables([tmp_path / "base"])
+    assert not compare(base, same.records, curves=same.curves).failed
+    with pytest.raises(DataError, match="curves"):
+        compare(base, new.records)
+    # the same runs without curves: per-image means, whose exploding image widens the tolerance past the change
+    plain = make_baseline([_gate_run(tmp_path / "plain", EXPLODING, with_curves=False)])
+    assert next(e for e in plain["entries"] if e["method"] == "a" and e["metric"] == "deletion_auc")["tolerance"] > 1
+    assert compare(plain, new.records, curves=new.curves).table.set_index(["method", "metric"]).loc[
+        ("a", "deletion_auc"), "verdict"] == "ok"
+    save_baseline(base, tmp_path / "b.json")
+
+
+def test_the_gate_keeps_the_per_image_mean_where_the_ratio_is_undefined(tmp_path) -> None:
+    from attrbench.check import load_baseline, make_baseline, save_baseline
+
+    base = make_baseline([_gate_run(tmp_path / "r", [(1.0, 3.0, {"a": 0.5}), (2.0, 2.5, {"a": 0.2})])])
+    entry = next(e for e in base["entries"] if e["metric"] == "deletion_auc")
+    assert entry["ci_method"] != RATIO_OF_MEANS and np.isfinite(entry["mean"])
+    assert load_baseline(save_baseline(base, tmp_path / "b.json"))["entries"] == base["entries"]

@@ -45,14 +45,15 @@ def main(args: argparse.Namespace) -> int:
 
     from attrbench.baseline_schema import refuse_code_references
     from attrbench.check import check_run_configs, compare, format_diff, load_baseline, parse_method_arg, rerun
-    from attrbench.export import load_records, write_table
+    from attrbench.export import load_tables, write_table
     from attrbench.options import non_negative_int
 
     max_lost = non_negative_int(args.max_lost_samples, option="--max-lost-samples")
     baseline = load_baseline(args.baseline)
     if args.run:
         check_run_configs(baseline, args.run)
-        result = compare(baseline, load_records(args.run), max_lost_samples=max_lost)
+        tables = load_tables(args.run)
+        result = compare(baseline, tables.records, curves=tables.curves, max_lost_samples=max_lost)
     else:
         pairs = [parse_method_arg(m) for m in args.method]
         allowed = [v for v in (args.model, args.dataset, *(spec for _, spec in pairs)) if v]
@@ -60,13 +61,14 @@ def main(args: argparse.Namespace) -> int:
         stored = {k: v for k, v in baseline["config"].items() if not overridden.get(k)}
         refuse_code_references(stored, path=args.baseline, allowed=allowed, where="$.config")
         if args.out:
-            records = rerun(baseline, pairs, out=args.out, device=args.device, data_root=args.data_root,
-                                model=args.model, dataset=args.dataset)
+            records, curves = rerun(baseline, pairs, out=args.out, device=args.device, data_root=args.data_root,
+                                    model=args.model, dataset=args.dataset)
         else:
             with tempfile.TemporaryDirectory(prefix="attrbench-check-") as tmp:
-                records = rerun(baseline, pairs, out=tmp, device=args.device, data_root=args.data_root,
-                                model=args.model, dataset=args.dataset)
-        result = compare(baseline, records, methods=[name for name, _ in pairs], max_lost_samples=max_lost)
+                records, curves = rerun(baseline, pairs, out=tmp, device=args.device, data_root=args.data_root,
+                                        model=args.model, dataset=args.dataset)
+        result = compare(baseline, records, curves=curves, methods=[name for name, _ in pairs],
+                         max_lost_samples=max_lost)
     print(format_diff(result), end="")
     if args.diff_out:
         write_table(result.table.to_csv(index=False, float_format="%.6g"), args.diff_out)
