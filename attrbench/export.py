@@ -162,7 +162,8 @@ def _ratio_note(summary: pd.DataFrame, metrics: Sequence[str]) -> str:
 
     shown = summary[summary["metric"].isin(metrics) & (summary["ci_method"] == RATIO_OF_MEANS)]
     names = ", ".join(dict.fromkeys(m.split("[", 1)[0] for m in shown["metric"]))
-    return f"; {names}: normalised AUC of the mean curve (ratio of means), bootstrap CI over images" if names else ""
+    undefined = " (–: undefined, the fill does not lower the mean score)" if shown["mean"].isna().any() else ""
+    return f"; {names}: normalised AUC of the mean curve (ratio of means){undefined}, bootstrap CI over images" if names else ""
 
 
 def _tied_note(alpha: float) -> str:

@@ -115,6 +115,9 @@ def test_captions_say_how_normalised_aucs_are_summarised() -> None:
         with_curves = render(summarise(records, curves=curves), fmt=fmt, metrics=["deletion_auc[fill=zero]"])
         plain = render(summarise(records), fmt=fmt, metrics=["deletion_auc[fill=zero]"])
         assert note.replace("_", "\\_" if fmt == "latex" else "_") in with_curves and "ratio of means" not in plain
+        assert "undefined" not in with_curves
+    records, curves = _runs([(1.0, 3.0, {"a": 0.5}), (2.0, 2.5, {"a": 0.2})])  # the fill does not delete
+    assert "–: undefined, the fill does not lower the mean score" in render(summarise(records, curves=curves), fmt="markdown")
 
 
 def _gate_run(path, images, *, with_curves: bool = True):
