@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from attrbench.raw_ranking import ranked_on_raw
+from attrbench.raw_ranking import end_points, ranked_on_raw
 
 __all__ = [
     "PROXY_PREFIXES", "SEED_MODELS", "TRUTH_METRIC", "family_ceilings", "fill_reversals", "markdown_table",
@@ -128,12 +128,10 @@ def fill_reversals(curves: pd.DataFrame) -> pd.DataFrame:
     Returns:
         columns model, curve, n_images, share_fill_not_lower, median_drop (median f(x) - f(fill)).
     """
-    kept = curves[curves["curve"].str.startswith(("deletion", "insertion"))]
+    ends = end_points(curves[curves["curve"].str.startswith(("deletion", "insertion"))])
     rows = []
-    for (model, curve), group in kept.groupby(["model", "curve"], sort=False):
-        one = group[group["method"] == group["method"].iloc[0]].sort_values("step").groupby("sample_id")["score"]
-        first, last = one.first(), one.last()
-        drop = (first - last) if curve.startswith("deletion") else (last - first)
+    for (model, curve), group in ends.groupby(["model", "curve"], sort=False):
+        drop = (group["f_x"] - group["f_fill"])[group["method"] == group["method"].iloc[0]]
         rows.append({"model": model, "curve": curve, "n_images": len(drop),
                      "share_fill_not_lower": float((drop <= 0).mean()), "median_drop": float(drop.median())})
     return pd.DataFrame(rows, columns=["model", "curve", "n_images", "share_fill_not_lower", "median_drop"])

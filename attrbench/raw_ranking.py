@@ -83,7 +83,7 @@ def end_points(curves: pd.DataFrame) -> pd.DataFrame:
     keys = ["model", "method", "curve", "sample_id"]
     if curves.empty:
         return pd.DataFrame(columns=[*keys, "f_x", "f_fill"])
-    ordered = curves.sort_values([*keys, "step"], kind="stable").groupby(keys, sort=False)["score"]
+    ordered = curves.sort_values("step", kind="stable").groupby(keys, sort=False)["score"]  # curves in stored order
     out = ordered.first().rename("first").to_frame().join(ordered.last().rename("last")).reset_index()
     insertion = out["curve"].str.startswith("insertion").to_numpy()
     out["f_x"] = np.where(insertion, out["last"], out["first"])
